@@ -1,0 +1,166 @@
+/**
+ * Contracts shared by every part of codex-network-proxy: the policy request and verdict,
+ * the compiled runtime config, the context that listeners receive, the dialer, the MITM
+ * engine and metrics. Types only; the implementations live in their own modules
+ * (policy.ts, context.ts, dialer.ts, mitm/, metrics.ts).
+ */
+import type { Socket, SocketHandler } from "bun";
+import type { BlockReason, PolicyProtocol } from "./reasons.ts";
+import type { Logger } from "../log.ts";
+
+/** `limited` = read-only (GET, HEAD, OPTIONS), `full` = everything the host policy allows. */
+export type Mode = "limited" | "full";
+
+/** What a transport asks the policy about (SPEC-network §3). */
+export interface PolicyRequest {
+  protocol: PolicyProtocol;
+  /** Host as the client sent it (the policy normalises it: §3.1). */
+  host: string;
+  port: number;
+  /**
+   * Request method, upper-case as sent. `null` = not known yet: the method step (§3.3 step 7)
+   * is skipped and the transport judges the method later (SOCKS5 peeking). For
+   * `https_connect` pass "CONNECT": in limited mode the policy answers `mitm_required` when
+   * MITM is disabled and allows (the MITM then judges every inner request) when enabled.
+   */
+  method: string | null;
+  /** Client `ip:port`, or null. */
+  client: string | null;
+}
+
+/** Outcome of a policy evaluation. */
+export type Verdict =
+  | {
+      action: "allow";
+      /** Normalised host (§3.1): lowercase, no brackets, no trailing dots, punycode, dotted-quad IPv4. */
+      host: string;
+      /** Addresses to dial, checked by the policy; the dialer never re-resolves (§3.4). */
+      addresses: string[];
+    }
+  | { action: "deny"; reason: BlockReason; host: string }
+  /** DNS lookup failed or timed out: not a policy decision; HTTP answers 502, SOCKS REP 0x04. */
+  | { action: "error"; kind: "dns"; message: string; host: string };
+
+/** The config after validation and compilation (matchers built, paths absolute). */
+export interface RuntimeConfig {
+  enabled: boolean;
+  mode: Mode;
+  proxyUrl: string;
+  adminUrl: string;
+  enableSocks5: boolean;
+  socksUrl: string;
+  enableSocks5Udp: boolean;
+  allowUpstreamProxy: boolean;
+  dangerouslyAllowNonLoopbackProxy: boolean;
+  dangerouslyAllowNonLoopbackAdmin: boolean;
+  policy: {
+    allowedDomains: string[];
+    deniedDomains: string[];
+    allowLocalBinding: boolean;
+    allowUnixSockets: string[];
+  };
+  mitm: {
+    enabled: boolean;
+    inspect: boolean;
+    maxBodyBytes: number;
+    /** Absolute paths. */
+    caCertPath: string;
+    caKeyPath: string;
+  };
+  /** Absolute path or null (beyond: admin bearer token, §7). */
+  adminTokenFile: string | null;
+}
+
+/** Why a dial failed; maps to SOCKS REP 0x03/0x04/0x05/0x06/0x01 and HTTP 502. */
+export type DialErrorCode = "network_unreachable" | "host_unreachable" | "refused" | "timeout" | "other";
+
+export class DialError extends Error {
+  constructor(
+    readonly code: DialErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = "DialError";
+  }
+}
+
+/** Opens TCP connections to addresses the policy already checked (§3.4). */
+export interface Dialer {
+  /**
+   * Connect to the first address of `addresses` that accepts, on `port`, with `handlers`
+   * (TCP_NODELAY set). Rejects with `DialError`. Never resolves names.
+   */
+  connect<T>(addresses: string[], port: number, handlers: SocketHandler<T>, data: T): Promise<Socket<T>>;
+}
+
+/** Per-connection state of sockets accepted by `Bun.listen` listeners. */
+export interface ConnState {
+  /** Current owner of the connection; listeners delegate every socket event to it. */
+  handler: ConnHandler | null;
+  /** Client `ip:port`. */
+  client: string;
+}
+
+/** A connection owner: the HTTP parser, a tunnel, a SOCKS5 handshake, or the MITM. */
+export interface ConnHandler {
+  data(socket: Socket<ConnState>, chunk: Uint8Array): void;
+  drain(socket: Socket<ConnState>): void;
+  close(socket: Socket<ConnState>): void;
+}
+
+/** Limited-mode HTTPS interception (SPEC-network §6). */
+export interface MitmEngine {
+  /**
+   * Take over `socket`, whose tunnel to `target` was allowed and already answered
+   * (`200 Connection established` or SOCKS REP 0x00). `initial` holds client bytes that were
+   * already read (the ClientHello when SOCKS5 peeked). Never throws; failures close the socket.
+   */
+  intercept(
+    socket: Socket<ConnState>,
+    target: { host: string; port: number; addresses: string[] },
+    client: string | null,
+    initial?: Uint8Array,
+  ): void;
+  /** Stop background work (cert cache etc.). */
+  stop(): void;
+}
+
+/** Prometheus counters (SPEC-network §7 `/metrics`). */
+export interface Metrics {
+  request(protocol: string, decision: "allow" | "deny" | "error", reason: string | null): void;
+  tunnelOpened(): void;
+  tunnelClosed(): void;
+  bytes(up: number, down: number): void;
+  certIssued(): void;
+  /** Prometheus text exposition format 0.0.4. */
+  render(): string;
+}
+
+/** One `/blocked` ring-buffer entry (SPEC-network §7). */
+export interface BlockedEntry {
+  host: string;
+  reason: BlockReason;
+  client: string | null;
+  method: string | null;
+  mode: Mode | null;
+  protocol: string;
+  port: number;
+  timestamp: number;
+}
+
+/** What every listener receives. Read `config()` per request: reloads and `/mode` change it. */
+export interface NetworkContext {
+  config(): RuntimeConfig;
+  /**
+   * Full decision (§3.3, DNS included) for the current config. Logs one decision line,
+   * records blocks in `/blocked`, counts metrics. Never throws (a fault = deny `policy_denied`).
+   */
+  evaluate(req: PolicyRequest): Promise<Verdict>;
+  /** Record + log a block a transport decided itself (sni_mismatch, MITM method, SOCKS peek). */
+  recordBlock(req: PolicyRequest, reason: BlockReason): void;
+  dialer: Dialer;
+  metrics: Metrics;
+  log: Logger;
+  /** Null when MITM is disabled or its CA could not be loaded. */
+  mitm(): MitmEngine | null;
+}
