@@ -1,0 +1,78 @@
+/**
+ * Contract of the project's HTTP/1.1 client (src/http1/client.ts). It exists because the
+ * responses proxy must write the `Authorization` header from locked memory as bytes
+ * (fetch() leaves copies of header strings in freed memory), and because the network proxy
+ * must dial addresses its policy already checked. RFC 9112 framing; strict and bounded.
+ */
+
+/** One request to an origin. */
+export interface ClientRequest {
+  /** Absolute `http:` or `https:` URL. The request-target is `pathname + search` exactly as in `url.href`. */
+  url: URL;
+  method: string;
+  /**
+   * Header fields written verbatim, in order. The caller supplies `host` and everything
+   * else; the client owns framing: it drops any `content-length`, `transfer-encoding`,
+   * `connection` and `keep-alive` given here and writes its own (`content-length` for a
+   * byte body, `transfer-encoding: chunked` for a stream).
+   */
+  headers: Array<[string, string]>;
+  /**
+   * A header whose value must never exist as a JS string (the API key). Its bytes are
+   * copied into the request-head buffer, which is zeroed as soon as the socket took it,
+   * including any part queued for backpressure.
+   */
+  secretHeader?: { name: string; value: Uint8Array };
+  /** Body bytes (content-length framing), a stream (chunked framing), or none. */
+  body?: Uint8Array | ReadableStream<Uint8Array> | null;
+  /** Connect to these addresses (in order) instead of resolving `url.hostname` (network proxy pinning). */
+  connectTo?: string[];
+  /** TLS server name for SNI and certificate verification; default `url.hostname`. */
+  servername?: string;
+  /** Aborting before the response rejects; aborting later errors the body stream and closes the connection. */
+  signal?: AbortSignal;
+}
+
+/** A response whose head has been parsed; the body streams. */
+export interface ClientResponse {
+  status: number;
+  reason: string;
+  /** Header fields as received, names lowercased, in order (repeated fields kept separate). */
+  headers: Array<[string, string]>;
+  /** Decoded framing (de-chunked), content bytes untouched (never decompressed). Empty for HEAD/1xx/204/304. */
+  body: ReadableStream<Uint8Array>;
+}
+
+/** Failure before a response head arrived. */
+export class UpstreamError extends Error {
+  constructor(
+    readonly kind: "dns" | "connect" | "tls" | "proxy" | "protocol" | "aborted" | "closed",
+    message: string,
+  ) {
+    super(message);
+    this.name = "UpstreamError";
+  }
+}
+
+/** Options of a client (one per process part; it owns the keep-alive pool). */
+export interface ClientOptions {
+  /**
+   * Extra trusted CA certificates (PEM), in addition to the system roots. Default: read
+   * from `NODE_EXTRA_CA_CERTS` and `SSL_CERT_FILE` when set.
+   */
+  extraCa?: string[];
+  /**
+   * Environment for `HTTP_PROXY`/`HTTPS_PROXY`/`NO_PROXY` (upper or lower case). `null`
+   * disables proxy use. https targets are tunnelled with CONNECT; http targets are sent in
+   * absolute-form to the proxy.
+   */
+  proxyEnv?: Record<string, string | undefined> | null;
+  /** Idle keep-alive connections kept per origin (default 16). */
+  maxIdlePerOrigin?: number;
+}
+
+/** The client: `request()` and `close()` (closes pooled connections). */
+export interface Http1Client {
+  request(req: ClientRequest): Promise<ClientResponse>;
+  close(): void;
+}
