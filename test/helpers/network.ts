@@ -1,0 +1,239 @@
+/**
+ * Shared test helpers for the network proxy: a RuntimeConfig builder, an injected resolver
+ * that maps test names (`allowed.test`) to loopback, a capturing logger, an in-process
+ * context and full proxy, fake upstreams (HTTP and raw TCP echo), and curl through a proxy.
+ *
+ * Everything listens on 127.0.0.1 port 0 and returns a handle with `stop()`.
+ * Modules that may land later (server.ts) are imported lazily so this file always loads.
+ */
+import type { Socket, TCPSocketListener } from "bun";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createLogger, type LogFormat, type Logger } from "../../src/log.ts";
+import type { RuntimeConfig } from "../../src/network/types.ts";
+import type { Resolver } from "../../src/network/policy.ts";
+import { createNetworkContext, type NetworkContextHandle } from "../../src/network/context.ts";
+
+/** Recursive partial, for config overrides. */
+export type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] extends unknown[] ? T[K] : DeepPartial<T[K]>) : T[K] };
+
+/**
+ * A complete RuntimeConfig for tests: enabled, mode full, nothing allowed, every listener on
+ * 127.0.0.1:0, SOCKS5 on, MITM off with CA paths inside a fresh temp folder.
+ * `over` is merged one level deep into `policy` and `mitm`.
+ */
+export function testConfig(over: DeepPartial<RuntimeConfig> = {}): RuntimeConfig {
+  const dir = mkdtempSync(join(tmpdir(), "cnp-test-"));
+  const base: RuntimeConfig = {
+    enabled: true,
+    mode: "full",
+    proxyUrl: "http://127.0.0.1:0",
+    adminUrl: "http://127.0.0.1:0",
+    enableSocks5: true,
+    socksUrl: "http://127.0.0.1:0",
+    enableSocks5Udp: false,
+    allowUpstreamProxy: false,
+    dangerouslyAllowNonLoopbackProxy: false,
+    dangerouslyAllowNonLoopbackAdmin: false,
+    policy: { allowedDomains: [], deniedDomains: [], allowLocalBinding: false, allowUnixSockets: [] },
+    mitm: {
+      enabled: false,
+      inspect: false,
+      maxBodyBytes: 4096,
+      caCertPath: join(dir, "network_proxy/mitm/ca.pem"),
+      caKeyPath: join(dir, "network_proxy/mitm/ca.key"),
+    },
+    adminTokenFile: null,
+  };
+  const { policy, mitm, ...rest } = over;
+  return {
+    ...base,
+    ...(rest as Partial<RuntimeConfig>),
+    policy: { ...base.policy, ...(policy as Partial<RuntimeConfig["policy"]>) },
+    mitm: { ...base.mitm, ...(mitm as Partial<RuntimeConfig["mitm"]>) },
+  };
+}
+
+/** A resolver that answers from a fixed table and remembers every name it was asked. */
+export interface MapResolver extends Resolver {
+  /** Names looked up so far, in order (to prove denied names are never resolved). */
+  readonly lookups: string[];
+}
+
+/**
+ * Resolver from a table `{ "allowed.test": ["127.0.0.1"] }`. Names are matched lowercase.
+ * A name not in the table rejects like a failed DNS lookup (`ENOTFOUND <name>`).
+ * Default table: `allowed.test`, `other.test` → 127.0.0.1.
+ */
+export function mapResolver(
+  table: Record<string, string[]> = { "allowed.test": ["127.0.0.1"], "other.test": ["127.0.0.1"] },
+): MapResolver {
+  const lookups: string[] = [];
+  const fn = async (host: string): Promise<string[]> => {
+    lookups.push(host);
+    const hit = table[host.toLowerCase()];
+    if (!hit) {
+      const err = new Error(`ENOTFOUND ${host}`) as Error & { code: string };
+      err.code = "ENOTFOUND";
+      throw err;
+    }
+    return [...hit];
+  };
+  return Object.assign(fn, { lookups });
+}
+
+/** A logger that keeps every line (text or JSON) in `lines`, and optionally echoes to stderr. */
+export function captureLogger(format: LogFormat = "text", echo = !!process.env.TEST_LOG): { log: Logger; lines: string[] } {
+  const lines: string[] = [];
+  const log = createLogger({
+    format,
+    level: "debug",
+    sink: (line) => {
+      lines.push(line);
+      if (echo) process.stderr.write(line + "\n");
+    },
+  });
+  return { log, lines };
+}
+
+/**
+ * An in-process NetworkContext for listener tests: `testConfig(over)` + `mapResolver(table)`
+ * + a capturing logger. Returns the context, the resolver and the captured log lines.
+ * Note: allowing `allowed.test` with the default resolver (→ 127.0.0.1) needs
+ * `policy.allowLocalBinding: true`, otherwise the DNS-rebinding check denies it
+ * (`not_allowed_local`, SPEC-network §3.3 step 6).
+ */
+export function createTestContext(
+  over: DeepPartial<RuntimeConfig> = {},
+  table?: Record<string, string[]>,
+): { ctx: NetworkContextHandle; resolver: MapResolver; lines: string[]; log: Logger } {
+  const resolver = mapResolver(table);
+  const { log, lines } = captureLogger();
+  const ctx = createNetworkContext({ config: testConfig(over), resolver, log });
+  return { ctx, resolver, lines, log };
+}
+
+/** What a fake HTTP upstream saw of one request. */
+export interface SeenRequest {
+  method: string;
+  url: string;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/**
+ * Fake HTTP/1.1 origin on 127.0.0.1:0. Default answer: 200 `text/plain` body `hello from upstream`.
+ * Every request is pushed to `seen`. Pass `fetch` to answer differently.
+ */
+export function startFakeHttpUpstream(fetch?: (req: Request) => Response | Promise<Response>): {
+  port: number;
+  seen: SeenRequest[];
+  stop(): Promise<void>;
+} {
+  const seen: SeenRequest[] = [];
+  const server = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    idleTimeout: 0,
+    async fetch(req) {
+      const body = await req.text();
+      seen.push({ method: req.method, url: req.url, headers: Object.fromEntries(req.headers), body });
+      if (fetch) return fetch(new Request(req.url, { method: req.method, headers: req.headers, body: body || undefined }));
+      return new Response("hello from upstream", { headers: { "content-type": "text/plain" } });
+    },
+  });
+  return { port: server.port!, seen, stop: () => server.stop(true) };
+}
+
+/** Raw TCP echo server on 127.0.0.1:0 (for CONNECT / SOCKS5 tunnels). Counts connections. */
+export function startTcpEcho(): { port: number; connections(): number; stop(): void } {
+  let count = 0;
+  const listener: TCPSocketListener<undefined> = Bun.listen<undefined>({
+    hostname: "127.0.0.1",
+    port: 0,
+    socket: {
+      open() {
+        count++;
+      },
+      data(s: Socket<undefined>, chunk) {
+        // Tests send small payloads; a partial write would only truncate the echo.
+        s.write(chunk);
+      },
+    },
+  });
+  return { port: listener.port, connections: () => count, stop: () => listener.stop(true) };
+}
+
+/** Result of a curl run. */
+export interface CurlResult {
+  exitCode: number;
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+  stderr: string;
+}
+
+/**
+ * Run curl with `args` (e.g. `["-x", "http://127.0.0.1:1234", "http://allowed.test/"]`).
+ * Adds `-sS -D -` to capture the last response head; the proxy environment is cleared so curl
+ * never goes anywhere but where `args` say. Bounded by curl's own `--max-time 10`.
+ */
+export async function curl(args: string[]): Promise<CurlResult> {
+  const proc = Bun.spawn(["curl", "-sS", "--max-time", "10", "-D", "-", ...args], {
+    stdout: "pipe",
+    stderr: "pipe",
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/tmp" },
+  });
+  const [out, err, exitCode] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
+  // With -D - the heads come first (one per response, e.g. CONNECT 200 then the real one).
+  let rest = out;
+  let status = 0;
+  let headers: Record<string, string> = {};
+  for (let i = 0; i < 5 && /^HTTP\/[\d.]+ \d{3}/.test(rest); i++) {
+    const end = rest.indexOf("\r\n\r\n");
+    if (end < 0) break;
+    const head = rest.slice(0, end).split("\r\n");
+    status = Number(head[0]!.split(" ")[1]);
+    headers = {};
+    for (const line of head.slice(1)) {
+      const c = line.indexOf(":");
+      if (c > 0) headers[line.slice(0, c).toLowerCase()] = line.slice(c + 1).trim();
+    }
+    rest = rest.slice(end + 4);
+  }
+  return { exitCode, status, headers, body: rest, stderr: err };
+}
+
+/** Options of {@link startTestProxy}. */
+export interface TestProxyOptions {
+  config?: DeepPartial<RuntimeConfig>;
+  /** Resolver table (default: allowed.test, other.test → 127.0.0.1). */
+  table?: Record<string, string[]>;
+  /** Config file to watch/reload (default: none). */
+  configFile?: string | null;
+}
+
+/**
+ * Start the whole proxy in-process (HTTP, SOCKS5 when enabled, admin) with an injected
+ * resolver and a capturing logger. Use `await using proxy = await startTestProxy(...)` or
+ * call `proxy.stop()` in afterAll. `proxy.ports` has the bound ports.
+ */
+export async function startTestProxy(opts: TestProxyOptions = {}) {
+  // Lazy: server.ts pulls in every listener module.
+  const { startNetworkProxy } = await import("../../src/network/server.ts");
+  const resolver = mapResolver(opts.table);
+  const { log, lines } = captureLogger();
+  const proxy = await startNetworkProxy({
+    config: testConfig(opts.config),
+    configFile: opts.configFile ?? null,
+    resolver,
+    log,
+    handleSignals: false,
+  });
+  return Object.assign(proxy, { resolver, lines });
+}
