@@ -1,0 +1,117 @@
+/**
+ * Shared pieces of the benchmark scripts: spawning peers, waiting for a port, running wrk
+ * and parsing its summary. Benchmarks compare our proxies with a peer (nginx, squid, a
+ * direct connection) in the same run and report ratios; nothing here asserts timings.
+ */
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+/** A spawned child with a `stop()` that kills it and waits for exit. */
+export interface Child {
+  proc: ReturnType<typeof Bun.spawn>;
+  stop(): Promise<void>;
+}
+
+/** Spawn `cmd` with piped stderr; throws when the binary is missing. */
+export function spawnChild(cmd: string[], opts: { stdin?: "pipe" | "ignore"; env?: Record<string, string> } = {}): Child {
+  const proc = Bun.spawn(cmd, {
+    stdin: opts.stdin ?? "ignore",
+    stdout: "ignore",
+    stderr: "pipe",
+    env: opts.env ?? { PATH: process.env.PATH ?? "/usr/bin:/bin" },
+  });
+  return {
+    proc,
+    async stop() {
+      proc.kill("SIGTERM");
+      const t = setTimeout(() => proc.kill("SIGKILL"), 5000);
+      await proc.exited;
+      clearTimeout(t);
+    },
+  };
+}
+
+/** Resolve once a TCP connect to 127.0.0.1:port succeeds; bounded to ~10 s (200 attempts). */
+export async function waitForPort(port: number): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const ok = await new Promise<boolean>((resolve) => {
+      Bun.connect({
+        hostname: "127.0.0.1",
+        port,
+        socket: {
+          open(s) {
+            s.end();
+            resolve(true);
+          },
+          connectError() {
+            resolve(false);
+          },
+          data() {},
+        },
+      }).catch(() => resolve(false));
+    });
+    if (ok) return;
+    await Bun.sleep(50);
+  }
+  throw new Error(`port ${port} did not open`);
+}
+
+/** Read a child's stderr until a line matching `re` appears; returns the match. */
+export async function waitForStderr(child: Child, re: RegExp): Promise<RegExpMatchArray> {
+  const reader = (child.proc.stderr as ReadableStream<Uint8Array>).getReader();
+  const dec = new TextDecoder();
+  let text = "";
+  for (let i = 0; i < 10_000; i++) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += dec.decode(value, { stream: true });
+    const m = text.match(re);
+    if (m) {
+      reader.releaseLock();
+      return m;
+    }
+  }
+  throw new Error(`child exited before printing ${re}: ${text}`);
+}
+
+/** Ask the kernel for a free port (bind 0, read, close). Only for peers that need a port in a config file. */
+export function freePort(): number {
+  const s = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const p = s.port;
+  s.stop(true);
+  return p;
+}
+
+export interface WrkResult {
+  rps: number;
+  p99ms: number;
+  errors: number;
+}
+
+/** Run wrk for `seconds` with `connections` against `url`, optional Lua `script` text. */
+export async function runWrk(url: string, opts: { seconds: number; connections: number; script?: string }): Promise<WrkResult> {
+  const args = ["wrk", "-t1", `-c${opts.connections}`, `-d${opts.seconds}s`, "--latency"];
+  if (opts.script) {
+    const f = join(mkdtempSync(join(tmpdir(), "wrk-")), "s.lua");
+    await Bun.write(f, opts.script);
+    args.push("-s", f);
+  }
+  args.push(url);
+  const p = Bun.spawn(args, { stdout: "pipe", stderr: "pipe" });
+  const out = await new Response(p.stdout).text();
+  await p.exited;
+  const rps = Number(out.match(/Requests\/sec:\s+([\d.]+)/)?.[1] ?? 0);
+  const p99raw = out.match(/\s99%\s+([\d.]+)(us|ms|s)/);
+  const unit = p99raw?.[2] === "us" ? 0.001 : p99raw?.[2] === "s" ? 1000 : 1;
+  const p99ms = p99raw ? Number(p99raw[1]) * unit : NaN;
+  const nonOk = Number(out.match(/Non-2xx or 3xx responses:\s+(\d+)/)?.[1] ?? 0);
+  const sockErr = out.match(/Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/);
+  const errors = nonOk + (sockErr ? sockErr.slice(1).reduce((a, b) => a + Number(b), 0) : 0);
+  return { rps, p99ms, errors };
+}
+
+/** Whether an executable exists on PATH. */
+export function have(bin: string): boolean {
+  return Bun.which(bin) !== null;
+}
