@@ -1,0 +1,184 @@
+/**
+ * The MITM certificate authority (SPEC-network §6): load it, or create it once.
+ *
+ * Files: the key is PKCS#8 PEM, mode 0600, never a symlink, never group/world accessible;
+ * the certificate is PEM, mode 0644. Both are written create-new (`wx`), so an existing CA is
+ * never overwritten, even by two processes racing on first start.
+ */
+import { createPrivateKey, generateKeyPair, timingSafeEqual, type KeyObject } from "node:crypto";
+import { lstat, mkdir, open, readFile } from "node:fs/promises";
+import { dirname } from "node:path";
+import { promisify } from "node:util";
+import {
+  buildTbs,
+  bytesToBinary,
+  keyIdentifier,
+  octetString,
+  randomSerial,
+  readCaCert,
+  signCertificate,
+  spkiDer,
+} from "./x509.ts";
+
+/** Common name of a CA we create. */
+export const CA_COMMON_NAME = "codex-network-proxy MITM CA";
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** A CA problem a person must fix (paths named, never key material). */
+export class MitmCaError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "MitmCaError";
+  }
+}
+
+/** A loaded CA: what leaf issuance needs. The private key stays inside a KeyObject. */
+export interface Ca {
+  certPath: string;
+  keyPath: string;
+  /** The CA certificate, PEM (what users add to their trust store). */
+  certPem: string;
+  /** The CA subject Name, DER as a forge binary string: the issuer of every leaf. */
+  subjectDer: string;
+  /** The CA's subjectKeyIdentifier bytes (leaf AKI), or null when the certificate has none. */
+  keyId: Uint8Array | null;
+  /** The CA private key (RSA or EC). */
+  signingKey: KeyObject;
+  notAfter: Date;
+  /** True when this call created the files. */
+  created: boolean;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await lstat(path);
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return false;
+    throw new MitmCaError(`cannot access ${path}: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * Load the CA at `certPath`/`keyPath`, or create it when neither exists and `opts.create`.
+ * @throws MitmCaError when exactly one file exists (`both ca_cert_path and ca_key_path must
+ *   exist`), when neither exists and `create` is false, when the key file is a symlink or is
+ *   group/world accessible, when a file does not parse, or when key and certificate differ.
+ */
+export async function loadOrCreateCa(certPath: string, keyPath: string, opts: { create: boolean }): Promise<Ca> {
+  const [haveCert, haveKey] = await Promise.all([exists(certPath), exists(keyPath)]);
+  if (haveCert !== haveKey) throw new MitmCaError("both ca_cert_path and ca_key_path must exist");
+  if (haveCert) return loadCa(certPath, keyPath);
+  if (!opts.create) {
+    throw new MitmCaError(`MITM CA not found at ${certPath}; run \`codex-network-proxy init\` to create it`);
+  }
+  try {
+    return await createCa(certPath, keyPath);
+  } catch (e) {
+    // Another process created it between our check and our create-new write: use theirs.
+    if ((e as NodeJS.ErrnoException).code === "EEXIST") return loadCa(certPath, keyPath);
+    if (e instanceof MitmCaError) throw e;
+    throw new MitmCaError(`cannot create MITM CA at ${certPath}: ${(e as Error).message}`);
+  }
+}
+
+/** Load an existing CA; see `loadOrCreateCa` for the checks. */
+async function loadCa(certPath: string, keyPath: string): Promise<Ca> {
+  const st = await lstat(keyPath);
+  if (st.isSymbolicLink()) throw new MitmCaError(`refusing MITM CA key ${keyPath}: it is a symlink`);
+  if (!st.isFile()) throw new MitmCaError(`refusing MITM CA key ${keyPath}: not a regular file`);
+  if ((st.mode & 0o077) !== 0) {
+    const mode = (st.mode & 0o777).toString(8).padStart(4, "0");
+    throw new MitmCaError(
+      `refusing MITM CA key ${keyPath}: mode ${mode} allows group/other access (run chmod 600 on it)`,
+    );
+  }
+  let signingKey: KeyObject;
+  try {
+    signingKey = createPrivateKey(await readFile(keyPath));
+  } catch (e) {
+    // The parser's message never contains key bytes; keep it for diagnosis.
+    throw new MitmCaError(`cannot read MITM CA key ${keyPath}: ${(e as Error).message}`);
+  }
+  const certPem = await readFile(certPath, "utf8").catch((e: Error) => {
+    throw new MitmCaError(`cannot read MITM CA certificate ${certPath}: ${e.message}`);
+  });
+  let info: ReturnType<typeof readCaCert>;
+  try {
+    info = readCaCert(certPem);
+  } catch (e) {
+    throw new MitmCaError(`cannot parse MITM CA certificate ${certPath}: ${(e as Error).message}`);
+  }
+  const keySpki = spkiDer(signingKey);
+  if (keySpki.byteLength !== info.spkiDer.byteLength || !timingSafeEqual(keySpki, info.spkiDer)) {
+    throw new MitmCaError(`MITM CA key ${keyPath} does not match certificate ${certPath}`);
+  }
+  const t = signingKey.asymmetricKeyType;
+  if (t !== "rsa" && t !== "ec") throw new MitmCaError(`MITM CA key ${keyPath}: unsupported key type ${t}`);
+  return {
+    certPath,
+    keyPath,
+    certPem,
+    subjectDer: info.subjectDer,
+    keyId: info.keyId,
+    signingKey,
+    notAfter: info.notAfter,
+    created: false,
+  };
+}
+
+/** Create folders (0700), an RSA 2048 key (native keygen) and a 10-year self-signed CA. */
+async function createCa(certPath: string, keyPath: string): Promise<Ca> {
+  await mkdir(dirname(keyPath), { recursive: true, mode: 0o700 });
+  await mkdir(dirname(certPath), { recursive: true, mode: 0o700 });
+  const { privateKey } = await promisify(generateKeyPair)("rsa", { modulusLength: 2048 });
+  const spki = spkiDer(privateKey);
+  const keyId = keyIdentifier(spki);
+  const now = Date.now();
+  const tbs = buildTbs({
+    serial: randomSerial(),
+    signingKey: privateKey,
+    issuerDer: null,
+    // Back-dated a day so clients with a slow clock accept it at once.
+    notBefore: new Date(now - DAY_MS),
+    notAfter: new Date(now + 3650 * DAY_MS),
+    subject: [{ shortName: "CN", value: CA_COMMON_NAME }],
+    spki,
+    extensions: [
+      { name: "basicConstraints", cA: true, critical: true },
+      { name: "keyUsage", keyCertSign: true, cRLSign: true, critical: true },
+      { name: "subjectKeyIdentifier", value: octetString(keyId) },
+      { name: "authorityKeyIdentifier", keyIdentifier: bytesToBinary(keyId) },
+    ],
+  });
+  const certPem = signCertificate(tbs, privateKey);
+  const keyPem = privateKey.export({ type: "pkcs8", format: "pem" }) as string;
+  // Key first: a crash in between leaves "exactly one file", which the next start reports
+  // instead of silently minting a second CA users would have to trust again.
+  await writeNew(keyPath, keyPem, 0o600);
+  await writeNew(certPath, certPem, 0o644);
+  const info = readCaCert(certPem);
+  return {
+    certPath,
+    keyPath,
+    certPem,
+    subjectDer: info.subjectDer,
+    keyId,
+    signingKey: privateKey,
+    notAfter: info.notAfter,
+    created: true,
+  };
+}
+
+/** Write a new file (`wx`: fail with EEXIST rather than overwrite) with an exact mode (umask-proof). */
+async function writeNew(path: string, text: string, mode: number): Promise<void> {
+  const fh = await open(path, "wx", mode);
+  try {
+    await fh.chmod(mode);
+    await fh.writeFile(text);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
