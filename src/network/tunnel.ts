@@ -1,0 +1,300 @@
+/**
+ * The raw byte tunnel used by HTTP CONNECT and SOCKS5 CONNECT (SPEC-network §4, §5): dial one
+ * of the addresses the policy checked (§3.4, never re-resolving), then splice the client and
+ * upstream sockets both ways with backpressure.
+ *
+ * Backpressure: each direction has a WriteQueue; when the destination socket does not take a
+ * whole chunk the source socket is paused, and resumed from the destination's `drain`. So
+ * at most about one chunk per direction is ever held in memory, however slow a reader is.
+ *
+ * Beyond (full-mode CONNECT): with `sniCheck`, the client's first bytes are held until they
+ * are known not to be TLS, or until the whole ClientHello is in; a ClientHello whose SNI names
+ * another host than the CONNECT target closes the tunnel and is recorded as `sni_mismatch`.
+ */
+import type { Socket, SocketHandler } from "bun";
+import { WriteQueue } from "../net/write-queue.ts";
+import { parseClientHello } from "./tls-sni.ts";
+import type { ConnHandler, ConnState, NetworkContext, PolicyRequest } from "./types.ts";
+
+/** Options of {@link spliceTunnel}. */
+export interface TunnelOptions {
+  /**
+   * Called once the upstream connection is up, before any byte moves; the bytes it returns
+   * are written to the client first (`HTTP/1.1 200 Connection established`, a SOCKS5 reply
+   * carrying `upstream.localAddress`/`localPort`).
+   */
+  onConnected?: (upstream: Socket<UpstreamState>) => Uint8Array | null;
+  /**
+   * Compare the SNI of a leading ClientHello with `host` (the normalised CONNECT target).
+   * On mismatch (or a malformed / oversized ClientHello) the tunnel closes and
+   * `ctx.recordBlock(request, "sni_mismatch")` is called.
+   */
+  sniCheck?: { host: string; request: PolicyRequest };
+}
+
+/** A running tunnel (for callers that want to stop it, and for tests). */
+export interface TunnelHandle {
+  readonly upstream: Socket<UpstreamState>;
+  /** Bytes waiting to be written to the client / to the upstream. */
+  queued(): { toClient: number; toUpstream: number };
+  /** Whether reading from the client / the upstream is paused by backpressure. */
+  paused(): { client: boolean; upstream: boolean };
+  /** Resolves once both sides are closed. */
+  readonly closed: Promise<void>;
+  /** Close both sides now. */
+  close(): void;
+}
+
+/** `data` of the upstream socket. */
+export interface UpstreamState {
+  tunnel: Tunnel;
+}
+
+const SNI_HOLD_LIMIT = 20 * 1024;
+
+/**
+ * Dial `upstreamAddresses` on `port` through `ctx.dialer`, then splice it with `client`.
+ * `initial`: client bytes already read (sent upstream first). Takes over
+ * `client.data.handler` at once (client bytes arriving during the dial are held, the client
+ * is paused meanwhile).
+ * @returns the tunnel once the upstream is connected and `onConnected`'s bytes are written.
+ * @throws DialError (from the dialer) when no address accepts; the client's previous
+ *   handler is then restored and the client is left paused: the caller answers (502, SOCKS
+ *   REP) and closes it. Throws `Error("client closed")` if the client left during the dial.
+ */
+export async function spliceTunnel(
+  client: Socket<ConnState>,
+  upstreamAddresses: string[],
+  port: number,
+  ctx: NetworkContext,
+  initial?: Uint8Array,
+  opts: TunnelOptions = {},
+): Promise<TunnelHandle> {
+  const tunnel = new Tunnel(client, ctx, opts, initial);
+  const previous = client.data.handler;
+  client.data.handler = tunnel.clientHandler;
+  client.pause();
+  let upstream: Socket<UpstreamState>;
+  try {
+    upstream = await ctx.dialer.connect(upstreamAddresses, port, UPSTREAM_HANDLERS, { tunnel });
+  } catch (err) {
+  if (client.data.handler === tunnel.clientHandler) client.data.handler = previous;
+    throw err;
+  }
+  if (tunnel.clientClosed) {
+    upstream.end();
+    throw new Error("client closed");
+  }
+  tunnel.start(upstream);
+  return tunnel;
+}
+
+/** Handlers of every tunnel's upstream socket; the per-tunnel state is `socket.data.tunnel`. */
+const UPSTREAM_HANDLERS: SocketHandler<UpstreamState> = {
+  open(s) {
+    s.setNoDelay(true);
+  },
+  data(s, chunk) {
+    s.data.tunnel.upstreamData(s, chunk);
+  },
+  drain(s) {
+    s.data.tunnel.upstreamDrain(s);
+  },
+  close(s) {
+    s.data.tunnel.upstreamClose(s);
+  },
+  error(s) {
+    s.data.tunnel.upstreamClose(s);
+  },
+};
+
+/** One tunnel's state. Exported for the type of `UpstreamState` only. */
+export class Tunnel implements TunnelHandle {
+  upstream!: Socket<UpstreamState>;
+  /** Owner of the client socket's events while the tunnel runs. */
+  readonly clientHandler: ConnHandler = {
+    data: (_s, chunk) => this.clientData(chunk),
+    drain: () => this.clientDrain(),
+    close: () => this.clientClose(),
+  };
+  clientClosed = false;
+  private upstreamClosed = false;
+  private started = false;
+  /** Client bytes held before start / while the SNI check waits. */
+  private held: Uint8Array[] = [];
+  private heldBytes = 0;
+  private sniPending: boolean;
+  private toUpstream!: WriteQueue;
+  private toClient: WriteQueue;
+  private clientPaused = true;
+  private upstreamPaused = false;
+  private endUpstreamAfterFlush = false;
+  private endClientAfterFlush = false;
+  private readonly done = Promise.withResolvers<void>();
+  readonly closed = this.done.promise;
+
+  constructor(
+    private readonly client: Socket<ConnState>,
+    private readonly ctx: NetworkContext,
+    private readonly opts: TunnelOptions,
+    initial?: Uint8Array,
+  ) {
+    this.sniPending = !!opts.sniCheck;
+    if (initial && initial.byteLength > 0) this.hold(initial);
+    this.toClient = new WriteQueue(
+      client,
+      () => this.pauseUpstream(),
+      () => this.resumeUpstream(),
+    );
+  }
+
+  /** Upstream connected: write the reply, flush held bytes, start reading the client. */
+  start(upstream: Socket<UpstreamState>): void {
+    if (this.started) return;
+    this.started = true;
+    this.upstream = upstream;
+    this.toUpstream = new WriteQueue(
+      upstream,
+      () => this.pauseClient(),
+      () => this.resumeClient(),
+    );
+    this.ctx.metrics.tunnelOpened();
+    const reply = this.opts.onConnected?.(upstream);
+    if (reply) this.toClient.write(reply);
+    this.release();
+    if (!this.clientClosed && this.toUpstream.size === 0) this.resumeClient();
+  }
+
+  queued() {
+    return { toClient: this.toClient.size, toUpstream: this.started ? this.toUpstream.size : this.heldBytes };
+  }
+
+  paused() {
+    return { client: this.clientPaused, upstream: this.upstreamPaused };
+  }
+
+  close(): void {
+    if (!this.clientClosed) this.client.end();
+    if (this.started && !this.upstreamClosed) this.upstream.end();
+  }
+
+  private clientData(chunk: Uint8Array): void {
+    this.ctx.metrics.bytes(chunk.byteLength, 0);
+    if (!this.started || this.sniPending) {
+      this.hold(chunk);
+      if (this.started) this.release();
+      return;
+    }
+    this.toUpstream.write(chunk);
+  }
+
+  private clientDrain(): void {
+    if (this.toClient.drain() && this.endClientAfterFlush) this.client.end();
+  }
+
+  private clientClose(): void {
+    if (this.clientClosed) return;
+    this.clientClosed = true;
+    this.toClient.discard();
+    if (!this.started) return;
+    if (this.toUpstream.size === 0 || this.upstreamClosed) this.upstream.end();
+    else this.endUpstreamAfterFlush = true;
+    this.maybeDone();
+  }
+
+  upstreamData(s: Socket<UpstreamState>, chunk: Uint8Array): void {
+    if (!this.started) this.start(s);
+    if (s !== this.upstream) return;
+    this.ctx.metrics.bytes(0, chunk.byteLength);
+    this.toClient.write(chunk);
+  }
+
+  upstreamDrain(s: Socket<UpstreamState>): void {
+    if (s !== this.upstream || !this.started) return;
+    if (this.toUpstream.drain() && this.endUpstreamAfterFlush) this.upstream.end();
+  }
+
+  upstreamClose(s: Socket<UpstreamState>): void {
+    if (!this.started || s !== this.upstream || this.upstreamClosed) return;
+    this.upstreamClosed = true;
+    this.toUpstream.discard();
+    if (this.toClient.size === 0 || this.clientClosed) this.client.end();
+    else this.endClientAfterFlush = true;
+    this.maybeDone();
+  }
+
+  private maybeDone(): void {
+    if (this.clientClosed && this.upstreamClosed) {
+      this.ctx.metrics.tunnelClosed();
+      this.done.resolve();
+    }
+  }
+
+  private hold(chunk: Uint8Array): void {
+    this.held.push(chunk);
+    this.heldBytes += chunk.byteLength;
+    // Before start the client is paused anyway; this bounds what was already in flight.
+    if (this.heldBytes > SNI_HOLD_LIMIT && !this.sniPending) this.pauseClient();
+  }
+
+  /** After start: run the SNI check if pending, then send held bytes upstream. */
+  private release(): void {
+    if (this.sniPending) {
+      const buf = this.held.length === 1 ? this.held[0]! : Buffer.concat(this.held);
+      this.held = [buf];
+      const check = this.opts.sniCheck!;
+      const hello = parseClientHello(buf, SNI_HOLD_LIMIT);
+      if (hello.kind === "incomplete") return;
+      if (
+        hello.kind === "invalid" ||
+        (hello.kind === "client_hello" && hello.sni !== null && hello.sni !== check.host)
+      ) {
+        const sni = hello.kind === "client_hello" ? hello.sni : null;
+        this.ctx.log.warn("tunnel closed: TLS SNI does not match the CONNECT target", {
+          host: check.host,
+          sni: sni ?? undefined,
+          problem: hello.kind === "invalid" ? hello.message : undefined,
+        });
+        this.ctx.recordBlock(check.request, "sni_mismatch");
+        this.held = [];
+        this.heldBytes = 0;
+        this.sniPending = false;
+        this.close();
+        return;
+      }
+      this.sniPending = false;
+    }
+    const held = this.held;
+    this.held = [];
+    this.heldBytes = 0;
+    for (const c of held) this.toUpstream.write(c);
+  }
+
+  private pauseClient(): void {
+    if (!this.clientPaused) {
+      this.clientPaused = true;
+      this.client.pause();
+    }
+  }
+
+  private resumeClient(): void {
+    if (this.clientPaused && !this.clientClosed) {
+      this.clientPaused = false;
+      this.client.resume();
+    }
+  }
+
+  private pauseUpstream(): void {
+    if (!this.upstreamPaused) {
+      this.upstreamPaused = true;
+      this.upstream.pause();
+    }
+  }
+
+  private resumeUpstream(): void {
+    if (this.upstreamPaused && !this.upstreamClosed) {
+      this.upstreamPaused = false;
+      this.upstream.resume();
+    }
+  }
+}
