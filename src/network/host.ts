@@ -1,0 +1,94 @@
+/**
+ * Host normalisation for policy matching (SPEC-network §3.1). Every host the policy sees and
+ * every configured pattern goes through `normalizeHost` first, so matching and address
+ * classification compare one canonical spelling.
+ */
+import { isIP } from "node:net";
+import { domainToASCII } from "node:url";
+
+/**
+ * Characters of an already-canonical DNS name: lowercase ASCII letters, digits, `-`, `_`, `.`.
+ * Names made only of these skip the IDNA pass (the hot path) unless they might be IPv4 or
+ * punycode that IDNA has to validate.
+ */
+const PLAIN_NAME = /^[a-z0-9_.-]+$/;
+
+/**
+ * Normalise a host as a client or a config sent it (SPEC-network §3.1):
+ * trim; `[v6]` / `[v6]:port` → the inside; exactly one `:` → drop the port; ASCII-lowercase;
+ * strip all trailing dots; IPv6 zone `%25` → `%` (zone kept); (beyond) Unicode → punycode
+ * (IDNA via `domainToASCII`) and IPv4 in any WHATWG spelling (`2130706433`, `0x7f.1`,
+ * `127.1`) → dotted quad.
+ *
+ * Returns `""` for an empty host and for a name IDNA rejects (forbidden code points, an
+ * invalid IPv4 such as `1.2.3.09`), so bad input fails closed as `not_allowed`. Never throws.
+ */
+export function normalizeHost(raw: string): string {
+  let host = raw.trim();
+  if (host.startsWith("[")) {
+    const end = host.indexOf("]");
+    // "[" without "]" is not a bracketed literal: IDNA below rejects it ("[" is forbidden).
+    if (end > 0) return normalizeIpv6(host.slice(1, end));
+  } else {
+    const colon = host.indexOf(":");
+    if (colon >= 0) {
+      // Exactly one ":" is host:port; more is a bare IPv6 literal.
+      if (host.indexOf(":", colon + 1) < 0) host = host.slice(0, colon);
+      else return normalizeIpv6(host);
+    }
+  }
+  return normalizeName(host);
+}
+
+/** Lowercase, strip trailing dots, IDNA + WHATWG IPv4 (the non-IPv6 half of `normalizeHost`). */
+function normalizeName(host: string): string {
+  host = stripTrailingDots(host.toLowerCase());
+  if (host === "") return "";
+  if (PLAIN_NAME.test(host) && !mayNeedIdna(host)) return host;
+  // domainToASCII runs the WHATWG host parser: IDNA to punycode, IPv4 number forms to
+  // dotted quad, "" for a host it rejects.
+  return stripTrailingDots(domainToASCII(host));
+}
+
+/**
+ * True when a plain-ASCII name still needs the WHATWG parser: its last label starts with a
+ * digit (it may be an IPv4 spelling such as `127.1` or `0x7f.1`) or a label is punycode.
+ */
+function mayNeedIdna(host: string): boolean {
+  const lastDot = host.lastIndexOf(".");
+  const c = host.charCodeAt(lastDot + 1);
+  if (c >= 48 && c <= 57) return true;
+  return host.startsWith("xn--") || host.includes(".xn--");
+}
+
+function normalizeIpv6(inner: string): string {
+  let host = stripTrailingDots(inner.trim().toLowerCase());
+  // RFC 6874 spells the zone separator "%25" inside URLs; the policy keeps the zone as "%zone".
+  const pct = host.indexOf("%25");
+  if (pct >= 0 && isIP(host.slice(0, pct)) === 6) host = host.slice(0, pct) + "%" + host.slice(pct + 3);
+  if (isIpLiteral(host)) return host;
+  // "[name]" or "[1.2.3.4]": not IPv6, judge it like any other name.
+  return normalizeName(host);
+}
+
+function stripTrailingDots(s: string): string {
+  let end = s.length;
+  while (end > 0 && s.charCodeAt(end - 1) === 46) end--;
+  return end === s.length ? s : s.slice(0, end);
+}
+
+/**
+ * True when a normalised host is an IP literal: dotted-quad IPv4 or IPv6 (a `%zone` suffix
+ * allowed). Pass hosts through `normalizeHost` first; `127.1` is only a literal after that.
+ */
+export function isIpLiteral(host: string): boolean {
+  if (isIP(host) !== 0) return true;
+  const pct = host.indexOf("%");
+  return pct > 0 && isIP(host.slice(0, pct)) === 6;
+}
+
+/** The address part of an IP literal without its IPv6 zone id (`fe80::1%lo0` → `fe80::1`). */
+export function stripZone(host: string): string {
+  const pct = host.indexOf("%");
+  return pct < 0 ? host : host.slice(0, pct);
+}

@@ -1,0 +1,182 @@
+/**
+ * Domain pattern matching for `allowed_domains` / `denied_domains` (SPEC-network §3.2).
+ *
+ * Patterns are compiled once per config into: a Set-like map of exact hosts, suffix maps for
+ * `*.x` (strict subdomains) and `**.x` (apex + subdomains), a flag for the global `*`, and one
+ * combined picomatch regex for the remaining true globs. A lookup is a few Map probes (one per
+ * label of the host) plus at most one regex test, whatever the number of patterns.
+ */
+import picomatch from "picomatch";
+import { ConfigError } from "./config-error.ts";
+import { isIpLiteral, normalizeHost } from "./host.ts";
+
+/** A compiled pattern list. */
+export interface DomainMatcher {
+  /** The configured pattern strings, as given (for `/patterns` and hints). */
+  readonly patterns: readonly string[];
+  /**
+   * The configured pattern that matches a **normalised** host (see `normalizeHost`), or null.
+   * When several match, any one of them is returned (exact entries are preferred).
+   */
+  matches(host: string): string | null;
+  /**
+   * The configured pattern that equals a normalised host exactly with no wildcard, or null.
+   * Used by the local-literal exemption (§3.3 step 4: `*` and globs never count).
+   */
+  exact(host: string): string | null;
+}
+
+/** Which list a pattern belongs to: the global `*` is only valid in `allowed`. */
+export type PatternList = "allowed" | "denied";
+
+/** Glob metacharacters: a pattern holding any of these (beyond the known prefixes) is a glob. */
+const GLOB_CHARS = /[*?[\]{}()!|+@\\]/;
+
+/**
+ * picomatch options: hosts have no `/`, so `*` already crosses dots; `dot` lets `*` match a
+ * label-leading position, `strictBrackets` turns `[` without `]` into an error instead of a
+ * literal, and negation/extglobs are off so `!x` or `+(x)` can never invert an allowlist.
+ */
+const PICO_OPTS = { dot: true, strictBrackets: true, nonegate: true, noextglob: true } as const;
+
+/** A pattern after normalisation and classification. */
+type Classified =
+  | { kind: "all" }
+  | { kind: "exact"; host: string }
+  | { kind: "sub"; suffix: string }
+  | { kind: "apex"; suffix: string }
+  | { kind: "glob"; glob: string };
+
+/** Lowercase, drop one `:port`, strip trailing dots, punycode plain labels: for glob patterns. */
+function normalizeGlob(p: string): string {
+  let s = p.toLowerCase();
+  const colon = s.indexOf(":");
+  if (colon >= 0 && s.indexOf(":", colon + 1) < 0) s = s.slice(0, colon);
+  s = s.replace(/\.+$/, "");
+  // eslint-disable-next-line no-control-regex
+  if (/[^\x00-\x7f]/.test(s)) {
+    s = s
+      .split(".")
+      .map((label) => (GLOB_CHARS.test(label) ? label : normalizeHost(label) || label))
+      .join(".");
+  }
+  return s;
+}
+
+/** Normalise the domain part after a `*.`/`**.` prefix, or a whole non-prefixed pattern. */
+function normalizeRest(rest: string): { kind: "exact"; host: string } | { kind: "glob"; glob: string } | null {
+  if (rest.startsWith("[")) {
+    const h = normalizeHost(rest);
+    if (isIpLiteral(h)) return { kind: "exact", host: h };
+  }
+  if (GLOB_CHARS.test(rest)) return { kind: "glob", glob: normalizeGlob(rest) };
+  const host = normalizeHost(rest);
+  return host === "" ? null : { kind: "exact", host };
+}
+
+/**
+ * Normalise and classify one pattern (§3.2). Throws `ConfigError` with the problem
+ * (`invalid glob pattern: <p>`, `invalid host pattern: <p>`, the global wildcard in a deny list).
+ */
+function classify(pattern: string, list: PatternList): Classified {
+  const p = pattern.trim();
+  if (p === "") throw new ConfigError(`empty domain pattern`);
+  let out: Classified;
+  if (p === "*") {
+    out = { kind: "all" };
+  } else {
+    const prefix = p.startsWith("**.") ? "**." : p.startsWith("*.") ? "*." : "";
+    const rest = normalizeRest(p.slice(prefix.length));
+    if (rest === null) throw new ConfigError(`invalid host pattern: ${pattern}`);
+    if (rest.kind === "glob") out = { kind: "glob", glob: prefix + rest.glob };
+    else if (prefix === "*.") out = { kind: "sub", suffix: rest.host };
+    else if (prefix === "**.") out = { kind: "apex", suffix: rest.host };
+    else out = rest;
+  }
+  if (out.kind === "glob") {
+    try {
+      picomatch.makeRe(out.glob, PICO_OPTS);
+    } catch {
+      throw new ConfigError(`invalid glob pattern: ${pattern}`);
+    }
+  }
+  if (list === "denied" && (out.kind === "all" || (out.kind === "glob" && /^[*.]+$/.test(out.glob)))) {
+    throw new ConfigError(
+      `unsupported global wildcard domain pattern "${pattern}" in denied_domains; ` +
+        `use exact hosts or scoped wildcards like *.example.com or **.example.com`,
+    );
+  }
+  return out;
+}
+
+/**
+ * The problem with one pattern, or null when it compiles. Config validation uses this to
+ * report the key path of the offending entry.
+ */
+export function patternProblem(pattern: string, list: PatternList): string | null {
+  try {
+    classify(pattern, list);
+    return null;
+  } catch (e) {
+    return e instanceof Error ? e.message : String(e);
+  }
+}
+
+/**
+ * Compile a pattern list once (SPEC-network §3.2): `example.com` exact, `*.example.com`
+ * strict subdomains at any depth, `**.example.com` apex + subdomains, `*` every host (allowed
+ * list only), other globs with `*` crossing dots; case-insensitive, duplicates harmless.
+ * Throws `ConfigError` (`invalid glob pattern: <p>` etc.) on the first bad pattern.
+ */
+export function compilePatterns(patterns: string[], list: PatternList): DomainMatcher {
+  const exact = new Map<string, string>();
+  const sub = new Map<string, string>();
+  const apex = new Map<string, string>();
+  const globs: Array<{ re: RegExp; pattern: string }> = [];
+  let all: string | null = null;
+  for (const pattern of patterns) {
+    const c = classify(pattern, list);
+    switch (c.kind) {
+      case "all":
+        all ??= pattern;
+        break;
+      case "exact":
+        if (!exact.has(c.host)) exact.set(c.host, pattern);
+        break;
+      case "sub":
+        if (!sub.has(c.suffix)) sub.set(c.suffix, pattern);
+        break;
+      case "apex":
+        if (!apex.has(c.suffix)) apex.set(c.suffix, pattern);
+        break;
+      case "glob":
+        globs.push({ re: picomatch.makeRe(c.glob, PICO_OPTS), pattern });
+        break;
+    }
+  }
+  // One alternation over every glob: each picomatch source is anchored on its own.
+  const combined = globs.length === 0 ? null : new RegExp(globs.map((g) => g.re.source).join("|"));
+  const hasSuffixes = sub.size > 0 || apex.size > 0;
+  const frozen = Object.freeze([...patterns]);
+
+  return {
+    patterns: frozen,
+    exact: (host) => exact.get(host) ?? null,
+    matches(host: string): string | null {
+      if (host === "") return null;
+      const e = exact.get(host) ?? apex.get(host);
+      if (e !== undefined) return e;
+      if (hasSuffixes) {
+        for (let i = host.indexOf("."); i >= 0; i = host.indexOf(".", i + 1)) {
+          const suffix = host.slice(i + 1);
+          const s = sub.get(suffix) ?? apex.get(suffix);
+          if (s !== undefined) return s;
+        }
+      }
+      if (combined !== null && combined.test(host)) {
+        for (const g of globs) if (g.re.test(host)) return g.pattern;
+      }
+      return all;
+    },
+  };
+}
