@@ -1,0 +1,124 @@
+/**
+ * `--dump-dir` (SPEC §1.7): one request file and one response file per forwarded call.
+ *
+ * Files: `<seq 6 digits>-<ms since epoch>-request.json` / `-response.json`, pretty JSON
+ * (2 spaces) + `\n`. Request keys: method, url, headers ([{name, value}] as received), body.
+ * Response keys: status, headers (all upstream headers), body. Bodies are embedded as JSON
+ * when they parse, else as (lossy UTF-8) strings, `""` when empty. `authorization` and any
+ * header whose lowercased name contains `cookie` are `[REDACTED]`. Write failures are
+ * reported through `onError` and never affect forwarding.
+ */
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+
+/** Records exchanges into one directory; the sequence is per instance (per process in practice). */
+export interface Dumper {
+  /** Write the request file (awaited before the upstream call); returns the exchange's response recorder. */
+  request(method: string, target: string, headers: Array<[string, string]>, body: Uint8Array): Promise<DumpExchange>;
+}
+
+/** The response half of one dumped exchange. */
+export interface DumpExchange {
+  /** Response without a body stream (e.g. an error). */
+  response(status: number, headers: Array<[string, string]>, body: Uint8Array): Promise<void>;
+  /**
+   * Pass `body` through unchanged, recording it; the file is written once when the stream
+   * ends, fails, or is cancelled by the consumer (client dropped).
+   */
+  wrap(status: number, headers: Array<[string, string]>, body: ReadableStream<Uint8Array>): ReadableStream<Uint8Array>;
+}
+
+/** `[REDACTED]` rule of SPEC §1.7. */
+export function redact(name: string, value: string): string {
+  const lower = name.toLowerCase();
+  return lower === "authorization" || lower.includes("cookie") ? "[REDACTED]" : value;
+}
+
+/** Body as embedded in a dump file: parsed JSON, else lossy UTF-8 text, `""` when empty. */
+export function dumpBody(bytes: Uint8Array): unknown {
+  if (bytes.byteLength === 0) return "";
+  const text = new TextDecoder("utf-8", { fatal: false }).decode(bytes);
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+function headerList(headers: Array<[string, string]>): Array<{ name: string; value: string }> {
+  return headers.map(([name, value]) => ({ name, value: redact(name, value) }));
+}
+
+function concat(chunks: Uint8Array[], total: number): Uint8Array {
+  const out = new Uint8Array(total);
+  let off = 0;
+  for (const c of chunks) {
+    out.set(c, off);
+    off += c.byteLength;
+  }
+  return out;
+}
+
+/** Create a dumper writing into `dir` (which must exist). */
+export function createDumper(dir: string, onError: (message: string) => void): Dumper {
+  let seq = 0;
+  const write = async (file: string, value: unknown) => {
+    try {
+      await writeFile(join(dir, file), JSON.stringify(value, null, 2) + "\n");
+    } catch (e) {
+      onError(`writing dump file ${file}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  };
+  return {
+    async request(method, target, headers, body) {
+      seq += 1;
+      const prefix = `${String(seq).padStart(6, "0")}-${Date.now()}`;
+      await write(`${prefix}-request.json`, { method, url: target, headers: headerList(headers), body: dumpBody(body) });
+      let written = false;
+      const response = (status: number, h: Array<[string, string]>, b: Uint8Array) => {
+        if (written) return Promise.resolve();
+        written = true;
+        return write(`${prefix}-response.json`, { status, headers: headerList(h), body: dumpBody(b) });
+      };
+      return {
+        response,
+        wrap(status, h, stream) {
+          const reader = stream.getReader();
+          const chunks: Uint8Array[] = [];
+          let total = 0;
+          const finish = () => void response(status, h, concat(chunks, total));
+          return new ReadableStream<Uint8Array>(
+            {
+              async pull(controller) {
+                try {
+                  const { done, value } = await reader.read();
+                  if (done) {
+                    finish();
+                    controller.close();
+                    return;
+                  }
+                  chunks.push(value);
+                  total += value.byteLength;
+                  controller.enqueue(value);
+                } catch (e) {
+                  finish();
+                  controller.error(e);
+                }
+              },
+              cancel(reason) {
+                finish();
+                return reader.cancel(reason);
+              },
+            },
+            { highWaterMark: 0 },
+          );
+        },
+      };
+    },
+  };
+}
+
+/** Create `dir` recursively. @throws with the OS message on failure. */
+export async function ensureDumpDir(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+}

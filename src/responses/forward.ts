@@ -1,0 +1,69 @@
+/**
+ * Forwarding of an accepted `POST /v1/responses` (SPEC §1.5) with the project's HTTP/1.1
+ * client, which writes `authorization: Bearer <key>` from locked memory as bytes (the key
+ * never becomes a JS string; fetch() would leave header copies in freed memory).
+ *
+ * Request headers: all incoming ones, names lowercased, except `authorization` and `host`;
+ * then `host` (upstream authority, default port omitted, IPv6 brackets kept) and
+ * `authorization`. Framing headers belong to the client (it writes its own
+ * `content-length` for the buffered body and drops `content-length`, `transfer-encoding`,
+ * `connection`, `keep-alive`); `expect` is dropped too because this hop already answered
+ * `100 Continue` and the body is sent at once.
+ *
+ * Response: status mirrored, headers except content-length, transfer-encoding, connection,
+ * trailer, upgrade (our listener owns framing), body streamed, never decompressed, 3xx
+ * mirrored (the client never follows redirects). Failure before a response head → empty 500
+ * and `forwarding error: <message>` on stderr.
+ */
+import type { Http1Client } from "../http1/types.ts";
+import type { Dumper } from "./dump.ts";
+import type { IncomingRequest, OutgoingResponse } from "./http-server.ts";
+
+const DROP_REQUEST = new Set(["authorization", "host", "expect"]);
+const DROP_RESPONSE = new Set(["content-length", "transfer-encoding", "connection", "trailer", "upgrade"]);
+
+/** What a forwarder needs; built once at startup. */
+export interface ForwardConfig {
+  client: Http1Client;
+  /** `--upstream-url`, used verbatim (query included). */
+  upstream: URL;
+  /** `Bearer <key>` in locked memory. */
+  authorization: Uint8Array;
+  dumper: Dumper | null;
+  /** One stderr line per call, no secrets. */
+  logError: (line: string) => void;
+}
+
+/** `host` header value for `url`: `url.host` already omits the scheme's default port and keeps IPv6 brackets. */
+export function upstreamHostHeader(url: URL): string {
+  return url.host;
+}
+
+/** Forward one request; never throws (failures become an empty 500). */
+export async function forwardRequest(cfg: ForwardConfig, req: IncomingRequest): Promise<OutgoingResponse> {
+  const headers: Array<[string, string]> = [["host", upstreamHostHeader(cfg.upstream)]];
+  for (const [name, value] of req.head.headers) {
+    const lower = name.toLowerCase();
+    if (!DROP_REQUEST.has(lower)) headers.push([lower, value]);
+  }
+  const dump = cfg.dumper ? await cfg.dumper.request(req.head.method, req.head.target, req.head.headers, req.body) : null;
+  let res;
+  try {
+    res = await cfg.client.request({
+      url: cfg.upstream,
+      method: "POST",
+      headers,
+      secretHeader: { name: "authorization", value: cfg.authorization },
+      body: req.body,
+      signal: req.signal,
+    });
+  } catch (e) {
+    if (!req.signal.aborted) cfg.logError(`forwarding error: ${e instanceof Error ? e.message : String(e)}`);
+    await dump?.response(500, [], new Uint8Array(0));
+    return { status: 500, headers: [], body: null };
+  }
+  const out: Array<[string, string]> = [];
+  for (const [name, value] of res.headers) if (!DROP_RESPONSE.has(name)) out.push([name, value]);
+  const body = dump ? dump.wrap(res.status, res.headers, res.body) : res.body;
+  return { status: res.status, headers: out, body };
+}

@@ -1,0 +1,390 @@
+/**
+ * The responses proxy's HTTP/1.1 listener on `Bun.listen` (RFC 9112).
+ *
+ * Why not Bun.serve: it rewrites an absolute-form request-target into origin-form (so
+ * `POST http://evil/v1/responses` would look like `POST /v1/responses`), and SPEC §1.4
+ * needs the target exactly as sent. This server is deliberately small: sequential requests
+ * per connection (pipelined bytes are buffered, bounded), bodies buffered (bounded), responses
+ * streamed chunk by chunk with backpressure (WriteQueue), no timeouts (SSE may be quiet).
+ */
+import type { Socket, TCPSocketListener } from "bun";
+import { STATUS_CODES } from "node:http";
+import { WriteQueue } from "../net/write-queue.ts";
+import { ChunkedDecoder } from "./chunked.ts";
+import { parseRequestHead, type RequestHead } from "./http-head.ts";
+
+/** A request whose body has been read completely. */
+export interface IncomingRequest {
+  head: RequestHead;
+  body: Uint8Array;
+  /** Aborted when the client disconnects before the response finished. */
+  signal: AbortSignal;
+}
+
+/** What the app answers. The server owns framing: `content-length`/`transfer-encoding`/`connection` given here are dropped. */
+export interface OutgoingResponse {
+  status: number;
+  headers: Array<[string, string]>;
+  body: ReadableStream<Uint8Array> | Uint8Array | null;
+}
+
+/** Decision taken from the head alone, before any body byte is read. */
+export type RouteDecision = { kind: "handle" } | { kind: "respond"; status: number; afterWrite?: () => void };
+
+/** The application behind the listener. `handle` must not throw (errors become an empty 500). */
+export interface HttpApp {
+  route(head: RequestHead): RouteDecision;
+  handle(req: IncomingRequest): Promise<OutgoingResponse>;
+  onError?(message: string): void;
+}
+
+/** A running listener. */
+export interface HttpServerHandle {
+  readonly port: number;
+  /** Stop accepting; idle connections close now, busy ones after their response or after `graceMs`. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+export const MAX_BODY_BYTES = 128 * 1024 * 1024;
+const MAX_PIPELINED = 1024 * 1024;
+const SMALL_CHUNK = 16 * 1024;
+const CRLF = new Uint8Array([13, 10]);
+const LAST_CHUNK = new Uint8Array([48, 13, 10, 13, 10]); // "0\r\n\r\n"
+const FRAMING = new Set(["content-length", "transfer-encoding", "connection", "keep-alive"]);
+
+interface Conn {
+  socket: Socket<Conn>;
+  queue: WriteQueue;
+  buf: Uint8Array;
+  len: number;
+  scanFrom: number;
+  phase: "head" | "body" | "busy" | "discard" | "closed";
+  head?: RequestHead;
+  body?: Uint8Array;
+  bodyLen: number;
+  chunked?: ChunkedDecoder;
+  abort?: AbortController;
+  drained?: PromiseWithResolvers<void>;
+  paused: boolean;
+}
+
+const encoder = new TextEncoder();
+
+function statusLine(status: number): string {
+  return `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? "Unknown"}\r\n`;
+}
+
+/**
+ * Listen on `hostname:port` (0 = ephemeral) and serve `app`.
+ * @throws when the address cannot be bound (message from Bun, e.g. EADDRINUSE).
+ */
+export function startHttpServer(opts: { hostname: string; port: number; app: HttpApp }): HttpServerHandle {
+  const { app } = opts;
+  const conns = new Set<Conn>();
+  let stopping = false;
+  let allClosed: PromiseWithResolvers<void> | undefined;
+
+  const append = (c: Conn, data: Uint8Array) => {
+    if (c.len + data.length > c.buf.length) {
+      const next = new Uint8Array(Math.max(c.buf.length * 2, c.len + data.length));
+      next.set(c.buf.subarray(0, c.len));
+      c.buf = next;
+    }
+    c.buf.set(data, c.len);
+    c.len += data.length;
+  };
+
+  const consume = (c: Conn, n: number) => {
+    c.buf.copyWithin(0, n, c.len);
+    c.len -= n;
+    c.scanFrom = 0;
+  };
+
+  /** Answer with an empty body; close unless the connection can safely continue. */
+  const respondEmpty = (c: Conn, status: number, keepOpen: boolean) => {
+    const close = !keepOpen || stopping;
+    c.queue.write(encoder.encode(`${statusLine(status)}content-length: 0\r\n${close ? "connection: close\r\n" : ""}\r\n`));
+    if (close) {
+      // Half-close and ignore whatever the client still sends (its unread body), so the
+      // kernel does not answer it with an RST that could destroy our response.
+      c.phase = "discard";
+      c.socket.shutdown();
+    }
+    return !close;
+  };
+
+  const finishExchange = (c: Conn, keepAlive: boolean) => {
+    c.head = undefined;
+    c.body = undefined;
+    c.chunked = undefined;
+    c.abort = undefined;
+    if (c.phase === "closed") return;
+    if (!keepAlive || stopping) {
+      c.phase = "discard";
+      c.socket.shutdown();
+      return;
+    }
+    c.phase = "head";
+    if (c.paused) {
+      c.paused = false;
+      c.socket.resume();
+    }
+    pump(c);
+  };
+
+  const waitDrained = (c: Conn): Promise<void> => {
+    c.drained ??= Promise.withResolvers<void>();
+    return c.drained.promise;
+  };
+
+  const writeResponse = async (c: Conn, head: RequestHead, resp: OutgoingResponse) => {
+    const noBody = resp.status < 200 || resp.status === 204 || resp.status === 304;
+    const stream = resp.body instanceof ReadableStream ? resp.body : null;
+    const bytes = resp.body instanceof Uint8Array ? resp.body : null;
+    // HTTP/1.0 clients cannot parse chunked framing: their streamed bodies end with the connection.
+    const keepAlive = head.keepAlive && !stopping && (noBody || !stream || head.version === "HTTP/1.1");
+    let text = statusLine(resp.status);
+    for (const [name, value] of resp.headers) {
+      if (FRAMING.has(name.toLowerCase())) continue;
+      text += `${name}: ${value}\r\n`;
+    }
+    if (noBody) text += "";
+    else if (stream && head.version === "HTTP/1.1") text += "transfer-encoding: chunked\r\n";
+    else if (!stream) text += `content-length: ${bytes?.byteLength ?? 0}\r\n`;
+    if (!keepAlive) text += "connection: close\r\n";
+    c.queue.write(encoder.encode(text + "\r\n"));
+    if (noBody || !stream) {
+      if (stream) void stream.cancel().catch(() => {});
+      if (!noBody && bytes && bytes.byteLength) c.queue.write(bytes);
+      finishExchange(c, keepAlive);
+      return;
+    }
+    const chunked = head.version === "HTTP/1.1";
+    const reader = stream.getReader();
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (c.phase === "closed") {
+          void reader.cancel().catch(() => {});
+          return;
+        }
+        if (done) break;
+        if (!value || value.byteLength === 0) continue;
+        if (!chunked) c.queue.write(value);
+        else if (value.byteLength <= SMALL_CHUNK) {
+          // One buffer, one send(): small SSE events must not become three TCP segments.
+          const size = value.byteLength.toString(16);
+          const out = new Uint8Array(size.length + 4 + value.byteLength);
+          encoder.encodeInto(size, out);
+          out[size.length] = 13;
+          out[size.length + 1] = 10;
+          out.set(value, size.length + 2);
+          out[out.length - 2] = 13;
+          out[out.length - 1] = 10;
+          c.queue.write(out);
+        } else {
+          c.queue.write(encoder.encode(`${value.byteLength.toString(16)}\r\n`));
+          c.queue.write(value);
+          c.queue.write(CRLF);
+        }
+        if (c.queue.size > 0) await waitDrained(c);
+      }
+    } catch (e) {
+      // Upstream body failed mid-stream: the only honest signal left is to cut the connection
+      // without the terminating chunk, so the client sees an incomplete message.
+      app.onError?.(e instanceof Error ? e.message : String(e));
+      if (c.phase !== "closed") c.socket.terminate();
+      return;
+    }
+    if (chunked) c.queue.write(LAST_CHUNK);
+    finishExchange(c, keepAlive && chunked);
+  };
+
+  const dispatch = (c: Conn) => {
+    const head = c.head!;
+    const body = c.body ? c.body.subarray(0, c.bodyLen) : new Uint8Array(0);
+    c.phase = "busy";
+    c.abort = new AbortController();
+    const signal = c.abort.signal;
+    app
+      .handle({ head, body, signal })
+      .catch((e): OutgoingResponse => {
+        app.onError?.(e instanceof Error ? e.message : String(e));
+        return { status: 500, headers: [], body: null };
+      })
+      .then((resp) => {
+        if (c.phase === "closed") {
+          if (resp.body instanceof ReadableStream) void resp.body.cancel().catch(() => {});
+          return;
+        }
+        return writeResponse(c, head, resp);
+      })
+      .catch((e) => app.onError?.(e instanceof Error ? e.message : String(e)));
+  };
+
+  /** Run the connection state machine over the buffered bytes. */
+  const pump = (c: Conn) => {
+    while (c.phase === "head" || c.phase === "body") {
+      if (c.phase === "head") {
+        if (c.len === 0) return;
+        const r = parseRequestHead(c.buf, c.len, c.scanFrom);
+        if (r.kind === "incomplete") {
+          c.scanFrom = c.len;
+          return;
+        }
+        if (r.kind === "error") {
+          respondEmpty(c, r.status, false);
+          return;
+        }
+        consume(c, r.headLength);
+        const head = r.head;
+        const decision = app.route(head);
+        if (decision.kind === "respond") {
+          const hasBody = head.framing.kind !== "none";
+          const open = respondEmpty(c, decision.status, head.keepAlive && !hasBody && !head.upgrade);
+          if (decision.afterWrite) {
+            // Bun corks writes made inside a data callback; push them out before the app
+            // acts (e.g. exits the process after /shutdown).
+            c.socket.flush();
+            decision.afterWrite();
+          }
+          if (!open) return;
+          continue;
+        }
+        c.head = head;
+        if (head.framing.kind === "length" && head.framing.length > MAX_BODY_BYTES) {
+          respondEmpty(c, 413, false);
+          return;
+        }
+        if (head.expectContinue && head.framing.kind !== "none") c.queue.write(encoder.encode("HTTP/1.1 100 Continue\r\n\r\n"));
+        if (head.framing.kind === "none") {
+          dispatch(c);
+          return;
+        }
+        c.phase = "body";
+        c.bodyLen = 0;
+        if (head.framing.kind === "length") c.body = new Uint8Array(head.framing.length);
+        else c.chunked = new ChunkedDecoder(MAX_BODY_BYTES);
+        continue;
+      }
+      // body phase
+      const head = c.head!;
+      if (c.len === 0) return;
+      if (head.framing.kind === "length") {
+        const n = Math.min(head.framing.length - c.bodyLen, c.len);
+        c.body!.set(c.buf.subarray(0, n), c.bodyLen);
+        c.bodyLen += n;
+        consume(c, n);
+        if (c.bodyLen < head.framing.length) return;
+        dispatch(c);
+        return;
+      }
+      const r = c.chunked!.push(c.buf.subarray(0, c.len));
+      if (r.kind === "error") {
+        respondEmpty(c, r.status, false);
+        return;
+      }
+      if (r.kind === "more") {
+        c.len = 0;
+        return;
+      }
+      const restLen = r.rest.byteLength;
+      c.body = r.body;
+      c.bodyLen = r.body.byteLength;
+      consume(c, c.len - restLen);
+      dispatch(c);
+      return;
+    }
+  };
+
+  const listener: TCPSocketListener<Conn> = Bun.listen<Conn>({
+    hostname: opts.hostname,
+    port: opts.port,
+    socket: {
+      open(socket) {
+        socket.setNoDelay(true);
+        const c = {
+          socket,
+          buf: new Uint8Array(4096),
+          len: 0,
+          scanFrom: 0,
+          phase: "head",
+          bodyLen: 0,
+          paused: false,
+        } as Conn;
+        c.queue = new WriteQueue(socket, () => {}, () => {
+          const d = c.drained;
+          c.drained = undefined;
+          d?.resolve();
+        });
+        socket.data = c;
+        conns.add(c);
+      },
+      data(socket, data) {
+        const c = socket.data;
+        if (c.phase === "discard" || c.phase === "closed") return;
+        if (c.phase === "body" && c.len === 0 && c.head?.framing.kind === "length") {
+          // Fast path: body bytes go straight into the body buffer.
+          const framing = c.head.framing;
+          const n = Math.min(framing.length - c.bodyLen, data.byteLength);
+          c.body!.set(data.subarray(0, n), c.bodyLen);
+          c.bodyLen += n;
+          if (c.bodyLen < framing.length) return;
+          if (n < data.byteLength) append(c, data.subarray(n));
+          dispatch(c);
+          return;
+        }
+        append(c, data);
+        if (c.phase === "busy") {
+          if (c.len > MAX_PIPELINED && !c.paused) {
+            c.paused = true;
+            socket.pause();
+          }
+          return;
+        }
+        pump(c);
+      },
+      drain(socket) {
+        socket.data.queue.drain();
+      },
+      close(socket) {
+        const c = socket.data;
+        if (!c) return;
+        c.phase = "closed";
+        c.queue.discard();
+        c.abort?.abort(new Error("client disconnected"));
+        const d = c.drained;
+        c.drained = undefined;
+        d?.resolve();
+        conns.delete(c);
+        if (stopping && conns.size === 0) allClosed?.resolve();
+      },
+      error(socket) {
+        socket.data?.abort?.abort(new Error("client connection error"));
+      },
+    },
+  });
+
+  return {
+    port: listener.port,
+    async stop(graceMs = 10_000) {
+      if (!stopping) {
+        stopping = true;
+        allClosed = Promise.withResolvers<void>();
+        listener.stop(false);
+        for (const c of conns) {
+          if (c.phase === "head" && c.len === 0) c.socket.end();
+        }
+      }
+      if (conns.size === 0) return;
+      const timer = setTimeout(() => {
+        for (const c of conns) c.socket.terminate();
+      }, graceMs);
+      try {
+        await allClosed!.promise;
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+  };
+}

@@ -1,0 +1,109 @@
+/**
+ * Entry point of codex-responses-api-proxy. Startup order is SPEC §1.2:
+ * hardening (first import) → arguments → key from stdin → --upstream-url → --dump-dir →
+ * bind, server-info, listening line. Fatal errors: `Error: <message>` on stderr, exit 1.
+ */
+import "../hardening/pre-main.ts";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
+import { createHttp1Client } from "../http1/client.ts";
+import { loadLibc } from "../hardening/libc.ts";
+import { parseCli } from "./cli.ts";
+import { createDumper, ensureDumpDir } from "./dump.ts";
+import { readLockedKey } from "./locked-key.ts";
+import { startResponsesProxy } from "./server.ts";
+
+/** Grace period for in-flight streams after SIGTERM/SIGINT (SPEC §1.5, beyond). */
+const SHUTDOWN_GRACE_MS = 10_000;
+
+function fatal(message: string): never {
+  process.stderr.write(`Error: ${message}\n`);
+  process.exit(1);
+}
+
+/** Parse `--upstream-url` per SPEC §1.2 step 4. */
+export function parseUpstreamUrl(text: string): URL | string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return `parsing --upstream-url: ${/^[A-Za-z][A-Za-z0-9+.-]*:/.test(text) ? "invalid URL" : "relative URL without a base"}`;
+  }
+  if (!url.hostname) return "upstream URL must include a host";
+  return url;
+}
+
+async function main(): Promise<void> {
+  const cli = parseCli(process.argv.slice(2));
+  if (cli.kind === "help" || cli.kind === "version") {
+    process.stdout.write(cli.text);
+    process.exit(0);
+  }
+  if (cli.kind === "usage-error") {
+    process.stderr.write(cli.text);
+    process.exit(2);
+  }
+  const args = cli.args;
+
+  let key;
+  try {
+    key = readLockedKey(loadLibc());
+  } catch (e) {
+    fatal(e instanceof Error ? e.message : String(e));
+  }
+
+  const upstream = parseUpstreamUrl(args.upstreamUrl);
+  if (typeof upstream === "string") fatal(upstream);
+
+  const logError = (line: string) => process.stderr.write(line + "\n");
+  let dumper = null;
+  if (args.dumpDir !== undefined) {
+    try {
+      await ensureDumpDir(args.dumpDir);
+    } catch (e) {
+      fatal(`creating --dump-dir ${args.dumpDir}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    dumper = createDumper(args.dumpDir, logError);
+  }
+
+  const client = createHttp1Client();
+  let server;
+  try {
+    server = startResponsesProxy({
+      port: args.port,
+      httpShutdown: args.httpShutdown,
+      upstream,
+      authorization: key.value,
+      client,
+      dumper,
+      logError,
+      onShutdown: () => setImmediate(() => process.exit(0)),
+    });
+  } catch (e) {
+    fatal(`binding 127.0.0.1:${args.port}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+
+  if (args.serverInfo !== undefined) {
+    try {
+      mkdirSync(dirname(args.serverInfo), { recursive: true });
+      writeFileSync(args.serverInfo, `{"port":${server.port},"pid":${process.pid}}\n`);
+    } catch (e) {
+      fatal(`writing --server-info ${args.serverInfo}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+  process.stderr.write(`responses-api-proxy listening on 127.0.0.1:${server.port}\n`);
+
+  let stopping = false;
+  const onSignal = () => {
+    if (stopping) return;
+    stopping = true;
+    void server.stop(SHUTDOWN_GRACE_MS).finally(() => {
+      client.close();
+      process.exit(0);
+    });
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+}
+
+await main();
