@@ -237,3 +237,27 @@ export async function startTestProxy(opts: TestProxyOptions = {}) {
   });
   return Object.assign(proxy, { resolver, lines });
 }
+
+/**
+ * Parse Prometheus text exposition into `name{labels}` → value. Throws on a malformed line,
+ * a sample without `# HELP` and `# TYPE` lines before it, or a TYPE other than counter/gauge.
+ */
+export function parseProm(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  const typed = new Set<string>();
+  const helped = new Set<string>();
+  for (const line of text.split("\n")) {
+    if (line === "") continue;
+    const m = /^# (HELP|TYPE) (\S+) (.+)$/.exec(line);
+    if (m) {
+      if (m[1] === "TYPE" && m[3] !== "counter" && m[3] !== "gauge") throw new Error(`unexpected TYPE: ${line}`);
+      (m[1] === "HELP" ? helped : typed).add(m[2]!);
+      continue;
+    }
+    const s = /^([a-z_]+)(\{[^}]*\})? (\d+)$/.exec(line);
+    if (!s) throw new Error(`bad sample line: ${line}`);
+    if (!typed.has(s[1]!) || !helped.has(s[1]!)) throw new Error(`sample without HELP/TYPE: ${line}`);
+    out.set(s[1]! + (s[2] ?? ""), Number(s[3]));
+  }
+  return out;
+}

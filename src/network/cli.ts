@@ -1,0 +1,291 @@
+/**
+ * Command line of codex-network-proxy (SPEC-network §1):
+ * ```
+ * codex-network-proxy [run] [--config FILE] [--mode limited|full] [--allow PATTERN]... [--deny PATTERN]...
+ *                     [--http ADDR] [--socks ADDR] [--admin ADDR] [--server-info FILE]
+ *                     [--log-format text|json] [--log-level LEVEL]
+ * codex-network-proxy init [--config FILE]
+ * codex-network-proxy check-config [--config FILE] [override flags]
+ * ```
+ * Commands are declared with citty (definitions, `--help` text). Parsing is strict through
+ * `node:util` parseArgs, because citty accepts unknown flags silently and keeps only the
+ * last of repeated flags: an unknown flag, a missing value or a bad value is a usage error,
+ * exit 2. Config errors exit 1 (`Error: <message>` on stderr). Only `--help`, `--version`,
+ * `init` and `check-config` write to stdout.
+ */
+import { parseArgs as parseArgv } from "node:util";
+import { mkdir, rename, writeFile } from "node:fs/promises";
+import { dirname } from "node:path";
+import { defineCommand, renderUsage, type ArgsDef, type CommandDef } from "citty";
+import { createLogger, parseLogLevel, type LogFormat, type Logger, type LogLevel } from "../log.ts";
+import type { Mode } from "./types.ts";
+import { configToJson, defaultConfigPath, loadConfig, type CliOverrides } from "./config.ts";
+import { compilePolicy } from "./policy.ts";
+import { startNetworkProxy } from "./server.ts";
+import { loadOrCreateCa } from "./mitm/ca.ts";
+import pkg from "../../package.json" with { type: "json" };
+
+/** Where a CLI run writes (tests capture these). */
+export interface CliIo {
+  stdout(text: string): void;
+  stderr(text: string): void;
+  env: Record<string, string | undefined>;
+}
+
+const defaultIo: CliIo = {
+  stdout: (t) => void process.stdout.write(t),
+  stderr: (t) => void process.stderr.write(t),
+  env: process.env,
+};
+
+const configArg: ArgsDef = { config: { type: "string", valueHint: "FILE", description: "config.toml (default $CODEX_HOME/config.toml)" } };
+const logArgs: ArgsDef = {
+  "log-format": { type: "enum", options: ["text", "json"], description: "log line format on stderr (default text)" },
+  "log-level": { type: "string", valueHint: "LEVEL", description: "error, warn, info (default) or debug" },
+};
+const overrideArgs: ArgsDef = {
+  mode: { type: "enum", options: ["limited", "full"], description: "override network_proxy.mode" },
+  allow: { type: "string", valueHint: "PATTERN", description: "append to allowed_domains (repeatable)" },
+  deny: { type: "string", valueHint: "PATTERN", description: "append to denied_domains (repeatable)" },
+  http: { type: "string", valueHint: "ADDR", description: "HTTP proxy listen address (127.0.0.1:0 = ephemeral)" },
+  socks: { type: "string", valueHint: "ADDR", description: "SOCKS5 listen address" },
+  admin: { type: "string", valueHint: "ADDR", description: "admin API listen address" },
+};
+
+const runArgs: ArgsDef = {
+  ...configArg,
+  ...overrideArgs,
+  "server-info": { type: "string", valueHint: "FILE", description: 'write {"http","socks","admin","pid"} once listening' },
+  ...logArgs,
+};
+const initArgs: ArgsDef = { ...configArg, ...logArgs };
+const checkArgs: ArgsDef = { ...configArg, ...overrideArgs, ...logArgs };
+
+const runCmd = defineCommand({ meta: { name: "run", description: "run the proxy (default)" }, args: runArgs });
+const initCmd = defineCommand({ meta: { name: "init", description: "create the MITM CA if missing and print how to trust it" }, args: initArgs });
+const checkCmd = defineCommand({ meta: { name: "check-config", description: "validate the config and print it as JSON" }, args: checkArgs });
+const mainCmd = defineCommand({
+  meta: { name: "codex-network-proxy", version: pkg.version, description: "local egress policy proxy (HTTP, SOCKS5, admin API)" },
+  args: runArgs,
+  subCommands: { run: runCmd, init: initCmd, "check-config": checkCmd },
+});
+
+class UsageError extends Error {}
+
+type Parsed = Record<string, string | string[] | boolean | undefined>;
+
+/** Strict parse of `argv` against a citty args definition. @throws UsageError */
+function strictParse(argv: string[], def: ArgsDef): Parsed {
+  const options: Record<string, { type: "string" | "boolean"; multiple?: boolean; short?: string }> = {
+    help: { type: "boolean", short: "h" },
+    version: { type: "boolean" },
+  };
+  for (const [name, a] of Object.entries(def)) {
+    options[name] = { type: a.type === "boolean" ? "boolean" : "string", multiple: name === "allow" || name === "deny" };
+  }
+  let values: Parsed;
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgv({ args: argv, options, strict: true, allowPositionals: true }) as {
+      values: Parsed;
+      positionals: string[];
+    });
+  } catch (err) {
+    // node:util messages mention "Unknown option '--x'" etc.; keep them, they name the flag.
+    throw new UsageError((err as Error).message.split(". ")[0]!.replace(/^TypeError \[\w+\]: /, ""));
+  }
+  if (positionals.length > 0) throw new UsageError(`unexpected argument: ${positionals[0]}`);
+  for (const [name, a] of Object.entries(def)) {
+    const v = values[name];
+    if (a.type === "enum" && typeof v === "string" && !a.options!.includes(v)) {
+      throw new UsageError(`invalid value for --${name}: ${v} (expected ${a.options!.join(" or ")})`);
+    }
+  }
+  return values;
+}
+
+/**
+ * Check a listen-address flag: `[scheme://]host:port` or `[v6]:port`, port 0–65535 in
+ * decimal. Stricter than the config file (where a bad port falls back to the default),
+ * because a typo on the command line should not silently bind elsewhere.
+ * @throws UsageError
+ */
+export function checkAddressFlag(flag: string, value: string): void {
+  let v = value.trim();
+  const scheme = v.indexOf("://");
+  if (scheme >= 0) v = v.slice(scheme + 3);
+  const slash = v.indexOf("/");
+  if (slash >= 0) v = v.slice(0, slash);
+  const at = v.lastIndexOf("@");
+  if (at >= 0) v = v.slice(at + 1);
+  let host: string;
+  let port: string;
+  if (v.startsWith("[")) {
+    const end = v.indexOf("]");
+    host = end > 1 ? v.slice(1, end) : "";
+    port = end > 0 && v[end + 1] === ":" ? v.slice(end + 2) : "";
+  } else {
+    const c = v.lastIndexOf(":");
+    host = c >= 0 ? v.slice(0, c) : v;
+    port = c >= 0 ? v.slice(c + 1) : "";
+    if (host.includes(":")) throw new UsageError(`invalid --${flag} address: ${value} (write IPv6 as [addr]:port)`);
+  }
+  if (host === "") throw new UsageError(`invalid --${flag} address: ${value} (missing host)`);
+  if (!/^\d{1,5}$/.test(port) || Number(port) > 65535) {
+    throw new UsageError(`invalid --${flag} address: ${value} (expected host:port with a port from 0 to 65535)`);
+  }
+}
+
+function overridesFrom(v: Parsed): CliOverrides {
+  const o: CliOverrides = {};
+  if (typeof v.mode === "string") o.mode = v.mode as Mode;
+  if (Array.isArray(v.allow)) o.allow = v.allow;
+  if (Array.isArray(v.deny)) o.deny = v.deny;
+  for (const k of ["http", "socks", "admin"] as const) {
+    const a = v[k];
+    if (typeof a === "string") {
+      checkAddressFlag(k, a);
+      o[k] = a;
+    }
+  }
+  return o;
+}
+
+function loggerFrom(v: Parsed, io: CliIo): Logger {
+  let level: LogLevel = "info";
+  if (typeof v["log-level"] === "string") {
+    try {
+      level = parseLogLevel(v["log-level"]);
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+  }
+  const format = (v["log-format"] as LogFormat | undefined) ?? "text";
+  return createLogger({ format, level, sink: (line) => io.stderr(line + "\n") });
+}
+
+/** `JSON.stringify` of the server-info line (SPEC-network §1), keys in this order. */
+export function serverInfoLine(ports: { http: number; socks: number | null; admin: number }, pid: number): string {
+  return JSON.stringify({ http: ports.http, socks: ports.socks, admin: ports.admin, pid }) + "\n";
+}
+
+async function writeServerInfo(file: string, line: string): Promise<void> {
+  await mkdir(dirname(file), { recursive: true });
+  // Write then rename, so a watcher never reads a half-written line.
+  const tmp = `${file}.${process.pid}.tmp`;
+  await writeFile(tmp, line, { mode: 0o644 });
+  await rename(tmp, file);
+}
+
+/** `run`: start everything, wait for SIGTERM/SIGINT, stop, return the exit code. */
+async function cmdRun(v: Parsed, io: CliIo): Promise<number> {
+  const overrides = overridesFrom(v);
+  const log = loggerFrom(v, io);
+  const file = typeof v.config === "string" ? v.config : defaultConfigPath(io.env);
+  const config = await loadConfig(file, overrides);
+  if (!config.enabled) {
+    io.stderr("network_proxy.enabled is false; not starting listeners\n");
+    return 0;
+  }
+  const proxy = await startNetworkProxy({ config, configFile: file, overrides, log });
+  const done = Promise.withResolvers<number>();
+  const onSignal = (sig: string) => {
+    log.info(`received ${sig}; shutting down`);
+    proxy.stop().then(
+      () => done.resolve(0),
+      () => done.resolve(0),
+    );
+  };
+  const onTerm = () => onSignal("SIGTERM");
+  const onInt = () => onSignal("SIGINT");
+  process.once("SIGTERM", onTerm);
+  process.once("SIGINT", onInt);
+  if (typeof v["server-info"] === "string") {
+    try {
+      await writeServerInfo(v["server-info"], serverInfoLine(proxy.ports, process.pid));
+    } catch (err) {
+      process.off("SIGTERM", onTerm);
+      process.off("SIGINT", onInt);
+      await proxy.stop();
+      throw new Error(`writing --server-info: ${(err as Error).message}`);
+    }
+  }
+  return done.promise;
+}
+
+/** `init`: ensure the MITM folder and CA exist; print where it is and how to trust it. */
+async function cmdInit(v: Parsed, io: CliIo): Promise<number> {
+  loggerFrom(v, io);
+  const file = typeof v.config === "string" ? v.config : defaultConfigPath(io.env);
+  const config = await loadConfig(file);
+  const { caCertPath, caKeyPath } = config.mitm;
+  await mkdir(dirname(caCertPath), { recursive: true });
+  if (dirname(caKeyPath) !== dirname(caCertPath)) await mkdir(dirname(caKeyPath), { recursive: true, mode: 0o700 });
+  const ca = await loadOrCreateCa(caCertPath, caKeyPath, { create: true });
+  io.stdout(
+    [
+      `MITM CA certificate: ${ca.certPath} (${ca.created ? "created" : "already present"})`,
+      `MITM CA private key: ${ca.keyPath}`,
+      "",
+      "Clients must trust this certificate for limited-mode HTTPS (network_proxy.mitm.enabled = true):",
+      `  curl:        curl --cacert ${ca.certPath} -x http://127.0.0.1:3128 https://example.com/`,
+      `  Node.js:     export NODE_EXTRA_CA_CERTS=${ca.certPath}`,
+      `  system-wide: sudo cp ${ca.certPath} /usr/local/share/ca-certificates/codex-network-proxy.crt && sudo update-ca-certificates`,
+      "",
+    ].join("\n"),
+  );
+  return 0;
+}
+
+/** `check-config`: load, validate (patterns compiled too), print the effective config. */
+async function cmdCheck(v: Parsed, io: CliIo): Promise<number> {
+  const overrides = overridesFrom(v);
+  loggerFrom(v, io);
+  const file = typeof v.config === "string" ? v.config : defaultConfigPath(io.env);
+  const config = await loadConfig(file, overrides);
+  compilePolicy(config);
+  io.stdout(JSON.stringify(configToJson(config), null, 2) + "\n");
+  return 0;
+}
+
+const COMMANDS: Record<string, { def: ArgsDef; cmd: CommandDef<any>; fn: (v: Parsed, io: CliIo) => Promise<number> }> = {
+  run: { def: runArgs, cmd: runCmd, fn: cmdRun },
+  init: { def: initArgs, cmd: initCmd, fn: cmdInit },
+  "check-config": { def: checkArgs, cmd: checkCmd, fn: cmdCheck },
+};
+
+/**
+ * Run the CLI with `argv` (without the executable). Resolves to the exit code: 0 success
+ * (for `run`: after SIGTERM/SIGINT), 1 config or startup error, 2 usage error.
+ */
+export async function runCli(argv: string[], io: CliIo = defaultIo): Promise<number> {
+  const name = argv[0] !== undefined && argv[0] in COMMANDS ? argv[0] : "run";
+  const rest = name === argv[0] ? argv.slice(1) : argv;
+  const command = COMMANDS[name]!;
+  let values: Parsed;
+  try {
+    values = strictParse(rest, command.def);
+  } catch (err) {
+    io.stderr(`error: ${(err as Error).message}\nRun 'codex-network-proxy --help' for usage.\n`);
+    return 2;
+  }
+  if (values.help) {
+    const usage = await renderUsage(name === argv[0] ? command.cmd : mainCmd, name === argv[0] ? mainCmd : undefined);
+    io.stdout(usage.replace(/\x1b\[[0-9;]*m/g, "") + "\n");
+    return 0;
+  }
+  if (values.version) {
+    io.stdout(`codex-network-proxy ${pkg.version}\n`);
+    return 0;
+  }
+  try {
+    return await command.fn(values, io);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.stderr(`error: ${err.message}\nRun 'codex-network-proxy --help' for usage.\n`);
+      return 2;
+    }
+    io.stderr(`Error: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  }
+}

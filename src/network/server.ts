@@ -1,0 +1,194 @@
+/**
+ * Starts the whole network proxy (SPEC-network §1, §7, §8): the context, the MITM engine when
+ * `mitm.enabled`, the HTTP proxy listener, the SOCKS5 listener when `enable_socks5`, the admin
+ * API, and the reloader (file watch, SIGHUP, POST /reload). Returns one handle; `stop()` (or
+ * `await using`) undoes everything.
+ *
+ * Startup lines (stderr, via the logger): `HTTP proxy listening on <addr>`,
+ * `SOCKS5 proxy listening on <addr>`, `admin API listening on <addr>`.
+ * Listener addresses are bound once: a reload that changes them logs a warning (restart to
+ * apply); everything else in a reload applies to the next connection / request.
+ */
+import type { Logger } from "../log.ts";
+import { createLogger } from "../log.ts";
+import type { Dialer, MitmEngine, RuntimeConfig } from "./types.ts";
+import type { Resolver } from "./policy.ts";
+import { loadConfig, type CliOverrides } from "./config.ts";
+import { clampListenAddress, formatListenAddress, parseListenAddress } from "./listen-addr.ts";
+import { DEFAULT_PORTS } from "./config-schema.ts";
+import { createNetworkContext, type NetworkContextHandle } from "./context.ts";
+import { readAdminToken, startAdminServer } from "./admin.ts";
+import { createReloader, type ReloadResult, type Reloader } from "./reload.ts";
+import { startHttpProxyListener } from "./http/listener.ts";
+import { startSocks5Listener } from "./socks5/listener.ts";
+import { loadOrCreateCa } from "./mitm/ca.ts";
+import { createMitmEngine } from "./mitm/engine.ts";
+
+/** Options of {@link startNetworkProxy}. */
+export interface NetworkProxyOptions {
+  /** The validated config to start with. */
+  config: RuntimeConfig;
+  /** Config file to watch and reload, or null (then a reload re-applies `config`, resetting `/mode`). */
+  configFile: string | null;
+  /** CLI overrides re-applied on every reload (they win over the file, §1). */
+  overrides?: CliOverrides;
+  /** DNS resolver (tests inject one mapping test names to 127.0.0.1). */
+  resolver?: Resolver;
+  dialer?: Dialer;
+  log?: Logger;
+  /** Reload on SIGHUP (default true). Tests running several proxies in one process pass false. */
+  handleSignals?: boolean;
+  /** Watch the config file (default true when `configFile` is set). */
+  watch?: boolean;
+}
+
+/** A running network proxy. */
+export interface NetworkProxy {
+  /** Bound ports; `socks` is null when SOCKS5 is disabled. */
+  readonly ports: { http: number; socks: number | null; admin: number };
+  readonly context: NetworkContextHandle;
+  readonly reloader: Reloader;
+  /** Same as POST /reload. Never throws. */
+  reload(): Promise<ReloadResult>;
+  /**
+   * Stop listening, stop the admin API, the reloader and the MITM engine. Open connections
+   * are closed by the listeners' own `stop()`.
+   */
+  stop(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+function mitmKey(cfg: RuntimeConfig): string {
+  return cfg.mitm.enabled ? `${cfg.mitm.caCertPath}\0${cfg.mitm.caKeyPath}` : "";
+}
+
+/**
+ * Build the MITM engine for `cfg`, or null when MITM is off. Creates the CA when neither
+ * file exists (§6).
+ * @throws MitmCaError when the CA can't be loaded or created
+ */
+async function buildMitm(ctx: NetworkContextHandle, cfg: RuntimeConfig): Promise<MitmEngine | null> {
+  if (!cfg.mitm.enabled) return null;
+  const ca = await loadOrCreateCa(cfg.mitm.caCertPath, cfg.mitm.caKeyPath, { create: true });
+  if (ca.created) ctx.log.info(`created MITM CA certificate ${ca.certPath}`);
+  return createMitmEngine(ctx, ca);
+}
+
+/**
+ * Start every listener of the proxy.
+ * @throws ConfigError / MitmCaError / bind errors (EADDRINUSE); whatever was started is stopped first
+ */
+export async function startNetworkProxy(opts: NetworkProxyOptions): Promise<NetworkProxy> {
+  const log = opts.log ?? createLogger();
+  const initial = opts.config;
+  const ctx = createNetworkContext({ config: initial, resolver: opts.resolver, dialer: opts.dialer, log });
+  const cleanups: Array<() => unknown> = [];
+  const undo = async () => {
+    for (const fn of cleanups.reverse()) {
+      try {
+        await fn();
+      } catch (err) {
+        log.debug("stop step failed", { error: err instanceof Error ? err.message : String(err) });
+      }
+    }
+    cleanups.length = 0;
+  };
+
+  try {
+    let token = initial.adminTokenFile ? readAdminToken(initial.adminTokenFile, (m) => log.warn(m)) : null;
+    let mitm = await buildMitm(ctx, initial);
+    let mitmFor = mitmKey(initial);
+    ctx.setMitm(mitm);
+    cleanups.push(() => ctx.mitm()?.stop());
+
+    const unixForce = initial.policy.allowUnixSockets.length > 0;
+    const httpAddr = clampListenAddress(
+      parseListenAddress(initial.proxyUrl, DEFAULT_PORTS.http),
+      { allowNonLoopback: initial.dangerouslyAllowNonLoopbackProxy, forceLoopback: unixForce, what: "HTTP proxy" },
+      log,
+    );
+    const http = await startHttpProxyListener(ctx, httpAddr);
+    cleanups.push(() => http.stop());
+    log.info(`HTTP proxy listening on ${formatListenAddress({ host: httpAddr.host, port: http.port })}`);
+
+    let socksPort: number | null = null;
+    if (initial.enableSocks5) {
+      const socksAddr = clampListenAddress(
+        parseListenAddress(initial.socksUrl, DEFAULT_PORTS.socks),
+        { allowNonLoopback: initial.dangerouslyAllowNonLoopbackProxy, forceLoopback: unixForce, what: "SOCKS5 proxy" },
+        log,
+      );
+      const socks = await startSocks5Listener(ctx, socksAddr);
+      cleanups.push(() => socks.stop());
+      socksPort = socks.port;
+      log.info(`SOCKS5 proxy listening on ${formatListenAddress({ host: socksAddr.host, port: socks.port })}`);
+    }
+
+    const file = opts.configFile;
+    const reloader = createReloader({
+      file: file ?? "",
+      watch: file !== null && (opts.watch ?? true),
+      sighup: opts.handleSignals ?? true,
+      log,
+      metrics: ctx.metrics,
+      current: () => ctx.loadedConfig(),
+      load: async () => (file === null ? initial : await loadConfig(file, opts.overrides)),
+      async apply(next) {
+        // Prepare everything that can fail first; commit only when all of it worked.
+        const nextToken = next.adminTokenFile ? readAdminToken(next.adminTokenFile, (m) => log.warn(m)) : null;
+        const key = mitmKey(next);
+        const nextMitm = key === mitmFor ? mitm : await buildMitm(ctx, next);
+        try {
+          ctx.setConfig(next);
+        } catch (err) {
+          if (nextMitm !== mitm) nextMitm?.stop();
+          throw err;
+        }
+        if (nextMitm !== mitm) {
+          mitm?.stop();
+          mitm = nextMitm;
+          mitmFor = key;
+          ctx.setMitm(mitm);
+        }
+        token = nextToken;
+        const prev = initial;
+        if (
+          next.proxyUrl !== prev.proxyUrl ||
+          next.socksUrl !== prev.socksUrl ||
+          next.adminUrl !== prev.adminUrl ||
+          next.enableSocks5 !== prev.enableSocks5
+        ) {
+          log.warn("listener settings changed in the config; restart the proxy to apply them");
+        }
+      },
+    });
+    cleanups.push(() => reloader.stop());
+
+    const adminAddr = clampListenAddress(
+      parseListenAddress(initial.adminUrl, DEFAULT_PORTS.admin),
+      { allowNonLoopback: initial.dangerouslyAllowNonLoopbackAdmin, forceLoopback: unixForce, what: "admin API" },
+      log,
+    );
+    const admin = startAdminServer(ctx, adminAddr, {
+      reload: () => reloader.reload("admin"),
+      lastReloadError: () => reloader.lastError(),
+      token: () => token,
+    });
+    cleanups.push(() => admin.stop());
+    log.info(`admin API listening on ${formatListenAddress({ host: adminAddr.host, port: admin.port })}`);
+
+    let stopping: Promise<void> | null = null;
+    const stop = () => (stopping ??= undo());
+    return {
+      ports: { http: http.port, socks: socksPort, admin: admin.port },
+      context: ctx,
+      reloader,
+      reload: () => reloader.reload("admin"),
+      stop,
+      [Symbol.asyncDispose]: stop,
+    };
+  } catch (err) {
+    await undo();
+    throw err;
+  }
+}
