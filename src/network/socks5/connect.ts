@@ -1,0 +1,88 @@
+/**
+ * SOCKS5 CONNECT (RFC 1928 §4 CMD 0x01) under the network policy (SPEC-network §3, §5):
+ * judge the destination with protocol `socks5_tcp` and no method; deny → REP 0x02, DNS
+ * failure → REP 0x04; full mode: dial only the verdict's addresses and answer REP 0x00 with
+ * the outbound socket's local address once connected (dial errors → 0x03/0x04/0x05/0x06/0x01);
+ * limited mode: REP 0x00 at once (BND 0.0.0.0:0: nothing is dialed yet) and peek at the
+ * client's first bytes (peek.ts).
+ */
+import { DialError, type ConnHandler, type NetworkContext, type PolicyRequest } from "../types.ts";
+import type { BlockReason } from "../reasons.ts";
+import { ATYP, type SocksAddress } from "./handshake.ts";
+import { REP, replyBytes, repForDialError } from "./reply.ts";
+import type { SessionIo } from "./session.ts";
+import { spliceTunnel } from "../tunnel.ts";
+import { createPeekHandler } from "./peek.ts";
+
+/** An allowed destination: the normalised host, the port and the addresses the policy checked. */
+export interface PinnedTarget {
+  host: string;
+  port: number;
+  addresses: string[];
+}
+
+/** What limited-mode peeking hands connections to (the HTTP listener's modules in production). */
+export interface PeekDeps {
+  /**
+   * A plain-HTTP proxy connection owner forwarding every request to `target` (judging each
+   * request itself): `createHttpConnectionHandler(ctx, {fixedTarget})` of http/listener.ts.
+   */
+  httpHandler(ctx: NetworkContext, target: PinnedTarget): ConnHandler;
+  /** The full 403 HTTP/1.1 response (head + JSON body) for a plain-HTTP block (http/block-response.ts). */
+  blockResponse(reason: BlockReason, info: { host: string; port: number; method: string | null }): Uint8Array;
+}
+
+/** Handle a parsed CONNECT request; the session has paused the client socket. Never throws for policy or dial failures. */
+export async function runConnect(io: SessionIo, address: SocksAddress): Promise<void> {
+  const { ctx, client } = io;
+  const req: PolicyRequest = { protocol: "socks5_tcp", host: address.host, port: address.port, method: null, client };
+  const verdict = await ctx.evaluate(req);
+  if (io.aborted()) return;
+  if (verdict.action === "deny") {
+    io.replyAndClose(REP.NOT_ALLOWED);
+    return;
+  }
+  if (verdict.action === "error") {
+    io.replyAndClose(REP.HOST_UNREACHABLE);
+    return;
+  }
+  const target: PinnedTarget = { host: verdict.host, port: address.port, addresses: verdict.addresses };
+  if (ctx.config().mode === "limited") {
+    startPeeking(io, target);
+    return;
+  }
+  // The method-selection bytes must reach the client before the tunnel's own queue writes.
+  await new Promise<void>((resolve) => io.whenFlushed(resolve));
+  if (io.aborted()) return;
+  try {
+    await spliceTunnel(io.socket, target.addresses, target.port, ctx, io.takeHeld() ?? undefined, {
+      onConnected: (up) => replyBytes(REP.SUCCEEDED, { address: up.localAddress, port: up.localPort }),
+      // A name given by the client must also be the TLS server name (beyond, like HTTP
+      // CONNECT). Not for IP literals: clients that resolve locally (curl --socks5) send an
+      // IP and a ClientHello naming the host.
+      sniCheck: address.atyp === ATYP.DOMAIN ? { host: target.host, request: req } : undefined,
+    });
+  } catch (err) {
+    if (!(err instanceof DialError)) {
+      // The client left during the dial (spliceTunnel owned its events then): nothing to answer.
+      ctx.log.debug("socks5 tunnel not started", { client, error: err instanceof Error ? err.message : "error" });
+      io.socket.end();
+      return;
+    }
+    ctx.log.info("socks5 upstream connect failed", { host: target.host, port: target.port, client, code: err.code });
+    if (!io.aborted()) io.replyAndClose(repForDialError(err.code));
+  }
+}
+
+/** Limited mode: answer REP 0x00, then let the peek handler judge the first bytes. */
+function startPeeking(io: SessionIo, target: PinnedTarget): void {
+  io.write(replyBytes(REP.SUCCEEDED, null));
+  io.whenFlushed(() => {
+    if (io.aborted()) return;
+    const handler = createPeekHandler(io.ctx, io.socket, target, io.opts);
+    io.socket.data.handler = handler;
+    const held = io.takeHeld();
+    io.socket.resume();
+    if (held) handler.data(io.socket, held);
+  });
+}

@@ -1,0 +1,219 @@
+/**
+ * One SOCKS5 client connection from accept to hand-off: method negotiation (RFC 1928 §3),
+ * the request (§4) and dispatch to CONNECT (connect.ts) or UDP ASSOCIATE (udp.ts); every
+ * other command gets REP 0x07 (SPEC-network §5).
+ *
+ * Bytes may arrive one at a time; nothing is buffered beyond one frame. A handshake that has
+ * not produced a complete request within `handshakeTimeoutMs` is closed. Malformed input
+ * closes this connection only (after the reply RFC 1928 prescribes, when there is one).
+ */
+import type { Socket } from "bun";
+import { WriteQueue } from "../../net/write-queue.ts";
+import type { ConnHandler, ConnState, NetworkContext } from "../types.ts";
+import { CMD, METHOD_NO_AUTH, METHOD_NONE_ACCEPTABLE, parseGreeting, parseRequest, type SocksAddress } from "./handshake.ts";
+import { methodSelection, REP, replyBytes } from "./reply.ts";
+import { runConnect, type PeekDeps } from "./connect.ts";
+import { runUdpAssociate } from "./udp.ts";
+
+/** Tunables of a SOCKS5 listener (all have production defaults in listener.ts). */
+export interface Socks5Options {
+  /** Close a connection whose greeting + request is not complete after this long (ms). */
+  handshakeTimeoutMs: number;
+  /** Limited mode: how long to wait for the client's first bytes after REP 0x00 (ms). */
+  peekTimeoutMs: number;
+  /** Limited mode: most bytes read while looking for an HTTP request line. */
+  peekMaxBytes: number;
+  /** Hand-offs for limited-mode peeking. */
+  deps: PeekDeps;
+}
+
+/** Most client bytes held while the request is being judged and dialed (clients that send early). */
+const MAX_HELD_BYTES = 256 * 1024;
+
+/**
+ * What the command handlers (connect.ts, udp.ts) get from the session: the client socket,
+ * its handshake write queue and a way to end the connection after a reply.
+ */
+export interface SessionIo {
+  readonly ctx: NetworkContext;
+  readonly socket: Socket<ConnState>;
+  /** Client `ip:port`. */
+  readonly client: string;
+  readonly opts: Socks5Options;
+  /** Write through the handshake queue (order-preserving with earlier replies). */
+  write(bytes: Uint8Array): void;
+  /** Send `replyBytes(rep)` and close once it is flushed (RFC 1928 §6: a failure reply ends the connection). */
+  replyAndClose(rep: number): void;
+  /** Client bytes that followed the request (pipelined or sent while judging), then forgets them. */
+  takeHeld(): Uint8Array | null;
+  /** True once the client has gone away. */
+  aborted(): boolean;
+  /** Run `fn` when the client connection closes (release UDP sockets etc.). */
+  onClose(fn: () => void): void;
+  /** Run `fn` once everything queued on the handshake queue reached the socket. */
+  whenFlushed(fn: () => void): void;
+}
+
+const EMPTY = new Uint8Array(0);
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  if (a.byteLength === 0) return b;
+  const out = new Uint8Array(a.byteLength + b.byteLength);
+  out.set(a, 0);
+  out.set(b, a.byteLength);
+  return out;
+}
+
+/**
+ * Create the handshake owner of a freshly accepted `socket` (install it as
+ * `socket.data.handler`). It starts the handshake timer immediately.
+ */
+export function createSocks5Session(ctx: NetworkContext, socket: Socket<ConnState>, opts: Socks5Options): ConnHandler {
+  let phase: "greeting" | "request" | "working" | "closed" = "greeting";
+  let buf: Uint8Array = EMPTY;
+  let held: Uint8Array = EMPTY;
+  let endAfterFlush = false;
+  const closeHooks: Array<() => void> = [];
+  const flushWaiters: Array<() => void> = [];
+  const queue = new WriteQueue(socket);
+  const client = socket.data.client;
+
+  const timer = setTimeout(() => {
+    if (phase !== "greeting" && phase !== "request") return;
+    ctx.log.debug("socks5 handshake timed out", { client });
+    phase = "closed";
+    socket.end();
+  }, opts.handshakeTimeoutMs);
+
+  const endNow = () => {
+    endAfterFlush = true;
+    if (queue.size === 0) socket.end();
+  };
+
+  const io: SessionIo = {
+    ctx,
+    socket,
+    client,
+    opts,
+    write: (bytes) => {
+      queue.write(bytes);
+    },
+    replyAndClose(rep) {
+      queue.write(replyBytes(rep));
+      endNow();
+    },
+    takeHeld() {
+      const h = held;
+      held = EMPTY;
+      return h.byteLength > 0 ? h : null;
+    },
+    aborted: () => phase === "closed",
+    onClose: (fn) => {
+      if (phase === "closed") fn();
+      else closeHooks.push(fn);
+    },
+    whenFlushed: (fn) => {
+      if (queue.size === 0) fn();
+      else flushWaiters.push(fn);
+    },
+  };
+
+  const dispatch = (command: number, address: SocksAddress) => {
+    if (command === CMD.CONNECT) {
+      void runConnect(io, address).catch((err) => {
+        ctx.log.error("socks5 connect failed", { client, error: err instanceof Error ? err.name : "error" });
+        if (!io.aborted()) io.replyAndClose(REP.GENERAL_FAILURE);
+      });
+      return;
+    }
+    if (command === CMD.UDP_ASSOCIATE && ctx.config().enableSocks5Udp) {
+      void runUdpAssociate(io, address).catch((err) => {
+        ctx.log.error("socks5 udp associate failed", { client, error: err instanceof Error ? err.message : "error" });
+        if (!io.aborted()) io.replyAndClose(REP.GENERAL_FAILURE);
+      });
+      return;
+    }
+    ctx.log.debug("socks5 command not supported", { client, command });
+    io.replyAndClose(REP.COMMAND_NOT_SUPPORTED);
+  };
+
+  const step = () => {
+    for (let guard = 0; guard < 4; guard++) {
+      if (phase === "greeting") {
+        const g = parseGreeting(buf);
+        if (g.kind === "incomplete") return;
+        if (g.kind === "error") {
+          ctx.log.debug("socks5 bad greeting", { client, error: g.message });
+          phase = "closed";
+          socket.end();
+          return;
+        }
+        buf = buf.subarray(g.length);
+        if (!g.methods.includes(METHOD_NO_AUTH)) {
+          ctx.log.debug("socks5 no acceptable authentication method", { client });
+          queue.write(methodSelection(METHOD_NONE_ACCEPTABLE));
+          phase = "working";
+          endNow();
+          return;
+        }
+        queue.write(methodSelection(METHOD_NO_AUTH));
+        phase = "request";
+        continue;
+      }
+      if (phase === "request") {
+        const r = parseRequest(buf);
+        if (r.kind === "incomplete") return;
+        clearTimeout(timer);
+        phase = "working";
+        if (r.kind === "error") {
+          ctx.log.debug("socks5 bad request", { client, error: r.message });
+          if (r.rep === 0) endNow();
+          else io.replyAndClose(r.rep);
+          return;
+        }
+        held = buf.subarray(r.length);
+        buf = EMPTY;
+        // Judging and dialing take a while: stop reading; what still arrives is held (bounded).
+        socket.pause();
+        dispatch(r.command, r.address);
+        return;
+      }
+      return;
+    }
+  };
+
+  return {
+    data(_s, chunk) {
+      if (phase === "working") {
+        if (endAfterFlush) return;
+        if (held.byteLength + chunk.byteLength > MAX_HELD_BYTES) {
+          ctx.log.debug("socks5 client sent too much before the reply", { client });
+          phase = "closed";
+          socket.end();
+          return;
+        }
+        held = concat(held, chunk);
+        return;
+      }
+      if (phase === "closed") return;
+      buf = concat(buf, chunk);
+      step();
+    },
+    drain() {
+      if (!queue.drain()) return;
+      if (endAfterFlush) {
+        socket.end();
+        return;
+      }
+      for (const fn of flushWaiters.splice(0)) fn();
+    },
+    close() {
+      clearTimeout(timer);
+      phase = "closed";
+      queue.discard();
+      for (const fn of closeHooks.splice(0)) fn();
+      // Waiters check aborted() themselves; running them here lets their promises settle.
+      for (const fn of flushWaiters.splice(0)) fn();
+    },
+  };
+}
