@@ -1,0 +1,211 @@
+/**
+ * Response-body decoders (RFC 9112 §6.3 length, §7.1 chunked with extensions and trailers,
+ * close-delimited). They emit subarrays of the socket's chunks (no copy: Bun hands every
+ * `data` callback a fresh buffer) and report how many input bytes they consumed; bytes after
+ * the end of the message are left to the caller (they make the connection unusable).
+ */
+import { UpstreamError } from "./types.ts";
+import type { BodyFraming } from "./response-head.ts";
+
+/** Bound on one chunk-size line incl. extensions, and on the whole trailer section. */
+export const MAX_CHUNK_LINE = 4096;
+export const MAX_TRAILER_BYTES = 64 * 1024;
+
+/** A decoder fed with raw socket bytes. */
+export interface BodyDecoder {
+  /**
+   * Decode `chunk`, calling `emit` for each piece of content.
+   * @returns bytes of `chunk` consumed (less than its length only once `done`)
+   * @throws UpstreamError kind "protocol" on malformed framing
+   */
+  push(chunk: Uint8Array, emit: (content: Uint8Array) => void): number;
+  /** True once the message body is complete. */
+  readonly done: boolean;
+  /** The peer closed the connection: true when that ends the body (close-delimited), false when the body is cut short. */
+  eof(): boolean;
+}
+
+function bad(msg: string): UpstreamError {
+  return new UpstreamError("protocol", `invalid response body framing: ${msg}`);
+}
+
+class EmptyDecoder implements BodyDecoder {
+  readonly done = true;
+  push(): number {
+    return 0;
+  }
+  eof(): boolean {
+    return true;
+  }
+}
+
+class LengthDecoder implements BodyDecoder {
+  constructor(private remaining: number) {}
+  get done(): boolean {
+    return this.remaining === 0;
+  }
+  push(chunk: Uint8Array, emit: (c: Uint8Array) => void): number {
+    if (this.remaining === 0) return 0;
+    const n = Math.min(this.remaining, chunk.length);
+    this.remaining -= n;
+    emit(n === chunk.length ? chunk : chunk.subarray(0, n));
+    return n;
+  }
+  eof(): boolean {
+    return this.remaining === 0;
+  }
+}
+
+class CloseDecoder implements BodyDecoder {
+  readonly done = false;
+  push(chunk: Uint8Array, emit: (c: Uint8Array) => void): number {
+    if (chunk.length > 0) emit(chunk);
+    return chunk.length;
+  }
+  eof(): boolean {
+    return true;
+  }
+}
+
+const enum S {
+  Size, // reading hex digits
+  Ext, // after the size: BWS / chunk-ext until CR
+  SizeLf, // expecting LF of the size line
+  Data,
+  DataCr,
+  DataLf,
+  TrailerStart, // at the start of a trailer line (or the final empty line)
+  TrailerLine, // inside a trailer field line
+  TrailerLf, // expecting LF after a trailer field line's CR
+  EndLf, // expecting the final LF
+  Done,
+}
+
+function hexVal(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  const l = c | 0x20;
+  if (l >= 0x61 && l <= 0x66) return l - 0x61 + 10;
+  return -1;
+}
+
+/** RFC 9112 §7.1 chunked decoder; extensions are skipped, trailers read and dropped. */
+class ChunkedDecoder implements BodyDecoder {
+  private s = S.Size;
+  private size = 0;
+  private digits = 0;
+  private lineLen = 0;
+  private trailerBytes = 0;
+
+  get done(): boolean {
+    return this.s === S.Done;
+  }
+
+  eof(): boolean {
+    return this.s === S.Done;
+  }
+
+  push(chunk: Uint8Array, emit: (c: Uint8Array) => void): number {
+    let i = 0;
+    const n = chunk.length;
+    while (i < n) {
+      switch (this.s) {
+        case S.Data: {
+          const take = Math.min(this.size, n - i);
+          emit(i === 0 && take === n ? chunk : chunk.subarray(i, i + take));
+          i += take;
+          this.size -= take;
+          if (this.size === 0) this.s = S.DataCr;
+          break;
+        }
+        case S.Size: {
+          const c = chunk[i]!;
+          const v = hexVal(c);
+          if (v >= 0) {
+            // 13 hex digits keep the size a safe integer.
+            if (++this.digits > 13) throw bad("chunk size too large");
+            this.size = this.size * 16 + v;
+            this.lineLen++;
+            i++;
+            break;
+          }
+          if (this.digits === 0) throw bad("missing chunk size");
+          this.s = S.Ext;
+          break;
+        }
+        case S.Ext: {
+          const c = chunk[i]!;
+          if (c === 0x0d) this.s = S.SizeLf;
+          else if (c !== 0x09 && (c < 0x20 || c === 0x7f)) throw bad("bad byte in chunk extension");
+          else if (this.lineLen === this.digits && c !== 0x3b && c !== 0x20 && c !== 0x09) throw bad("bad chunk size");
+          if (++this.lineLen > MAX_CHUNK_LINE) throw bad("chunk size line too long");
+          i++;
+          break;
+        }
+        case S.SizeLf: {
+          if (chunk[i] !== 0x0a) throw bad("bare CR");
+          i++;
+          this.digits = 0;
+          this.lineLen = 0;
+          if (this.size === 0) this.s = S.TrailerStart;
+          else this.s = S.Data;
+          break;
+        }
+        case S.DataCr:
+          if (chunk[i] !== 0x0d) throw bad("missing CRLF after chunk data");
+          i++;
+          this.s = S.DataLf;
+          break;
+        case S.DataLf:
+          if (chunk[i] !== 0x0a) throw bad("missing CRLF after chunk data");
+          i++;
+          this.s = S.Size;
+          break;
+        case S.TrailerStart: {
+          const c = chunk[i]!;
+          i++;
+          if (++this.trailerBytes > MAX_TRAILER_BYTES) throw bad("trailer section too large");
+          if (c === 0x0d) this.s = S.EndLf;
+          else if (c === 0x20 || c === 0x09) throw bad("obs-fold in trailer section");
+          else if (c < 0x20 || c === 0x7f) throw bad("bad byte in trailer section");
+          else this.s = S.TrailerLine;
+          break;
+        }
+        case S.TrailerLine: {
+          const c = chunk[i]!;
+          i++;
+          if (++this.trailerBytes > MAX_TRAILER_BYTES) throw bad("trailer section too large");
+          if (c === 0x0d) this.s = S.TrailerLf;
+          else if (c !== 0x09 && (c < 0x20 || c === 0x7f)) throw bad("bad byte in trailer section");
+          break;
+        }
+        case S.TrailerLf:
+          if (chunk[i] !== 0x0a) throw bad("bare CR");
+          i++;
+          this.s = S.TrailerStart;
+          break;
+        case S.EndLf:
+          if (chunk[i] !== 0x0a) throw bad("bare CR");
+          i++;
+          this.s = S.Done;
+          return i;
+        case S.Done:
+          return i;
+      }
+    }
+    return i;
+  }
+}
+
+/** Create the decoder for a framing decided by `responseFraming`. */
+export function createBodyDecoder(framing: BodyFraming): BodyDecoder {
+  switch (framing.kind) {
+    case "none":
+      return new EmptyDecoder();
+    case "length":
+      return framing.length === 0 ? new EmptyDecoder() : new LengthDecoder(framing.length);
+    case "chunked":
+      return new ChunkedDecoder();
+    case "close":
+      return new CloseDecoder();
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * The project's HTTP/1.1 client (contract: ./types.ts). Requests are written as bytes over
+ * `Bun.connect` so a secret header goes from its locked page into one head buffer that is
+ * zeroed once the socket took it (SPEC §1.3); responses stream chunk by chunk (SPEC §1.5).
+ *
+ * Routing per request: `connectTo` → dial those addresses, never a proxy; otherwise the proxy
+ * chosen from the proxy environment (proxy-env.ts): https targets through a CONNECT tunnel,
+ * http targets in absolute-form to the proxy; otherwise `url.hostname`.
+ * No timeouts: nothing here can cut a long, quiet SSE stream.
+ */
+import type { ClientOptions, ClientRequest, ClientResponse, Http1Client } from "./types.ts";
+import { UpstreamError } from "./types.ts";
+import { absoluteForm, buildRequestHead, originForm, type RequestFraming } from "./request-head.ts";
+import { proxyForUrl, type ProxyChoice } from "./proxy-env.ts";
+import { buildTrustedCa, loadExtraCaFromEnv } from "./tls-trust.ts";
+import { dial, type DialSpec } from "./connection.ts";
+import { runExchange } from "./exchange.ts";
+import { ConnectionPool } from "./pool.ts";
+
+/** Test-only observation points (not part of the contract). */
+export interface ClientTestHooks {
+  /** Called with each request-head buffer right after it was zeroed. */
+  onHeadZeroed?: (head: Uint8Array) => void;
+  /** Called after each new connection is dialed (counts dials). */
+  onDial?: (key: string) => void;
+}
+
+/** Methods whose body-less requests still announce `content-length: 0` (RFC 9110 §8.6). */
+const BODY_METHODS = new Set(["POST", "PUT", "PATCH"]);
+
+function unbracket(host: string): string {
+  return host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
+}
+
+/**
+ * Create a client that owns a keep-alive pool.
+ * @param opts see ClientOptions (extra CAs, proxy environment, idle pool size)
+ * @param hooks test-only observation points
+ */
+export function createHttp1Client(opts: ClientOptions = {}, hooks: ClientTestHooks = {}): Http1Client {
+  const pool = new ConnectionPool(opts.maxIdlePerOrigin ?? 16);
+  const proxyEnv = opts.proxyEnv === undefined ? process.env : opts.proxyEnv;
+  let ca: string[] | null = null;
+  // Built on first https use, then shared by every connection (one TLS context in Bun).
+  const trustedCa = () => (ca ??= buildTrustedCa(opts.extraCa ?? loadExtraCaFromEnv(process.env).pems));
+
+  async function request(req: ClientRequest): Promise<ClientResponse> {
+    const url = req.url;
+    const https = url.protocol === "https:";
+    if (!https && url.protocol !== "http:") throw new TypeError(`unsupported URL scheme ${url.protocol}`);
+    const host = unbracket(url.hostname);
+    if (host === "") throw new TypeError("URL has no host");
+    const port = url.port === "" ? (https ? 443 : 80) : Number(url.port);
+    const method = req.method;
+
+    let proxy: ProxyChoice | null = null;
+    if (!req.connectTo) {
+      try {
+        proxy = proxyForUrl(url, proxyEnv);
+      } catch (e) {
+        throw new UpstreamError("proxy", (e as Error).message);
+      }
+    }
+    const viaHttpProxy = proxy !== null && !https;
+    const servername = req.servername ?? host;
+    const body = req.body ?? null;
+    const framing: RequestFraming =
+      body instanceof ReadableStream
+        ? { kind: "chunked" }
+        : body
+          ? { kind: "length", length: body.length }
+          : BODY_METHODS.has(method.toUpperCase())
+            ? { kind: "length", length: 0 }
+            : { kind: "none" };
+    const extra: Array<[string, string]> = [];
+    if (viaHttpProxy && proxy!.authorization) extra.push(["proxy-authorization", proxy!.authorization]);
+    const target = viaHttpProxy ? absoluteForm(url) : originForm(url);
+    const build = () =>
+      buildRequestHead({ method, target, headers: req.headers, secretHeader: req.secretHeader, framing, extra });
+
+    const spec: DialSpec = {
+      hosts: viaHttpProxy ? [proxy!.host] : (req.connectTo ?? [host]),
+      port: viaHttpProxy ? proxy!.port : port,
+      tls: https ? { ca: trustedCa(), servername } : null,
+      tunnel:
+        https && proxy
+          ? { host: proxy.host, port: proxy.port, authority: `${url.hostname}:${port}`, authorization: proxy.authorization }
+          : null,
+      signal: req.signal,
+    };
+    const key = `${url.protocol}//${url.host}:${port}|${req.connectTo?.join(",") ?? ""}|${servername}|${proxy?.url.href ?? ""}`;
+
+    for (let attempt = 0; ; attempt++) {
+      const head = build(); // throws TypeError on invalid input, before any dial
+      let conn = pool.acquire(key);
+      const reused = conn !== null;
+      if (!conn) {
+        try {
+          conn = await dial(key, spec);
+        } catch (e) {
+          head.fill(0);
+          hooks.onHeadZeroed?.(head);
+          throw e;
+        }
+        hooks.onDial?.(key);
+      }
+      try {
+        return await runExchange(
+          conn,
+          { method, head, body, signal: req.signal, onHeadZeroed: hooks.onHeadZeroed },
+          (c) => pool.release(c),
+        );
+      } catch (e) {
+        // A kept-alive connection the server closed while idle: replay once on a fresh
+        // connection, but only when nothing of a response arrived and the body is replayable.
+        const retry =
+          reused &&
+          attempt === 0 &&
+          e instanceof UpstreamError &&
+          e.kind === "closed" &&
+          !conn.receivedAny &&
+          !(body instanceof ReadableStream);
+        if (!retry) throw e;
+      }
+    }
+  }
+
+  return {
+    request,
+    close: () => pool.close(),
+  };
+}

@@ -1,0 +1,283 @@
+/**
+ * One request/response exchange on a connection (RFC 9112): writes the head (zeroed once the
+ * socket took it) and the body (content-length bytes, or a chunked stream with backpressure),
+ * parses the response head, and streams the decoded body chunk by chunk.
+ *
+ * Response backpressure: the body stream's queue is bounded by bytes; when it is full the
+ * socket is paused, and `pull` (the consumer read) resumes it. Nothing is batched: every
+ * socket chunk is enqueued as soon as it is decoded (SSE latency, SPEC §1.5).
+ */
+import type { ClientResponse } from "./types.ts";
+import { UpstreamError } from "./types.ts";
+import type { ConnectionSink, Http1Connection } from "./connection.ts";
+import { HeadAccumulator, parseResponseHead, responseFraming, type ResponseHead } from "./response-head.ts";
+import { createBodyDecoder, type BodyDecoder } from "./body-reader.ts";
+
+/** Queue bound of a response body stream before the socket is paused. */
+export const RESPONSE_HIGH_WATER_BYTES = 64 * 1024;
+
+const CRLF = new Uint8Array([0x0d, 0x0a]);
+const LAST_CHUNK = new Uint8Array([0x30, 0x0d, 0x0a, 0x0d, 0x0a]);
+/** Chunks up to this size are framed into one buffer (one write); larger ones are written in 3 parts. */
+const COPY_FRAME_MAX = 16 * 1024;
+
+export interface ExchangeInput {
+  method: string;
+  /** The request head; the exchange zeroes it once written (or when the write is abandoned). */
+  head: Uint8Array;
+  body: Uint8Array | ReadableStream<Uint8Array> | null;
+  signal?: AbortSignal;
+  /** Test hook: called with the head buffer right after it was zeroed. */
+  onHeadZeroed?: (head: Uint8Array) => void;
+}
+
+type Phase = "head" | "body" | "done";
+
+class Exchange implements ConnectionSink {
+  private phase: Phase = "head";
+  private readonly acc = new HeadAccumulator();
+  private decoder: BodyDecoder | null = null;
+  private ctrl: ReadableStreamDefaultController<Uint8Array> | null = null;
+  private reusable = false;
+  private requestDone = false;
+  private drained: PromiseWithResolvers<void> | null = null;
+  private bodyReader: { cancel(): Promise<void> } | null = null;
+  readonly result = Promise.withResolvers<ClientResponse>();
+  private readonly emit = (c: Uint8Array) => {
+    const ctrl = this.ctrl!;
+    ctrl.enqueue(c);
+    if ((ctrl.desiredSize ?? 1) <= 0) this.conn.pause();
+  };
+  private readonly onAbort = () => this.fail(new UpstreamError("aborted", "request aborted"));
+
+  constructor(
+    private readonly conn: Http1Connection,
+    private readonly input: ExchangeInput,
+    private readonly release: (conn: Http1Connection) => void,
+  ) {}
+
+  start(): void {
+    const { head, body, signal } = this.input;
+    const queue = this.conn.queue!;
+    this.conn.receivedAny = false;
+    this.conn.sink = this;
+    signal?.addEventListener("abort", this.onAbort, { once: true });
+    const zero = () => {
+      head.fill(0);
+      this.input.onHeadZeroed?.(head);
+    };
+    if (this.conn.closed) zero();
+    // write() runs `zero` itself, also when it returns false (socket already closed).
+    if (this.conn.closed || !queue.write(head, zero)) {
+      this.fail(new UpstreamError("closed", "upstream connection closed before the request was sent"));
+      return;
+    }
+    if (body instanceof ReadableStream) {
+      void this.pump(body);
+    } else {
+      if (body && body.length > 0) queue.write(body);
+      this.requestDone = true;
+    }
+  }
+
+  private async pump(stream: ReadableStream<Uint8Array>): Promise<void> {
+    const queue = this.conn.queue!;
+    const reader = stream.getReader();
+    this.bodyReader = reader;
+    try {
+      for (;;) {
+        if (queue.size > 0) {
+          this.drained = Promise.withResolvers<void>();
+          await this.drained.promise;
+          this.drained = null;
+        }
+        if (this.ended()) return;
+        const { done, value } = await reader.read();
+        if (this.ended()) return;
+        if (done) {
+          queue.write(LAST_CHUNK);
+          this.requestDone = true;
+          this.finishIfComplete();
+          return;
+        }
+        if (value.length === 0) continue;
+        const size = value.length.toString(16);
+        if (value.length <= COPY_FRAME_MAX) {
+          const frame = new Uint8Array(size.length + 2 + value.length + 2);
+          for (let i = 0; i < size.length; i++) frame[i] = size.charCodeAt(i);
+          frame[size.length] = 0x0d;
+          frame[size.length + 1] = 0x0a;
+          frame.set(value, size.length + 2);
+          frame[frame.length - 2] = 0x0d;
+          frame[frame.length - 1] = 0x0a;
+          queue.write(frame);
+        } else {
+          queue.write(Buffer.from(`${size}\r\n`, "latin1"));
+          queue.write(value);
+          queue.write(CRLF);
+        }
+      }
+    } catch {
+      // The caller's body stream failed: the request cannot be completed on this connection.
+      this.fail(new UpstreamError("aborted", "request body stream failed"));
+    }
+  }
+
+  /** The exchange is over or its connection is gone (read through a method: TS narrows fields). */
+  private ended(): boolean {
+    return this.phase === "done" || this.conn.closed;
+  }
+
+  onDrained(): void {
+    this.drained?.resolve();
+  }
+
+  onData(chunk: Uint8Array): void {
+    try {
+      if (this.phase === "head") {
+        let rest: Uint8Array | null = chunk;
+        while (rest && this.phase === "head") rest = this.readHead(rest);
+        if (!rest || rest.length === 0) {
+          this.finishIfComplete();
+          return;
+        }
+        chunk = rest;
+      }
+      if (this.phase === "body") {
+        const used = this.decoder!.push(chunk, this.emit);
+        if (used < chunk.length) this.reusable = false; // bytes beyond the message
+        this.finishIfComplete();
+      } else if (this.phase === "done") {
+        this.conn.destroy(); // unsolicited bytes after the response
+      }
+    } catch (e) {
+      this.fail(e as Error);
+    }
+  }
+
+  /** Consume a head from `chunk`; returns the bytes after it (or null while incomplete). */
+  private readHead(chunk: Uint8Array): Uint8Array | null {
+    const got = this.acc.push(chunk);
+    if (!got) return null;
+    const head = parseResponseHead(got.bytes, got.end);
+    const rest = got.bytes.subarray(got.end);
+    if (head.status < 200) {
+      // 101 would hand the connection to another protocol we never asked for.
+      if (head.status === 101) throw new UpstreamError("protocol", "unexpected 101 Switching Protocols");
+      return rest; // interim response (100, 102, 103): the final one follows
+    }
+    this.startBody(head);
+    return rest;
+  }
+
+  private startBody(head: ResponseHead): void {
+    const { framing, reusable } = responseFraming(head, this.input.method);
+    this.reusable = reusable;
+    this.decoder = createBodyDecoder(framing);
+    this.phase = "body";
+    const body = new ReadableStream<Uint8Array>(
+      {
+        start: (c) => {
+          this.ctrl = c;
+        },
+        // Only while this exchange owns the connection: a late pull must not resume a
+        // connection that the pool already gave to another exchange.
+        pull: () => {
+          if (this.phase === "body") this.conn.resume();
+        },
+        cancel: () => {
+          if (this.phase !== "done") {
+            this.phase = "done";
+            this.cleanup();
+            this.conn.destroy();
+          }
+        },
+      },
+      { highWaterMark: RESPONSE_HIGH_WATER_BYTES, size: (c) => c!.byteLength },
+    );
+    this.result.resolve({ status: head.status, reason: head.reason, headers: head.headers, body });
+  }
+
+  private finishIfComplete(): void {
+    if (this.phase !== "body" || !this.decoder!.done) return;
+    this.phase = "done";
+    this.ctrl!.close();
+    if (!this.requestDone) {
+      // The response ended before the request body was sent: the connection is out of sync.
+      this.cleanup();
+      this.conn.destroy();
+      return;
+    }
+    this.cleanup();
+    if (this.reusable && !this.conn.closed) {
+      this.conn.resume();
+      this.release(this.conn);
+    } else {
+      this.conn.destroy();
+    }
+  }
+
+  onClose(): void {
+    if (this.phase === "body" && this.decoder!.eof()) {
+      this.phase = "done";
+      this.ctrl!.close();
+      this.cleanup();
+      return;
+    }
+    const msg =
+      this.phase === "head"
+        ? this.conn.receivedAny
+          ? "upstream closed the connection before the response head was complete"
+          : "upstream closed the connection before responding"
+        : "upstream closed the connection before the response body was complete";
+    this.fail(new UpstreamError("closed", msg));
+  }
+
+  /** End the exchange with an error: reject (before the head) or error the body stream. */
+  private fail(err: Error): void {
+    if (this.phase === "done") return;
+    const wasHead = this.phase === "head";
+    this.phase = "done";
+    this.cleanup();
+    this.conn.destroy();
+    if (wasHead) this.result.reject(err);
+    else {
+      try {
+        this.ctrl!.error(err);
+      } catch {
+        // already closed by the consumer
+      }
+    }
+  }
+
+  private cleanup(): void {
+    this.input.signal?.removeEventListener("abort", this.onAbort);
+    if (this.conn.sink === this) this.conn.sink = null;
+    this.drained?.resolve();
+    if (this.bodyReader && !this.requestDone) {
+      this.bodyReader.cancel().catch(() => {});
+    }
+  }
+}
+
+/**
+ * Run one exchange on `conn` (which must be ready and idle).
+ * @param release called with the connection when it may be reused; otherwise it is destroyed
+ * @returns the response once its head is parsed; rejects with UpstreamError before that
+ */
+export function runExchange(
+  conn: Http1Connection,
+  input: ExchangeInput,
+  release: (conn: Http1Connection) => void,
+): Promise<ClientResponse> {
+  const ex = new Exchange(conn, input, release);
+  if (input.signal?.aborted) {
+    input.head.fill(0);
+    input.onHeadZeroed?.(input.head);
+    conn.destroy();
+    return Promise.reject(new UpstreamError("aborted", "request aborted"));
+  }
+  conn.uses++;
+  ex.start();
+  return ex.result.promise;
+}

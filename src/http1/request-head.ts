@@ -1,0 +1,162 @@
+/**
+ * Request-head writer (RFC 9112 §3 request line, §5 field lines).
+ *
+ * The whole head is built into ONE freshly allocated Uint8Array so that a secret header
+ * (the API key, SPEC §1.3) is copied byte-for-byte from its locked page into a buffer the
+ * caller can zero once the socket took it. The secret bytes are never turned into a JS
+ * string: they are validated and copied with a byte loop.
+ */
+
+/** How the client frames the request body (RFC 9112 §6). */
+export type RequestFraming =
+  | { kind: "none" }
+  | { kind: "length"; length: number }
+  | { kind: "chunked" };
+
+/** Everything the head needs; strings are written as Latin-1 bytes after validation. */
+export interface RequestHeadInput {
+  method: string;
+  /** origin-form (`/path?q`) or absolute-form (`http://h/path`) request-target. */
+  target: string;
+  headers: ReadonlyArray<readonly [string, string]>;
+  secretHeader?: { name: string; value: Uint8Array };
+  framing: RequestFraming;
+  /** Extra fields the client owns (e.g. `proxy-authorization`), written after the caller's. */
+  extra?: ReadonlyArray<readonly [string, string]>;
+}
+
+/** Header names the client owns (dropped from the caller's list; see ClientRequest.headers). */
+const OWNED = new Set(["content-length", "transfer-encoding", "connection", "keep-alive"]);
+
+/** RFC 9110 §5.6.2 tchar lookup. */
+const TCHAR = new Uint8Array(128);
+for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") {
+  TCHAR[c.charCodeAt(0)] = 1;
+}
+
+/** True when `s` is a non-empty RFC 9110 token (method, field name). */
+export function isToken(s: string): boolean {
+  if (s.length === 0) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 128 || TCHAR[c] === 0) return false;
+  }
+  return true;
+}
+
+/** field-value byte rule (RFC 9110 §5.5): HTAB, SP, VCHAR, obs-text; no CR, LF, NUL or other CTL. */
+function isFieldByte(c: number): boolean {
+  return c === 0x09 || (c >= 0x20 && c !== 0x7f && c <= 0xff);
+}
+
+function checkValue(name: string, v: string): void {
+  for (let i = 0; i < v.length; i++) {
+    if (!isFieldByte(v.charCodeAt(i))) {
+      // The value itself is never echoed: it may be a credential.
+      throw new TypeError(`invalid byte in value of request header "${name}"`);
+    }
+  }
+}
+
+function checkTarget(t: string): void {
+  if (t.length === 0) throw new TypeError("empty request-target");
+  for (let i = 0; i < t.length; i++) {
+    const c = t.charCodeAt(i);
+    if (c <= 0x20 || c >= 0x7f) throw new TypeError("invalid byte in request-target");
+  }
+}
+
+function put(buf: Uint8Array, at: number, s: string): number {
+  for (let i = 0; i < s.length; i++) buf[at + i] = s.charCodeAt(i);
+  return at + s.length;
+}
+
+/**
+ * Build the request head: request line, the caller's fields (minus the framing fields the
+ * client owns), the secret field, the framing field, the extra fields, and the empty line.
+ * @returns a new Uint8Array owned by the caller (zero it after the write when it holds a secret)
+ * @throws TypeError on an invalid method, target, field name or field value (messages name the
+ *   field, never its value)
+ */
+export function buildRequestHead(input: RequestHeadInput): Uint8Array {
+  const { method, target, secretHeader, framing } = input;
+  if (!isToken(method)) throw new TypeError("invalid request method");
+  checkTarget(target);
+  const fields: Array<readonly [string, string]> = [];
+  for (const h of input.headers) {
+    const lower = h[0].toLowerCase();
+    if (OWNED.has(lower)) continue;
+    if (secretHeader && lower === secretHeader.name.toLowerCase()) continue;
+    if (!isToken(h[0])) throw new TypeError("invalid request header name");
+    checkValue(h[0], h[1]);
+    fields.push(h);
+  }
+  if (framing.kind === "length") {
+    if (!Number.isSafeInteger(framing.length) || framing.length < 0) throw new TypeError("invalid content-length");
+    fields.push(["content-length", String(framing.length)]);
+  } else if (framing.kind === "chunked") {
+    fields.push(["transfer-encoding", "chunked"]);
+  }
+  for (const h of input.extra ?? []) {
+    if (!isToken(h[0])) throw new TypeError("invalid request header name");
+    checkValue(h[0], h[1]);
+    fields.push(h);
+  }
+
+  let size = method.length + 1 + target.length + 11; // " HTTP/1.1\r\n"
+  for (const [n, v] of fields) size += n.length + 2 + v.length + 2;
+  if (secretHeader) {
+    if (!isToken(secretHeader.name)) throw new TypeError("invalid secret header name");
+    const sv = secretHeader.value;
+    for (let i = 0; i < sv.length; i++) {
+      if (!isFieldByte(sv[i]!)) throw new TypeError(`invalid byte in value of request header "${secretHeader.name}"`);
+    }
+    size += secretHeader.name.length + 2 + sv.length + 2;
+  }
+  size += 2;
+
+  // A dedicated (not pooled) buffer: zeroing it must not touch anyone else's bytes.
+  const buf = new Uint8Array(size);
+  let at = put(buf, 0, method);
+  buf[at++] = 0x20;
+  at = put(buf, at, target);
+  at = put(buf, at, " HTTP/1.1\r\n");
+  // Secret first after the request line is no better or worse than last; keep the caller's order
+  // and put it right after the caller's fields so `host` stays first when the caller put it first.
+  const callerCount = fields.length - (framing.kind === "none" ? 0 : 1) - (input.extra?.length ?? 0);
+  for (let i = 0; i < fields.length; i++) {
+    if (i === callerCount && secretHeader) at = putSecret(buf, at, secretHeader);
+    const [n, v] = fields[i]!;
+    at = put(buf, at, n);
+    buf[at++] = 0x3a;
+    buf[at++] = 0x20;
+    at = put(buf, at, v);
+    buf[at++] = 0x0d;
+    buf[at++] = 0x0a;
+  }
+  if (secretHeader && callerCount === fields.length) at = putSecret(buf, at, secretHeader);
+  buf[at++] = 0x0d;
+  buf[at++] = 0x0a;
+  return buf;
+}
+
+function putSecret(buf: Uint8Array, at: number, h: { name: string; value: Uint8Array }): number {
+  at = put(buf, at, h.name);
+  buf[at++] = 0x3a;
+  buf[at++] = 0x20;
+  buf.set(h.value, at);
+  at += h.value.length;
+  buf[at++] = 0x0d;
+  buf[at++] = 0x0a;
+  return at;
+}
+
+/** The origin-form request-target of `url` (RFC 9112 §3.2.1): path and query as in `url.href`. */
+export function originForm(url: URL): string {
+  return url.pathname + url.search;
+}
+
+/** The absolute-form request-target for a proxy (RFC 9112 §3.2.2): no userinfo, no fragment. */
+export function absoluteForm(url: URL): string {
+  return `${url.protocol}//${url.host}${url.pathname}${url.search}`;
+}
