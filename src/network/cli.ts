@@ -21,7 +21,6 @@ import { createLogger, parseLogLevel, type LogFormat, type Logger, type LogLevel
 import type { Mode } from "./types.ts";
 import { configToJson, defaultConfigPath, loadConfig, type CliOverrides } from "./config.ts";
 import { compilePolicy } from "./policy.ts";
-import { startNetworkProxy } from "./server.ts";
 import { loadOrCreateCa } from "./mitm/ca.ts";
 import pkg from "../../package.json" with { type: "json" };
 
@@ -187,6 +186,8 @@ async function cmdRun(v: Parsed, io: CliIo): Promise<number> {
     io.stderr("network_proxy.enabled is false; not starting listeners\n");
     return 0;
   }
+  // Loaded here, not at the top: `init` and `check-config` need none of the listener code.
+  const { startNetworkProxy } = await import("./server.ts");
   const proxy = await startNetworkProxy({ config, configFile: file, overrides, log });
   const done = Promise.withResolvers<number>();
   const onSignal = (sig: string) => {
