@@ -1,0 +1,142 @@
+/**
+ * Test helpers for the responses proxy: start it as a child process (key piped on stdin),
+ * raw HTTP exchanges over TCP, and line-wise stderr waiting. All traffic is on 127.0.0.1.
+ */
+import type { Subprocess } from "bun";
+import { join } from "node:path";
+
+export const ROOT = join(import.meta.dir, "..", "..");
+export const MAIN = join(ROOT, "src", "responses", "main.ts");
+export const BUN = process.execPath;
+
+/** Collects a child's stderr as lines and lets tests wait for a line matching a pattern. */
+export class LineWaiter {
+  readonly lines: string[] = [];
+  private partial = "";
+  private waiters: Array<{ re: RegExp; resolve: (m: RegExpMatchArray) => void }> = [];
+  readonly ended: Promise<void>;
+
+  constructor(stream: ReadableStream<Uint8Array>) {
+    this.ended = (async () => {
+      const decoder = new TextDecoder();
+      for await (const chunk of stream) this.feed(decoder.decode(chunk, { stream: true }));
+      if (this.partial) this.feed("\n");
+      for (const w of this.waiters) w.resolve(null as unknown as RegExpMatchArray);
+    })();
+  }
+
+  private feed(text: string) {
+    this.partial += text;
+    let nl: number;
+    while ((nl = this.partial.indexOf("\n")) >= 0) {
+      const line = this.partial.slice(0, nl);
+      this.partial = this.partial.slice(nl + 1);
+      this.lines.push(line);
+      this.waiters = this.waiters.filter((w) => {
+        const m = line.match(w.re);
+        if (m) w.resolve(m);
+        return !m;
+      });
+    }
+  }
+
+  /** Resolves with the first (past or future) line matching `re`; null if the stream ends first. */
+  wait(re: RegExp): Promise<RegExpMatchArray | null> {
+    for (const line of this.lines) {
+      const m = line.match(re);
+      if (m) return Promise.resolve(m);
+    }
+    return new Promise((resolve) => this.waiters.push({ re, resolve }));
+  }
+
+  get text(): string {
+    return this.lines.join("\n") + (this.partial ? "\n" + this.partial : "");
+  }
+}
+
+export interface ProxyChild {
+  proc: Subprocess<"pipe", "pipe", "pipe">;
+  port: number;
+  stderr: LineWaiter;
+  base: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Spawn `cmd` (default: bun main.ts) with `args`, write `stdin` and close it, and wait for
+ * the listening line. Rejects with the child's stderr if it exits first.
+ */
+export async function startProxyChild(
+  args: string[],
+  opts: { key?: string; stdin?: string | Uint8Array; env?: Record<string, string | undefined>; cmd?: string[] } = {},
+): Promise<ProxyChild> {
+  const proc = Bun.spawn([...(opts.cmd ?? [BUN, MAIN]), ...args], {
+    stdin: "pipe",
+    stdout: "pipe",
+    stderr: "pipe",
+    env: { PATH: process.env.PATH, ...opts.env },
+  });
+  proc.stdin.write(opts.stdin ?? `${opts.key ?? "sk-test-key_123"}\n`);
+  await proc.stdin.end();
+  const stderr = new LineWaiter(proc.stderr);
+  const m = await Promise.race([
+    stderr.wait(/^responses-api-proxy listening on 127\.0\.0\.1:(\d+)$/),
+    proc.exited.then(async () => {
+      await stderr.ended;
+      return null;
+    }),
+  ]);
+  if (!m) throw new Error(`proxy exited (${proc.exitCode}) before listening:\n${stderr.text}`);
+  const port = Number(m[1]);
+  return {
+    proc,
+    port,
+    stderr,
+    base: `http://127.0.0.1:${port}`,
+    async stop() {
+      if (proc.exitCode === null) proc.kill("SIGKILL");
+      await proc.exited;
+    },
+  };
+}
+
+/** Run a child to completion with `stdin`; returns exit code, stdout, stderr. */
+export async function runChild(args: string[], stdin: string | Uint8Array = "", env: Record<string, string | undefined> = {}) {
+  const proc = Bun.spawn([BUN, MAIN, ...args], { stdin: "pipe", stdout: "pipe", stderr: "pipe", env: { PATH: process.env.PATH, ...env } });
+  proc.stdin.write(stdin);
+  await proc.stdin.end();
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  return { code, stdout, stderr };
+}
+
+/**
+ * Send raw bytes and collect the reply until the server closes the connection or
+ * `until(received)` is true. Bounded by the server's behaviour, never by a timer.
+ */
+export async function rawExchange(port: number, bytes: string | Uint8Array, until?: (received: string) => boolean) {
+  const done = Promise.withResolvers<{ text: string; closed: boolean }>();
+  let text = "";
+  const socket = await Bun.connect({
+    hostname: "127.0.0.1",
+    port,
+    socket: {
+      data(_s, d) {
+        text += new TextDecoder("latin1").decode(d);
+        if (until?.(text)) done.resolve({ text, closed: false });
+      },
+      close() {
+        done.resolve({ text, closed: true });
+      },
+      error() {
+        done.resolve({ text, closed: true });
+      },
+    },
+  });
+  socket.write(bytes);
+  const r = await done.promise;
+  socket.end();
+  return r;
+}
+
+/** `until` predicate: one complete response head with `content-length: 0`. */
+export const emptyResponseComplete = (t: string) => /\r\n\r\n$/.test(t) && /content-length: 0\r\n/i.test(t);
