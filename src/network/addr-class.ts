@@ -88,8 +88,8 @@ function isNonPublicIpv6Parts(p: number[]): boolean {
 /**
  * True when `ip` (IPv4 dotted quad or IPv6, optional `%zone` which is ignored) is not a
  * public unicast address per SPEC-network §3.3, including IPv4-mapped/compatible IPv6 and
- * (beyond) NAT64, 6to4 and Teredo judged by their embedded IPv4. Input that does not parse as
- * an IP address returns true (fail closed).
+ * (beyond) NAT64, 6to4 and Teredo judged by their embedded IPv4. IPv4 must be a strict dotted
+ * quad (normalise hosts first); anything that does not parse returns true (fail closed).
  */
 export function isNonPublicAddress(ip: string): boolean {
   const addr = stripZone(ip);
@@ -97,11 +97,6 @@ export function isNonPublicAddress(ip: string): boolean {
   if (quad >= 0) return isNonPublicIpv4Number(quad);
   try {
     if (ipaddr.IPv6.isValid(addr)) return isNonPublicIpv6Parts(ipaddr.IPv6.parse(addr).parts);
-    // Other IPv4 spellings ipaddr.js accepts (resolvers return dotted quads; this is a fallback).
-    if (ipaddr.IPv4.isValid(addr)) {
-      const b = ipaddr.IPv4.parse(addr).octets;
-      return isNonPublicIpv4Number(((b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]) >>> 0);
-    }
   } catch {
     // fall through: unparseable = non-public
   }

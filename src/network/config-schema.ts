@@ -121,7 +121,7 @@ export function issuesFromZod(error: z.ZodError, input: unknown): ConfigIssue[] 
     }
     let message = issue.message;
     if (issue.code === "invalid_type") {
-      const expected = issue.expected === "int" ? "integer" : issue.expected;
+      const expected = issue.expected === "int" ? "integer" : issue.expected === "object" ? "table" : issue.expected;
       message = `expected ${expected}, got ${typeName(valueAt(input, issue.path))}`;
     } else if (issue.code === "invalid_value" && "values" in issue) {
       message = `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}, got ${JSON.stringify(valueAt(input, issue.path))}`;

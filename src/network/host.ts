@@ -5,6 +5,7 @@
  */
 import { isIP } from "node:net";
 import { domainToASCII } from "node:url";
+import ipaddr from "ipaddr.js";
 
 /**
  * Characters of an already-canonical DNS name: lowercase ASCII letters, digits, `-`, `_`, `.`.
@@ -16,7 +17,7 @@ const PLAIN_NAME = /^[a-z0-9_.-]+$/;
 /**
  * Normalise a host as a client or a config sent it (SPEC-network §3.1):
  * trim; `[v6]` / `[v6]:port` → the inside; exactly one `:` → drop the port; ASCII-lowercase;
- * strip all trailing dots; IPv6 zone `%25` → `%` (zone kept); (beyond) Unicode → punycode
+ * strip all trailing dots; IPv6 in RFC 5952 form, zone `%25` → `%` (zone kept); (beyond) Unicode → punycode
  * (IDNA via `domainToASCII`) and IPv4 in any WHATWG spelling (`2130706433`, `0x7f.1`,
  * `127.1`) → dotted quad.
  *
@@ -66,9 +67,26 @@ function normalizeIpv6(inner: string): string {
   // RFC 6874 spells the zone separator "%25" inside URLs; the policy keeps the zone as "%zone".
   const pct = host.indexOf("%25");
   if (pct >= 0 && isIP(host.slice(0, pct)) === 6) host = host.slice(0, pct) + "%" + host.slice(pct + 3);
-  if (isIpLiteral(host)) return host;
+  if (isIpLiteral(host)) return canonicalIpv6(host);
   // "[name]" or "[1.2.3.4]": not IPv6, judge it like any other name.
   return normalizeName(host);
+}
+
+/**
+ * RFC 5952 text form of an IPv6 literal (`0:0::1` → `::1`, `2001:0DB8::` → `2001:db8::`), so one
+ * address has one spelling and a deny entry cannot be sidestepped by another; IPv4-mapped
+ * addresses keep the dotted tail (`::ffff:127.0.0.1`, RFC 5952 §5). The zone is kept as is.
+ */
+function canonicalIpv6(host: string): string {
+  const pct = host.indexOf("%");
+  const addr = pct < 0 ? host : host.slice(0, pct);
+  const zone = pct < 0 ? "" : host.slice(pct);
+  if (!ipaddr.IPv6.isValid(addr)) return host;
+  const parsed = ipaddr.IPv6.parse(addr);
+  const text = parsed.isIPv4MappedAddress()
+    ? `::ffff:${parsed.toIPv4Address().toString()}`
+    : parsed.toRFC5952String();
+  return text + zone;
 }
 
 function stripTrailingDots(s: string): string {
