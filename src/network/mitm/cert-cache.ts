@@ -17,6 +17,8 @@ export interface CertCache {
    * issuance). Rejects when issuance fails (the failure is not cached).
    */
   get(host: string): Promise<LeafCert>;
+  /** The cached, still-fresh leaf for `host`, synchronously, or null (the fast path). */
+  peek(host: string): LeafCert | null;
   /** Number of cached leaves. */
   readonly size: number;
   /** Drop every entry. */
@@ -45,14 +47,19 @@ export function createCertCache(opts: {
     while (entries.size > max) entries.delete(entries.keys().next().value!);
   };
 
+  const peek = (host: string): LeafCert | null => {
+    const hit = entries.get(host);
+    if (!hit || hit.notAfter.getTime() - now() <= REFRESH_MARGIN_MS) return null;
+    entries.delete(host);
+    entries.set(host, hit);
+    return hit;
+  };
+
   return {
+    peek,
     get(host) {
-      const hit = entries.get(host);
-      if (hit && hit.notAfter.getTime() - now() > REFRESH_MARGIN_MS) {
-        entries.delete(host);
-        entries.set(host, hit);
-        return Promise.resolve(hit);
-      }
+      const hit = peek(host);
+      if (hit) return Promise.resolve(hit);
       const inflight = pending.get(host);
       if (inflight) return inflight;
       const p = (async () => {

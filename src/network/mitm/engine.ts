@@ -1,0 +1,160 @@
+/**
+ * The MITM engine (SPEC-network §6, types.ts `MitmEngine`): takes over an allowed tunnel,
+ * terminates TLS with a leaf for the CONNECT host, and runs the HTTP/1.1 loop of
+ * `inner-http.ts` on the decrypted bytes.
+ *
+ * TLS: `socket.upgradeTLS` on the accepted `Bun.listen` socket (server role; verified with
+ * Bun 1.4.5). Two Bun quirks shape this file: after the upgrade the original socket's `data`
+ * handler still receives the ciphertext, so `socket.data.handler` becomes a no-op guard; and
+ * bytes read before the upgrade are lost to it, so the socket is paused while a leaf is
+ * issued, and a connection whose ClientHello was already read (SOCKS5 `initial`, or bytes
+ * that arrived anyway) goes through the node:tls bridge instead.
+ */
+import type { Socket } from "bun";
+import { createHttp1Client } from "../../http1/client.ts";
+import type { Http1Client } from "../../http1/types.ts";
+import type { ConnHandler, ConnState, MitmEngine } from "../types.ts";
+import type { Ca } from "./ca.ts";
+import { createCertCache, type CertCache } from "./cert-cache.ts";
+import { createInnerHttpSession, type InnerSession, type MitmContext, type MitmTarget } from "./inner-http.ts";
+import { createLeafKey, issueLeaf, type LeafCert, type LeafKey } from "./leaf.ts";
+import { bridgeTls } from "./tls-bridge.ts";
+
+/** Options of `createMitmEngine`. */
+export interface MitmEngineOptions {
+  /**
+   * HTTP/1.1 client for upstream requests. Default: `createHttp1Client` with extra CAs from
+   * NODE_EXTRA_CA_CERTS / SSL_CERT_FILE and proxy env only when `allow_upstream_proxy`.
+   * A client passed in is not closed by `stop()`.
+   */
+  client?: Http1Client;
+  /** The process leaf key (default: EC P-256 generated asynchronously now). */
+  leafKey?: LeafKey | Promise<LeafKey>;
+  /** Cached leaves (LRU), default 1000. */
+  cacheSize?: number;
+}
+
+/** The engine plus what tests and the server use. */
+export interface MitmEngineHandle extends MitmEngine {
+  /** Resolves once the leaf key exists (rejects if key generation failed). */
+  readonly ready: Promise<void>;
+  /** The leaf certificate served for `host` (cached, or issued now). */
+  certFor(host: string): Promise<LeafCert>;
+  readonly certs: CertCache;
+}
+
+/** Ignores the ciphertext copies Bun still delivers to the pre-upgrade handler. */
+const AFTER_UPGRADE: ConnHandler = { data() {}, drain() {}, close() {} };
+
+/**
+ * Create the engine. `ctx` supplies config (read per request), the policy, the block
+ * recorder, metrics (`certIssued`) and the logger.
+ */
+export function createMitmEngine(ctx: MitmContext, ca: Ca, opts: MitmEngineOptions = {}): MitmEngineHandle {
+  const keyPromise = Promise.resolve(opts.leafKey ?? createLeafKey());
+  let key: LeafKey | null = null;
+  const ready = keyPromise.then((k) => {
+    key = k;
+  });
+  ready.catch((e: Error) => ctx.log.error("MITM leaf key generation failed", { error: e.message }));
+  const certs = createCertCache({
+    issue: async (host) => issueLeaf(ca, key ?? (await keyPromise), host),
+    max: opts.cacheSize,
+    onIssued: () => ctx.metrics.certIssued(),
+  });
+  const ownClient = !opts.client;
+  // Upstream proxies only when allowed (SPEC-network §2 allow_upstream_proxy): otherwise a
+  // HTTPS_PROXY pointing at ourselves would loop.
+  const client =
+    opts.client ?? createHttp1Client({ proxyEnv: ctx.config().allowUpstreamProxy ? process.env : null });
+  let stopped = false;
+
+  const serve = (socket: Socket<ConnState>, target: MitmTarget, clientAddr: string | null, leaf: LeafCert, early: Uint8Array | null) => {
+    const deps = { ctx, client };
+    if (early === null) {
+      const holder: { session: InnerSession | null } = { session: null };
+      const [, tls] = socket.upgradeTLS<{ session: InnerSession | null }>({
+        data: holder,
+        tls: { key: leaf.keyPem, cert: leaf.certPem },
+        socket: {
+          data: (t, chunk) => t.data.session?.data(chunk),
+          drain: (t) => t.data.session?.drain(),
+          close: (t) => t.data.session?.close(),
+          error: (_t, e) => ctx.log.debug("mitm tls error", { host: target.host, error: e.message }),
+        },
+      });
+      socket.data.handler = AFTER_UPGRADE;
+      holder.session = createInnerHttpSession(deps, target, clientAddr, {
+        write: (d) => tls.write(d),
+        end: () => tls.end(),
+        pause: () => tls.pause(),
+        resume: () => tls.resume(),
+      });
+      socket.resume();
+      return;
+    }
+    let session: InnerSession | null = null;
+    const transport = bridgeTls(socket, { key: leaf.keyPem, cert: leaf.certPem }, early, {
+      data: (c) => session?.data(c),
+      drain: () => session?.drain(),
+      close: () => session?.close(),
+      error: (e) => ctx.log.debug("mitm tls error", { host: target.host, error: e.message }),
+    });
+    session = createInnerHttpSession(deps, target, clientAddr, transport);
+  };
+
+  return {
+    ready,
+    certs,
+    certFor: (host) => certs.get(host),
+    intercept(socket, target, clientAddr, initial) {
+      try {
+        if (stopped) {
+          socket.end();
+          return;
+        }
+        const t: MitmTarget = { host: target.host, port: target.port, addresses: target.addresses };
+        const cached = certs.peek(t.host);
+        if (cached && !initial?.byteLength) return serve(socket, t, clientAddr, cached, null);
+        // Wait for the leaf with the socket paused; keep anything that arrives regardless.
+        const early: Uint8Array[] = initial?.byteLength ? [initial] : [];
+        let gone = false;
+        socket.data.handler = {
+          data: (_s, chunk) => void early.push(chunk),
+          drain() {},
+          close: () => void (gone = true),
+        };
+        socket.pause();
+        certs.get(t.host).then(
+          (leaf) => {
+            if (gone) return;
+            serve(socket, t, clientAddr, leaf, early.length === 0 ? null : concat(early));
+          },
+          (e: Error) => {
+            ctx.log.error("MITM certificate issuance failed", { host: t.host, error: e.message });
+            if (!gone) socket.end();
+          },
+        );
+      } catch (e) {
+        ctx.log.error("MITM intercept failed", { host: target.host, error: (e as Error).message });
+        socket.end();
+      }
+    },
+    stop() {
+      stopped = true;
+      certs.clear();
+      if (ownClient) client.close();
+    },
+  };
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.byteLength;
+  }
+  return out;
+}

@@ -1,0 +1,336 @@
+/**
+ * The HTTP/1.1 loop inside a decrypted MITM tunnel (SPEC-network §6).
+ *
+ * Per request, in order: CONNECT → 405; Host / absolute authority ≠ the tunnel target → 400
+ * `host mismatch`; the policy again (`ctx.evaluate`, protocol `https`: local/private re-check
+ * and the method rule of the current mode); in limited mode a read method carrying a body or
+ * asking for Upgrade is a write channel → 403 `method_not_allowed`; else forward to
+ * `https://host[:port≠443]/path?query` over the tunnel's pinned addresses with the project
+ * HTTP/1.1 client, and stream the response back with our own framing and backpressure.
+ * Requests on one connection are handled one at a time, in order (pipelined bytes wait).
+ */
+import type { Http1Client } from "../../http1/types.ts";
+import { createBodyDecoder, type BodyDecoder } from "../../http1/body-reader.ts";
+import { WriteQueue, type WritableSocketLike } from "../../net/write-queue.ts";
+import { blockResponseBytes, textResponseBytes } from "../http/block-response.ts";
+import { headerValue, parseRequestHead, type RequestHead } from "../http/head-parser.ts";
+import type { NetworkContext } from "../types.ts";
+import {
+  authorityMatches,
+  chooseFraming,
+  chunkSizeLine,
+  CRLF,
+  endToEndHeaders,
+  LAST_CHUNK,
+  parseAuthority,
+  responseHeadBytes,
+  type Authority,
+} from "./http-message.ts";
+import { createRequestBody, type RequestBody } from "./request-body.ts";
+
+/** The parts of the network context the MITM uses. */
+export type MitmContext = Pick<NetworkContext, "config" | "evaluate" | "recordBlock" | "log" | "metrics">;
+
+/** The decrypted side of the tunnel, as the loop sees it. */
+export interface InnerTransport extends WritableSocketLike {
+  /** Bytes taken (may be fewer than given: queue the rest), or -1 when closed. */
+  write(data: Uint8Array): number;
+  /** Close after everything written so far is flushed. */
+  end(): void;
+  /** Stop / restart delivering client bytes (backpressure towards the client). */
+  pause(): void;
+  resume(): void;
+}
+
+/** Events the transport feeds into the loop. */
+export interface InnerSession {
+  data(chunk: Uint8Array): void;
+  drain(): void;
+  close(): void;
+}
+
+/** The tunnel a session serves. */
+export interface MitmTarget {
+  host: string;
+  port: number;
+  addresses: string[];
+}
+
+/** Read methods of limited mode (SPEC-network §3.3 step 7). */
+const READ_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
+/** Pipelined bytes buffered while a request is in flight before we stop reading. */
+const MAX_PIPELINED = 64 * 1024;
+const ABSOLUTE_FORM = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\/([^/?#]*)(.*)$/;
+
+/** Start the loop for one decrypted connection. `client` is the downstream `ip:port` (or null). */
+export function createInnerHttpSession(
+  deps: { ctx: MitmContext; client: Http1Client },
+  target: MitmTarget,
+  clientAddr: string | null,
+  transport: InnerTransport,
+): InnerSession {
+  const { ctx } = deps;
+  let buf: Uint8Array | null = null;
+  let scanFrom = 0;
+  let busy = false;
+  let closed = false;
+  let paused = false;
+  let body: { decoder: BodyDecoder; sink: RequestBody } | null = null;
+  let abort: AbortController | null = null;
+  let drained: PromiseWithResolvers<void> | null = null;
+  let endWhenDrained = false;
+  const out = new WriteQueue(transport, undefined, () => {
+    drained?.resolve();
+    if (endWhenDrained) transport.end();
+  });
+
+  const append = (chunk: Uint8Array) => {
+    if (!buf || buf.byteLength === 0) {
+      buf = chunk; // Bun hands every data callback a fresh buffer: keep it without copying.
+      return;
+    }
+    const joined = new Uint8Array(buf.byteLength + chunk.byteLength);
+    joined.set(buf, 0);
+    joined.set(chunk, buf.byteLength);
+    buf = joined;
+  };
+
+  const setPaused = (p: boolean) => {
+    if (p === paused || closed) return;
+    paused = p;
+    if (p) transport.pause();
+    else transport.resume();
+  };
+
+  /** Close gracefully: after the queued answer bytes reach the socket. */
+  const finish = () => {
+    if (closed) return;
+    closed = true;
+    if (out.size > 0) endWhenDrained = true;
+    else transport.end();
+  };
+
+  /** Write our own short answer; close unless the request is finished and kept alive. */
+  const answer = (bytes: Uint8Array, keepAlive: boolean) => {
+    out.write(bytes);
+    if (keepAlive) next();
+    else finish();
+  };
+
+  /** Feed bytes to the current request body; bytes past its end are pipelined requests. */
+  const feedBody = (chunk: Uint8Array) => {
+    const b = body!;
+    let used: number;
+    try {
+      used = b.decoder.push(chunk, (c) => b.sink.push(c));
+    } catch {
+      // Malformed chunked framing from the client: the stream is unusable.
+      b.sink.fail(new Error("invalid request body framing"));
+      body = null;
+      finish();
+      return;
+    }
+    if (b.decoder.done) {
+      b.sink.end();
+      body = null;
+      if (used < chunk.byteLength) append(chunk.subarray(used));
+    }
+    setPaused(body ? b.sink.full : buf !== null && buf.byteLength > MAX_PIPELINED);
+  };
+
+  const pump = () => {
+    while (!busy && !closed && buf && buf.byteLength > 0) {
+      const r = parseRequestHead(buf, undefined, scanFrom);
+      if (r.kind === "incomplete") {
+        scanFrom = r.resumeAt;
+        return;
+      }
+      if (r.kind === "error") {
+        answer(textResponseBytes(r.status, r.message, true), false);
+        return;
+      }
+      const rest = buf.subarray(r.headLength);
+      buf = null;
+      scanFrom = 0;
+      busy = true;
+      const head = r.head;
+      if (head.framing.kind !== "none") {
+        body = { decoder: createBodyDecoder(head.framing), sink: createRequestBody(head.framing) };
+        body.sink.onWant(() => setPaused(false));
+      }
+      if (rest.byteLength > 0) {
+        if (body) feedBody(rest);
+        else append(rest);
+      }
+      void handle(head).catch((e: unknown) => {
+        ctx.log.error("mitm internal error", { host: target.host, error: (e as Error).message });
+        finish();
+      });
+    }
+    setPaused(buf !== null && buf.byteLength > MAX_PIPELINED);
+  };
+
+  /** The request is complete and answered: take the next one. */
+  const next = () => {
+    busy = false;
+    body = null;
+    abort = null;
+    pump();
+  };
+
+  const handle = async (head: RequestHead) => {
+    const hasBody = head.framing.kind !== "none";
+    // Blocked requests with a body close the connection rather than read and discard it.
+    const reuse = head.keepAlive && !hasBody;
+    if (head.method === "CONNECT") {
+      return answer(textResponseBytes(405, "CONNECT not supported inside MITM", true), false);
+    }
+    const path = requestPath(head, target);
+    if (path === null) return answer(textResponseBytes(400, "invalid request target", true), false);
+    if (path === "mismatch") return answer(textResponseBytes(400, "host mismatch", true), false);
+    const hostField = headerValue(head.headers, "host");
+    if (hostField === undefined && head.version === "HTTP/1.1") {
+      return answer(textResponseBytes(400, "missing host", true), false);
+    }
+    if (hostField !== undefined) {
+      const a = parseAuthority(hostField);
+      if (!a || !authorityMatches(a, target)) return answer(textResponseBytes(400, "host mismatch", true), false);
+    }
+    const req = { protocol: "https" as const, host: target.host, port: target.port, method: head.method, client: clientAddr };
+    const verdict = await ctx.evaluate(req);
+    if (closed) return;
+    if (verdict.action === "error") return answer(textResponseBytes(502, "mitm upstream error", !reuse), reuse);
+    const details = { host: verdict.host, port: target.port, method: head.method, protocol: "https", hint: "", json: false };
+    if (verdict.action === "deny") return answer(blockResponseBytes(verdict.reason, { ...details, close: !reuse }), reuse);
+    const upgrade = headerValue(head.headers, "upgrade") !== undefined;
+    if (ctx.config().mode === "limited" && (hasBody || upgrade || !READ_METHODS.has(head.method))) {
+      ctx.recordBlock(req, "method_not_allowed");
+      return answer(blockResponseBytes("method_not_allowed", { ...details, close: !reuse }), reuse);
+    }
+    await forward(head, path);
+  };
+
+  const forward = async (head: RequestHead, path: string) => {
+    const host = target.host.includes(":") ? `[${target.host}]` : target.host;
+    const url = new URL(`https://${host}${target.port === 443 ? "" : `:${target.port}`}${path}`);
+    const headers = endToEndHeaders(head.headers);
+    if (headerValue(headers, "host") === undefined) headers.unshift(["host", url.host]);
+    abort = new AbortController();
+    let reqBody: Uint8Array | ReadableStream<Uint8Array> | null = null;
+    if (body) reqBody = await body.sink.body();
+    if (closed) return;
+    let res;
+    try {
+      res = await deps.client.request({
+        url,
+        method: head.method,
+        headers,
+        body: reqBody,
+        connectTo: target.addresses,
+        servername: target.host,
+        signal: abort.signal,
+      });
+    } catch (e) {
+      if (closed) return;
+      ctx.log.warn("mitm upstream error", { host: target.host, port: target.port, error: (e as Error).message });
+      return answer(textResponseBytes(502, "mitm upstream error", true), false);
+    }
+    if (closed) {
+      void res.body.cancel().catch(() => {});
+      return;
+    }
+    const framing = chooseFraming(head.method, res.status, res.headers, head.version);
+    const keepAlive = head.keepAlive && framing !== "close" && !body;
+    out.write(responseHeadBytes(res.status, res.reason, res.headers, framing, keepAlive, head.version));
+    let bodyLen = 0;
+    const reader = res.body.getReader();
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done || closed) break;
+        if (value.byteLength === 0) continue;
+        bodyLen += value.byteLength;
+        if (framing === "chunked") out.write(chunkFrame(value));
+        else if (framing !== "none") out.write(value);
+        if (out.size > 0) {
+          drained = Promise.withResolvers<void>();
+          await drained.promise;
+          drained = null;
+        }
+      }
+    } catch (e) {
+      // The upstream body broke mid-way: the client must see a truncated message, not a clean end.
+      ctx.log.warn("mitm upstream body error", { host: target.host, error: (e as Error).message });
+      return finish();
+    } finally {
+      reader.releaseLock();
+    }
+    if (closed) return;
+    if (framing === "chunked") out.write(LAST_CHUNK);
+    const cfg = ctx.config().mitm;
+    if (cfg.inspect) {
+      ctx.log.info("mitm inspect", {
+        host: target.host,
+        method: head.method,
+        path: path.split("?", 1)[0],
+        status: res.status,
+        body_len: bodyLen,
+        truncated: bodyLen > cfg.maxBodyBytes,
+      });
+    }
+    if (keepAlive) next();
+    else finish();
+  };
+
+  return {
+    data(chunk) {
+      if (closed) return;
+      if (body) feedBody(chunk);
+      else {
+        append(chunk);
+        pump();
+      }
+    },
+    drain() {
+      out.drain();
+    },
+    close() {
+      // Idempotent: `finish()` may already have marked us closed; still cancel in-flight work.
+      closed = true;
+      endWhenDrained = false;
+      out.discard();
+      abort?.abort();
+      body?.sink.fail(new Error("client closed the connection"));
+      body = null;
+      drained?.resolve();
+    },
+  };
+}
+
+/** One chunk of chunked transfer coding in one buffer (one write = one TLS record). */
+function chunkFrame(data: Uint8Array): Uint8Array {
+  const size = chunkSizeLine(data.byteLength);
+  const frame = new Uint8Array(size.byteLength + data.byteLength + 2);
+  frame.set(size, 0);
+  frame.set(data, size.byteLength);
+  frame.set(CRLF, size.byteLength + data.byteLength);
+  return frame;
+}
+
+/**
+ * The path+query to forward (origin-form as sent, or the part after the authority of an
+ * absolute-form target). `"mismatch"` when an absolute-form authority names another host;
+ * null for asterisk-form or a target we cannot forward.
+ */
+function requestPath(head: RequestHead, target: MitmTarget): string | "mismatch" | null {
+  const t = head.target;
+  if (t.startsWith("/")) return t;
+  const m = ABSOLUTE_FORM.exec(t);
+  if (!m) return null;
+  const scheme = m[1]!.toLowerCase();
+  if ((scheme !== "https" && scheme !== "http") || m[2]!.includes("@")) return null;
+  const a: Authority | null = parseAuthority(m[2]!);
+  if (!a || !authorityMatches(a, target)) return "mismatch";
+  const rest = m[3]!;
+  return rest.startsWith("/") ? rest : `/${rest}`;
+}

@@ -1,0 +1,106 @@
+/**
+ * Test helpers for the MITM: an https fake origin with its own CA (made by openssl, so the
+ * upstream side never depends on our X.509 code), a minimal CONNECT front end that hands
+ * sockets to `engine.intercept` (so engine tests do not depend on the HTTP listener), and
+ * process runners for openssl / python3.
+ */
+import type { Socket, TCPSocketListener } from "bun";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { ConnState, MitmEngine } from "../../../src/network/types.ts";
+
+/** Run a command; resolves with exit code and output. Bounded by `timeoutMs` (default 15 s). */
+export async function run(
+  cmd: string[],
+  opts: { stdin?: string; timeoutMs?: number; env?: Record<string, string> } = {},
+): Promise<{ code: number; out: string; err: string }> {
+  const proc = Bun.spawn(cmd, {
+    stdin: opts.stdin === undefined ? "ignore" : new TextEncoder().encode(opts.stdin),
+    stdout: "pipe",
+    stderr: "pipe",
+    env: opts.env ?? { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/tmp" },
+    timeout: opts.timeoutMs ?? 15_000,
+  });
+  const [out, err, code] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
+  return { code, out, err };
+}
+
+/** A fresh temporary folder. */
+export function tempDir(prefix = "cnp-mitm-"): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** Self-signed origin certificate for `names` (openssl, EC P-256), PEM strings + CA file path. */
+export async function originCert(names: string[]): Promise<{ key: string; cert: string; certPath: string }> {
+  const dir = tempDir("cnp-origin-");
+  const keyPath = join(dir, "origin.key");
+  const certPath = join(dir, "origin.pem");
+  const san = names.map((n) => (/^[\d.]+$/.test(n) ? `IP:${n}` : `DNS:${n}`)).join(",");
+  const r = await run([
+    "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+    "-keyout", keyPath, "-out", certPath, "-days", "2", "-subj", `/CN=${names[0]}`,
+    "-addext", `subjectAltName=${san}`,
+  ]);
+  if (r.code !== 0) throw new Error(`openssl req failed: ${r.err}`);
+  return { key: await Bun.file(keyPath).text(), cert: await Bun.file(certPath).text(), certPath };
+}
+
+/**
+ * A minimal HTTP CONNECT front end: reads one `CONNECT host:port` head, answers
+ * `200 Connection established`, and hands the socket to `engine.intercept` with
+ * `addresses: ["127.0.0.1"]`. `holdFirst` keeps the client's first post-200 bytes and passes
+ * them as `initial` (the SOCKS5 path, where the ClientHello was already read).
+ */
+export function startConnectFront(engine: MitmEngine, opts: { holdFirst?: boolean } = {}): {
+  port: number;
+  stop(): void;
+} {
+  const listener: TCPSocketListener<ConnState> = Bun.listen<ConnState>({
+    hostname: "127.0.0.1",
+    port: 0,
+    socket: {
+      open(s) {
+        let head = "";
+        s.data = {
+          client: `${s.remoteAddress}:${s.remotePort}`,
+          handler: {
+            data(sock, chunk) {
+              head += new TextDecoder().decode(chunk);
+              const end = head.indexOf("\r\n\r\n");
+              if (end < 0) return;
+              const m = /^CONNECT ([^\s:]+):(\d+) HTTP\/1\.[01]\r\n/.exec(head);
+              if (!m) {
+                sock.end("HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n");
+                return;
+              }
+              const target = { host: m[1]!, port: Number(m[2]), addresses: ["127.0.0.1"] };
+              sock.write("HTTP/1.1 200 Connection established\r\n\r\n");
+              if (!opts.holdFirst) {
+                engine.intercept(sock, target, sock.data.client, undefined);
+                return;
+              }
+              sock.data.handler = {
+                data(s2, first) {
+                  engine.intercept(s2, target, s2.data.client, new Uint8Array(first));
+                },
+                drain() {},
+                close() {},
+              };
+            },
+            drain() {},
+            close() {},
+          },
+        };
+      },
+      data: (s: Socket<ConnState>, c) => s.data.handler?.data(s, c),
+      drain: (s: Socket<ConnState>) => s.data.handler?.drain(s),
+      close: (s: Socket<ConnState>) => s.data.handler?.close(s),
+    },
+  });
+  return { port: listener.port, stop: () => listener.stop(true) };
+}
