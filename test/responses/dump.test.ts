@@ -124,7 +124,7 @@ describe("--dump-dir end to end", () => {
     expect(resp.body).toBe('event: a\ndata: {"x":1}\n\n');
     const rh = Object.fromEntries(resp.headers.map((x: { name: string; value: string }) => [x.name, x.value]));
     expect(rh["set-cookie"]).toBe("[REDACTED]");
-    expect(rh["content-length"]).toBe("23");
+    expect(rh["content-length"]).toBe("24");
   });
 
   test("client drops the stream: upstream aborted, response file still written", async () => {
