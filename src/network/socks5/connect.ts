@@ -83,6 +83,13 @@ function startPeeking(io: SessionIo, target: PinnedTarget): void {
     io.socket.data.handler = handler;
     const held = io.takeHeld();
     io.socket.resume();
-    if (held) handler.data(io.socket, held);
+    if (!held) return;
+    try {
+      handler.data(io.socket, held);
+    } catch (err) {
+      // REP 0x00 is already out: no SOCKS reply fits any more; drop the connection.
+      io.ctx.log.error("socks5 peek hand-off failed", { client: io.client, error: err instanceof Error ? err.message : "error" });
+      io.socket.terminate();
+    }
   });
 }

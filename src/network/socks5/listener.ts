@@ -7,7 +7,7 @@
 import type { Socket, TCPSocketListener } from "bun";
 import type { ConnState, NetworkContext } from "../types.ts";
 import { blockHint, blockResponseBytes } from "../http/block-response.ts";
-import { createHttpConnectionHandler } from "../http/listener.ts";
+import { createHttpConnectionHandler } from "../http/connection.ts";
 import type { PeekDeps } from "./connect.ts";
 import { createSocks5Session, type Socks5Options } from "./session.ts";
 
@@ -20,7 +20,8 @@ export const SOCKS5_DEFAULTS = {
 
 /** The real hand-offs: the HTTP listener's connection handler and block response bytes. */
 export const DEFAULT_PEEK_DEPS: PeekDeps = {
-  httpHandler: (ctx, target) => createHttpConnectionHandler(ctx, { fixedTarget: target }),
+  // Requests are judged (and recorded) as `socks5_tcp`, the transport the client used.
+  httpHandler: (ctx, target) => createHttpConnectionHandler(ctx, { protocol: "socks5_tcp", fixedTarget: target }),
   blockResponse: (reason, info) =>
     blockResponseBytes(reason, {
       host: info.host,
@@ -58,6 +59,15 @@ export function startSocks5Listener(
     deps: opts.deps ?? DEFAULT_PEEK_DEPS,
   };
   const open = new Set<Socket<ConnState>>();
+  // A bug in a connection owner must cost that connection only, never the listener.
+  const fault = (socket: Socket<ConnState>, err: unknown) => {
+    ctx.log.error("socks5 connection handler failed", {
+      client: socket.data.client,
+      error: err instanceof Error ? err.message : String(err),
+    });
+    socket.data.handler = null;
+    socket.terminate();
+  };
   const listener: TCPSocketListener<ConnState> = Bun.listen<ConnState>({
     hostname: addr.host,
     port: addr.port,
@@ -69,10 +79,18 @@ export function startSocks5Listener(
         socket.data.handler = createSocks5Session(ctx, socket, options);
       },
       data(socket, chunk) {
-        socket.data.handler?.data(socket, chunk);
+        try {
+          socket.data.handler?.data(socket, chunk);
+        } catch (err) {
+          fault(socket, err);
+        }
       },
       drain(socket) {
-        socket.data.handler?.drain(socket);
+        try {
+          socket.data.handler?.drain(socket);
+        } catch (err) {
+          fault(socket, err);
+        }
       },
       close(socket) {
         open.delete(socket);

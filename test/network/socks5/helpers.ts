@@ -4,6 +4,7 @@
  * announces each policy verdict and block.
  */
 import type { Socket, udp } from "bun";
+import { SocksClient } from "socks";
 import type { BlockReason } from "../../../src/network/reasons.ts";
 import type { NetworkContext, PolicyRequest, Verdict } from "../../../src/network/types.ts";
 
@@ -53,6 +54,8 @@ export class RawClient {
         error: () => {},
       },
     });
+    // Each write must leave as its own segment (byte-at-a-time tests), not be coalesced by Nagle.
+    c.socket.setNoDelay(true);
     return c;
   }
 
@@ -193,4 +196,26 @@ export async function startUdpEcho(): Promise<{ port: number; received: number; 
     },
     stop: () => sock.close(),
   };
+}
+
+/** What the socks client reports once a command succeeded (its type is not exported by name). */
+export type SocksEstablished = Awaited<ReturnType<typeof SocksClient.createConnection>>;
+
+/**
+ * BIND / UDP ASSOCIATE through the `socks` client: `createConnection` only does CONNECT, so
+ * drive a `SocksClient` instance and wait for its `established`/`bound` or `error` event.
+ */
+export function socksCommand(proxyPort: number, command: "bind" | "associate"): Promise<SocksEstablished> {
+  const done = Promise.withResolvers<SocksEstablished>();
+  const c = new SocksClient({
+    proxy: { host: "127.0.0.1", port: proxyPort, type: 5 },
+    command,
+    destination: { host: "0.0.0.0", port: 0 },
+    timeout: 5000,
+  });
+  c.on("established", (info) => done.resolve(info));
+  c.on("bound", (info) => done.resolve(info));
+  c.on("error", (err) => done.reject(err));
+  c.connect();
+  return within(done.promise, `socks ${command}`);
 }
