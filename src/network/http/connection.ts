@@ -1,0 +1,304 @@
+/**
+ * One client connection of the HTTP proxy listener (SPEC-network §4): the ConnHandler that
+ * parses request heads (head-parser.ts), routes each request (CONNECT → connect.ts,
+ * `x-unix-socket` → unix-socket.ts, else → forward.ts), streams request bodies through a
+ * BodyPump, and keeps pipelined bytes for the next request. Every request on a kept-alive
+ * connection is judged on its own.
+ *
+ * Reading is paused while the stream of a request body is full, and while a request is in
+ * flight and more than 64 KiB of pipelined bytes wait. Writes to the client go through a
+ * WriteQueue; producers await `drained()` when it holds bytes.
+ */
+import type { Socket } from "bun";
+import { WriteQueue } from "../../net/write-queue.ts";
+import type { BlockReason } from "../reasons.ts";
+import { recordedProtocol, type PolicyProtocol } from "../reasons.ts";
+import type { ConnHandler, ConnState, NetworkContext, PolicyRequest } from "../types.ts";
+import type { TunnelHandle } from "../tunnel.ts";
+import { blockHint, blockResponseBytes, textResponseBytes } from "./block-response.ts";
+import { BodyPump } from "./body-stream.ts";
+import { handleConnect } from "./connect.ts";
+import { forwardRequest } from "./forward.ts";
+import { parseRequestHead, headerValue, type BodyFraming, type RequestHead } from "./head-parser.ts";
+import { Inbox } from "./inbox.ts";
+import { handleUnixSocket } from "./unix-socket.ts";
+import { createUpstreamClients, type UpstreamClients } from "./upstream-clients.ts";
+
+/** Options of {@link createHttpConnectionHandler}. */
+export interface HttpConnectionOptions {
+  /** Upstream HTTP/1.1 clients (shared per listener); default: a set owned by this connection. */
+  clients?: UpstreamClients;
+  /** Protocol the policy is asked about for plain requests (default `http`; SOCKS5 hand-off: `socks5_tcp`). */
+  protocol?: PolicyProtocol;
+  /**
+   * A target already chosen and judged by the caller (SOCKS5 peeked plain HTTP): every
+   * request goes there, its Host must name it, and each request is judged again (method).
+   */
+  fixedTarget?: { host: string; port: number; addresses: string[] };
+  /** Test hook: called with each CONNECT tunnel once it runs. */
+  onTunnel?: (t: TunnelHandle) => void;
+}
+
+/** How a request's handling ended. */
+export type Outcome = "keep" | "close" | "handed-off";
+
+/** What request handlers (forward, connect, unix) use of the connection. */
+export interface ConnIO {
+  readonly ctx: NetworkContext;
+  readonly opts: HttpConnectionOptions;
+  readonly socket: Socket<ConnState>;
+  /** Client `ip:port`. */
+  readonly client: string;
+  readonly clients: UpstreamClients;
+  /** Aborted when the client connection closes. */
+  readonly signal: AbortSignal;
+  /** Whether response bytes for the current request were written. */
+  responseStarted: boolean;
+  write(bytes: Uint8Array): void;
+  /** Resolves when every queued byte was handed to the socket (or the socket closed). */
+  drained(): Promise<void>;
+  /** Bytes written but not yet taken by the socket. */
+  queued(): number;
+  /** Start receiving the current request's body (bytes already buffered are fed first). */
+  openBody(framing: BodyFraming): BodyPump;
+  /** The current request's body pump, if one was opened. */
+  readonly body: BodyPump | null;
+  /** Take every buffered, unparsed client byte (for a tunnel or the MITM). */
+  takeBuffered(): Uint8Array;
+  /** Answer a policy block for the current request. */
+  block(reason: BlockReason, req: PolicyRequest, host: string, json: boolean, close: boolean): void;
+  /** Write a short text/plain answer. */
+  text(status: number, text: string, close: boolean): void;
+}
+
+const MAX_PIPELINED = 64 * 1024;
+const PAUSE_BODY = 1;
+const PAUSE_INBOX = 2;
+
+/**
+ * A ConnHandler for one HTTP proxy client connection. Install it as `socket.data.handler`;
+ * bytes already read (e.g. peeked by SOCKS5) can be passed with `handler.data(socket, bytes)`.
+ */
+export function createHttpConnectionHandler(ctx: NetworkContext, opts: HttpConnectionOptions = {}): ConnHandler {
+  return new HttpConnection(ctx, opts);
+}
+
+class HttpConnection implements ConnHandler, ConnIO {
+  socket!: Socket<ConnState>;
+  client = "";
+  responseStarted = false;
+  body: BodyPump | null = null;
+  readonly clients: UpstreamClients;
+  private readonly ownsClients: boolean;
+  private out!: WriteQueue;
+  private readonly inbox = new Inbox();
+  private scanFrom = 0;
+  private busy = false;
+  private closed = false;
+  private handedOff = false;
+  private pauseBits = 0;
+  private waiters: Array<() => void> = [];
+  private readonly abort = new AbortController();
+  readonly signal = this.abort.signal;
+
+  constructor(
+    readonly ctx: NetworkContext,
+    readonly opts: HttpConnectionOptions,
+  ) {
+    this.ownsClients = !opts.clients;
+    this.clients = opts.clients ?? createUpstreamClients();
+  }
+
+  private bind(s: Socket<ConnState>): void {
+    if (this.socket) return;
+    this.socket = s;
+    this.client = s.data?.client ?? `${s.remoteAddress}:${s.remotePort}`;
+    this.out = new WriteQueue(s);
+  }
+
+  // ConnHandler
+  data(s: Socket<ConnState>, chunk: Uint8Array): void {
+    this.bind(s);
+    if (this.closed || this.handedOff) return;
+    if (this.body && !this.body.finished) {
+      const r = this.body.push(chunk);
+      if (!r.ok) {
+        this.protocolError(r.message);
+        return;
+      }
+      if (r.consumed < chunk.byteLength) this.inbox.append(chunk.subarray(r.consumed));
+    } else {
+      this.inbox.append(chunk);
+    }
+    if (!this.busy) this.next();
+    else if (this.inbox.size > MAX_PIPELINED) this.pause(PAUSE_INBOX);
+  }
+
+  drain(s: Socket<ConnState>): void {
+    this.bind(s);
+    if (this.out.drain()) this.wake();
+  }
+
+  close(s: Socket<ConnState>): void {
+    this.bind(s);
+    if (this.closed) return;
+    this.closed = true;
+    this.abort.abort();
+    this.body?.fail(new Error("client closed the connection"));
+    this.out.discard();
+    this.wake();
+    if (this.ownsClients) this.clients.close();
+  }
+
+  // ConnIO
+  write(bytes: Uint8Array): void {
+    if (!this.closed) this.out.write(bytes);
+  }
+
+  drained(): Promise<void> {
+    if (this.closed || this.out.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  queued(): number {
+    return this.closed ? 0 : this.out.size;
+  }
+
+  openBody(framing: BodyFraming): BodyPump {
+    const pump = new BodyPump(
+      framing,
+      () => this.pause(PAUSE_BODY),
+      () => this.resume(PAUSE_BODY),
+    );
+    this.body = pump;
+    if (this.inbox.size > 0 && !pump.finished) {
+      const buffered = this.inbox.take();
+      const r = pump.push(buffered);
+      if (r.ok && r.consumed < buffered.byteLength) this.inbox.append(buffered.subarray(r.consumed));
+    }
+    if (this.closed) pump.fail(new Error("client closed the connection"));
+    return pump;
+  }
+
+  takeBuffered(): Uint8Array {
+    return this.inbox.take();
+  }
+
+  block(reason: BlockReason, req: PolicyRequest, host: string, json: boolean, close: boolean): void {
+    this.responseStarted = true;
+    this.write(
+      blockResponseBytes(reason, {
+        host,
+        port: req.port,
+        method: req.method,
+        protocol: recordedProtocol(req.protocol),
+        hint: blockHint(reason, host, req.method),
+        json,
+        close,
+      }),
+    );
+  }
+
+  text(status: number, text: string, close: boolean): void {
+    this.responseStarted = true;
+    this.write(textResponseBytes(status, text, close));
+  }
+
+  // internals
+  private wake(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const fn of w) fn();
+  }
+
+  private pause(bit: number): void {
+    if (this.pauseBits === 0 && !this.closed) this.socket.pause();
+    this.pauseBits |= bit;
+  }
+
+  private resume(bit: number): void {
+    if (!(this.pauseBits & bit)) return;
+    this.pauseBits &= ~bit;
+    if (this.pauseBits === 0 && !this.closed && !this.handedOff) this.socket.resume();
+  }
+
+  /** Parse the next head from the inbox and start handling it. */
+  private next(): void {
+    if (this.busy || this.closed || this.handedOff || this.inbox.size === 0) return;
+    const r = parseRequestHead(this.inbox.view(), undefined, this.scanFrom);
+    if (r.kind === "incomplete") {
+      this.scanFrom = r.resumeAt;
+      return;
+    }
+    this.scanFrom = 0;
+    if (r.kind === "error") {
+      this.ctx.log.info("bad request head", { client: this.client, status: r.status, problem: r.message });
+      this.inbox.clear();
+      this.finishWith(textResponseBytes(r.status, r.message, true));
+      return;
+    }
+    this.inbox.consume(r.headLength);
+    this.busy = true;
+    this.responseStarted = false;
+    this.body = null;
+    void this.run(r.head);
+  }
+
+  private async run(head: RequestHead): Promise<void> {
+    let outcome: Outcome;
+    try {
+      outcome = await this.dispatch(head);
+    } catch (err) {
+      this.ctx.log.error("http proxy request failed", {
+        client: this.client,
+        error: err instanceof Error ? err.message : String(err),
+      });
+      if (!this.responseStarted) this.text(500, "error", true);
+      outcome = "close";
+    }
+    this.busy = false;
+    if (outcome === "handed-off") {
+      this.handedOff = true;
+      return;
+    }
+    if (this.closed) return;
+    if (outcome === "close" || !head.keepAlive || (this.body !== null && !this.body.finished)) {
+      await this.drained();
+      this.socket.end();
+      this.closed = true;
+      return;
+    }
+    this.body = null;
+    this.resume(PAUSE_BODY);
+    this.resume(PAUSE_INBOX);
+    this.next();
+  }
+
+  private dispatch(head: RequestHead): Promise<Outcome> {
+    if (head.method === "CONNECT" && !this.opts.fixedTarget) return handleConnect(this, head);
+    const unix = headerValue(head.headers, "x-unix-socket");
+    if (unix !== undefined && !this.opts.fixedTarget) return handleUnixSocket(this, head, unix);
+    return forwardRequest(this, head);
+  }
+
+  /** A framing error in a request body: the connection cannot be resynchronised. */
+  private protocolError(message: string): void {
+    this.ctx.log.info("bad request body", { client: this.client, problem: message });
+    if (!this.responseStarted) {
+      this.responseStarted = true;
+      this.finishWith(textResponseBytes(400, "invalid request body", true));
+    } else {
+      this.socket.end();
+    }
+  }
+
+  /** Write `bytes`, then close once they are flushed. */
+  private finishWith(bytes: Uint8Array): void {
+    this.write(bytes);
+    this.inbox.clear();
+    this.pause(PAUSE_INBOX);
+    void this.drained().then(() => {
+      if (!this.closed) this.socket.end();
+    });
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * The HTTP proxy listener (SPEC-network §4) on `Bun.listen` with our own head parser:
+ * `Bun.serve` cannot carry CONNECT and rewrites absolute-form targets. Every socket event is
+ * delegated to `socket.data.handler`, so a connection can change owner (HTTP → tunnel,
+ * HTTP → MITM). The per-connection logic is in connection.ts.
+ */
+import type { Socket, TCPSocketListener } from "bun";
+import type { ConnState, NetworkContext } from "../types.ts";
+import { createHttpConnectionHandler, type HttpConnectionOptions } from "./connection.ts";
+import { createUpstreamClients, type UpstreamClients } from "./upstream-clients.ts";
+
+export { createHttpConnectionHandler, type HttpConnectionOptions } from "./connection.ts";
+
+/** A running HTTP proxy listener. */
+export interface HttpProxyListener {
+  /** The bound port (useful with port 0). */
+  readonly port: number;
+  /** Stop accepting, close every connection it accepted (tunnels included) and pooled upstream connections. */
+  stop(): Promise<void>;
+}
+
+/** Options (tests): upstream clients and the tunnel hook. */
+export interface HttpListenerOptions {
+  clients?: UpstreamClients;
+  onTunnel?: HttpConnectionOptions["onTunnel"];
+}
+
+/**
+ * Listen on `addr` (already parsed and clamped by the caller).
+ * @throws the bind error of `Bun.listen` (address in use, permission)
+ */
+export function startHttpProxyListener(
+  ctx: NetworkContext,
+  addr: { host: string; port: number },
+  opts: HttpListenerOptions = {},
+): HttpProxyListener {
+  const clients = opts.clients ?? createUpstreamClients();
+  const open = new Set<Socket<ConnState>>();
+  const connOpts: HttpConnectionOptions = { clients, onTunnel: opts.onTunnel };
+  const listener: TCPSocketListener<ConnState> = Bun.listen<ConnState>({
+    hostname: addr.host,
+    port: addr.port,
+    data: { handler: null, client: "" },
+    socket: {
+      open(s) {
+        // The listener's `data` object is shared by default: give each socket its own.
+        s.data = { handler: createHttpConnectionHandler(ctx, connOpts), client: `${s.remoteAddress}:${s.remotePort}` };
+        s.setNoDelay(true);
+        open.add(s);
+      },
+      data(s, chunk) {
+        s.data.handler?.data(s, chunk);
+      },
+      drain(s) {
+        s.data.handler?.drain(s);
+      },
+      close(s) {
+        open.delete(s);
+        s.data.handler?.close(s);
+      },
+      error(s, err) {
+        ctx.log.debug("http proxy socket error", { client: s.data.client, error: err.message });
+      },
+    },
+  });
+  return {
+    port: listener.port,
+    async stop() {
+      listener.stop(true);
+      for (const s of open) s.end();
+      open.clear();
+      clients.close();
+    },
+  };
+}
