@@ -71,7 +71,15 @@ async function buildMitm(ctx: NetworkContextHandle, cfg: RuntimeConfig): Promise
   if (!cfg.mitm.enabled) return null;
   const ca = await loadOrCreateCa(cfg.mitm.caCertPath, cfg.mitm.caKeyPath, { create: true });
   if (ca.created) ctx.log.info(`created MITM CA certificate ${ca.certPath}`);
-  return createMitmEngine(ctx, ca);
+  const engine = createMitmEngine(ctx, ca);
+  try {
+    // Leaf key generation runs in the background; a failure should surface at startup/reload.
+    await engine.ready;
+  } catch (err) {
+    engine.stop();
+    throw err;
+  }
+  return engine;
 }
 
 /**

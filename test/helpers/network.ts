@@ -214,8 +214,10 @@ export interface TestProxyOptions {
   config?: DeepPartial<RuntimeConfig>;
   /** Resolver table (default: allowed.test, other.test → 127.0.0.1). */
   table?: Record<string, string[]>;
-  /** Config file to watch/reload (default: none). */
+  /** Config file that reloads read (default: none: a reload re-applies `config`). */
   configFile?: string | null;
+  /** Watch `configFile` for changes (default false, so a test's POST /reload is the only trigger). */
+  watch?: boolean;
 }
 
 /**
@@ -234,6 +236,7 @@ export async function startTestProxy(opts: TestProxyOptions = {}) {
     resolver,
     log,
     handleSignals: false,
+    watch: opts.watch ?? false,
   });
   return Object.assign(proxy, { resolver, lines });
 }

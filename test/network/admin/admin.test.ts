@@ -76,7 +76,7 @@ async function startRig(opts: { token?: Uint8Array; watch?: boolean; text?: stri
 
 // proxy: false — the admin API is on loopback; an HTTP(S)_PROXY in the environment must not matter.
 const get = (url: string, headers?: Record<string, string>) => fetch(url, { proxy: false, headers });
-const post = (url: string, body?: BodyInit, headers?: Record<string, string>) =>
+const post = (url: string, body?: RequestInit["body"], headers?: Record<string, string>) =>
   fetch(url, { method: "POST", body, headers, proxy: false });
 
 async function expectText(r: Response, status: number, body: string) {

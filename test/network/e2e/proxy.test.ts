@@ -1,0 +1,187 @@
+/**
+ * End to end: the whole proxy started in-process (`startTestProxy`, injected resolver mapping
+ * `allowed.test` → 127.0.0.1) driven by curl through its HTTP and SOCKS5 listeners, with the
+ * admin API watching; and the real executable entry (`src/network/main.ts`) as a child
+ * process: --server-info, decisions on stderr, SIGHUP reload, SIGTERM exit 0.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdtempSync, readFileSync, watch, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { curl, startFakeHttpUpstream, startTestProxy, parseProm } from "../../helpers/network.ts";
+
+const ROOT = resolve(import.meta.dir, "../../..");
+const BUN = join(ROOT, "node_modules/.bin/bun");
+const MAIN = join(ROOT, "src/network/main.ts");
+
+const upstream = startFakeHttpUpstream();
+const dirs: string[] = [];
+function tempDir(): string {
+  const d = mkdtempSync(join(tmpdir(), "cnp-e2e-"));
+  dirs.push(d);
+  return d;
+}
+afterAll(async () => {
+  await upstream.stop();
+  for (const d of dirs) Bun.spawnSync(["rm", "-rf", d]);
+});
+
+const admin = (port: number, path: string, init?: RequestInit) =>
+  fetch(`http://127.0.0.1:${port}${path}`, { ...init, proxy: false });
+
+describe("in-process proxy", () => {
+  let proxy: Awaited<ReturnType<typeof startTestProxy>>;
+  let file: string;
+  const toml = (allowed: string[]) =>
+    `[network_proxy]\n[network_proxy.policy]\nallowed_domains = ${JSON.stringify(allowed)}\nallow_local_binding = true\n`;
+
+  beforeAll(async () => {
+    file = join(tempDir(), "config.toml");
+    writeFileSync(file, "");
+    proxy = await startTestProxy({
+      config: { policy: { allowedDomains: ["allowed.test"], allowLocalBinding: true } },
+      configFile: file,
+    });
+  });
+  afterAll(async () => {
+    await proxy.stop();
+  });
+
+  test("startup lines name every listener", () => {
+    expect(proxy.lines).toContain(`HTTP proxy listening on 127.0.0.1:${proxy.ports.http}`);
+    expect(proxy.lines).toContain(`SOCKS5 proxy listening on 127.0.0.1:${proxy.ports.socks}`);
+    expect(proxy.lines).toContain(`admin API listening on 127.0.0.1:${proxy.ports.admin}`);
+  });
+
+  test("allowed plain HTTP flows; a blocked host gets 403 + x-proxy-error and shows in /blocked", async () => {
+    const ok = await curl(["-x", `http://127.0.0.1:${proxy.ports.http}`, `http://allowed.test:${upstream.port}/hello?q=secret`]);
+    expect({ status: ok.status, body: ok.body }).toEqual({ status: 200, body: "hello from upstream" });
+
+    const blocked = await curl(["-x", `http://127.0.0.1:${proxy.ports.http}`, "http://blocked.test/x?token=secret"]);
+    expect(blocked.status).toBe(403);
+    expect(blocked.headers["x-proxy-error"]).toBe("blocked-by-allowlist");
+    expect(JSON.parse(blocked.body)).toMatchObject({ status: "blocked", host: "blocked.test", reason: "not_allowed" });
+    // The denied name was never resolved; query strings never reach the log.
+    expect(proxy.resolver.lookups).not.toContain("blocked.test");
+    expect(proxy.lines.join("\n")).not.toContain("secret");
+
+    const b = (await (await admin(proxy.ports.admin, "/blocked")).json()) as { blocked: any[] };
+    expect(b.blocked.map((e) => [e.host, e.reason, e.protocol, e.method])).toEqual([["blocked.test", "not_allowed", "http", "GET"]]);
+  });
+
+  test("CONNECT and SOCKS5 tunnels reach the allowed upstream", async () => {
+    const viaConnect = await curl(["-p", "-x", `http://127.0.0.1:${proxy.ports.http}`, `http://allowed.test:${upstream.port}/t`]);
+    expect({ status: viaConnect.status, body: viaConnect.body }).toEqual({ status: 200, body: "hello from upstream" });
+    const viaSocks = await curl(["--socks5-hostname", `127.0.0.1:${proxy.ports.socks}`, `http://allowed.test:${upstream.port}/s`]);
+    expect({ status: viaSocks.status, body: viaSocks.body }).toEqual({ status: 200, body: "hello from upstream" });
+    const m = parseProm(await (await admin(proxy.ports.admin, "/metrics")).text());
+    expect(m.get('codex_network_proxy_requests_total{protocol="http-connect",decision="allow",reason=""}')).toBeGreaterThanOrEqual(1);
+    expect(m.get('codex_network_proxy_requests_total{protocol="socks5",decision="allow",reason=""}')).toBeGreaterThanOrEqual(1);
+  });
+
+  test("/mode limited blocks writes until a reload; the reload applies the file", async () => {
+    const r = await admin(proxy.ports.admin, "/mode", { method: "POST", body: '{"mode":"limited"}' });
+    expect(r.status).toBe(200);
+    const post = await curl(["-x", `http://127.0.0.1:${proxy.ports.http}`, "-d", "x=1", `http://allowed.test:${upstream.port}/w`]);
+    expect(post.status).toBe(403);
+    expect(post.headers["x-proxy-error"]).toBe("blocked-by-method-policy");
+
+    writeFileSync(file, toml(["allowed.test", "other.test"]));
+    const rr = await admin(proxy.ports.admin, "/reload", { method: "POST" });
+    expect(await rr.json()).toEqual({
+      status: "reloaded",
+      allowed: { added: ["other.test"], removed: [] },
+      denied: { added: [], removed: [] },
+    });
+    const again = await curl(["-x", `http://127.0.0.1:${proxy.ports.http}`, "-d", "x=1", `http://other.test:${upstream.port}/w`]);
+    expect(again.status).toBe(200);
+  });
+});
+
+/** Start main.ts; resolve once the server-info file exists (watched, not polled). */
+async function startChild(args: string[], dir: string) {
+  const info = join(dir, "run/info.json");
+  Bun.spawnSync(["mkdir", "-p", join(dir, "run")]);
+  const appeared = Promise.withResolvers<void>();
+  const watcher = watch(join(dir, "run"), () => existsSync(info) && appeared.resolve());
+  let stderr = "";
+  const waiters: Array<{ text: string; resolve(): void }> = [];
+  const proc = Bun.spawn([BUN, MAIN, ...args, "--server-info", info], {
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir, CODEX_HOME: dir },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const exited = Promise.withResolvers<never>();
+  void (async () => {
+    const dec = new TextDecoder();
+    for await (const chunk of proc.stderr) {
+      stderr += dec.decode(chunk, { stream: true });
+      for (const w of waiters) if (stderr.includes(w.text)) w.resolve();
+    }
+  })();
+  /** Resolve when stderr contains `text`; reject after 10 s (bounded, never a fixed sleep). */
+  const waitFor = (text: string): Promise<void> => {
+    const d = Promise.withResolvers<void>();
+    const t = setTimeout(() => d.reject(new Error(`stderr never showed ${text}: ${stderr}`)), 10_000);
+    waiters.push({ text, resolve: () => (clearTimeout(t), d.resolve()) });
+    if (stderr.includes(text)) d.resolve();
+    return d.promise;
+  };
+  void proc.exited.then((c) => exited.reject(new Error(`exited early (${c}): ${stderr}`)));
+  const timer = setTimeout(() => appeared.reject(new Error(`no server-info within 15 s: ${stderr}`)), 15_000);
+  if (existsSync(info)) appeared.resolve();
+  try {
+    await Promise.race([appeared.promise, exited.promise]);
+  } finally {
+    clearTimeout(timer);
+    watcher.close();
+  }
+  exited.promise.catch(() => {});
+  return { proc, info: JSON.parse(readFileSync(info, "utf8")), raw: readFileSync(info, "utf8"), stderr: () => stderr, waitFor };
+}
+
+describe("child process", () => {
+  test("--server-info, JSON decisions on stderr, SIGHUP reload, SIGTERM → exit 0", async () => {
+    const dir = tempDir();
+    const cfg = join(dir, "config.toml");
+    writeFileSync(cfg, '[network_proxy]\n[network_proxy.policy]\nallowed_domains = ["127.0.0.1"]\n');
+    const child = await startChild(
+      ["--config", cfg, "--http", "127.0.0.1:0", "--socks", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--log-format", "json"],
+      dir,
+    );
+    try {
+      expect(child.raw).toMatch(/^\{"http":\d+,"socks":\d+,"admin":\d+,"pid":\d+\}\n$/);
+      expect(child.info.pid).toBe(child.proc.pid);
+      const { http, admin: adminPort } = child.info;
+      const ok = await curl(["-x", `http://127.0.0.1:${http}`, `http://127.0.0.1:${upstream.port}/`]);
+      expect(ok.status).toBe(200);
+      const blocked = await curl(["-x", `http://127.0.0.1:${http}`, "http://blocked.test/"]);
+      expect(blocked.status).toBe(403);
+      expect(blocked.headers["x-proxy-error"]).toBe("blocked-by-allowlist");
+
+      // SIGHUP reload: a mode set by /mode reverts to the file's mode.
+      await admin(adminPort, "/mode", { method: "POST", body: '{"mode":"limited"}' });
+      const reloaded = child.waitFor('"msg":"config reloaded"');
+      child.proc.kill("SIGHUP");
+      await reloaded;
+      expect(child.stderr()).toContain('"trigger":"sighup"');
+      const cfgNow = (await (await admin(adminPort, "/config")).json()) as any;
+      expect(cfgNow.network_proxy.mode).toBe("full");
+    } finally {
+      child.proc.kill("SIGTERM");
+    }
+    expect(await child.proc.exited).toBe(0);
+    const lines = child.stderr().trim().split("\n").map((l) => JSON.parse(l));
+    const decisions = lines.filter((l) => l["event.name"] === "codex.network_proxy.policy_decision");
+    expect(decisions.map((d) => [d["network.policy.decision"], d["server.address"]])).toEqual([
+      ["allow", "127.0.0.1"],
+      ["deny", "blocked.test"],
+    ]);
+    expect(decisions[1]).toMatchObject({
+      "network.policy.reason": "not_allowed",
+      "network.transport.protocol": "http",
+      "server.port": 80,
+      "http.request.method": "GET",
+    });
+  });
+});
