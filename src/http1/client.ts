@@ -23,6 +23,8 @@ export interface ClientTestHooks {
   onHeadZeroed?: (head: Uint8Array) => void;
   /** Called after each new connection is dialed (counts dials). */
   onDial?: (key: string) => void;
+  /** Called when a connection stops (true) or resumes (false) reading for a slow consumer. */
+  onFlow?: (paused: boolean) => void;
 }
 
 /** Methods whose body-less requests still announce `content-length: 0` (RFC 9110 §8.6). */
@@ -103,6 +105,7 @@ export function createHttp1Client(opts: ClientOptions = {}, hooks: ClientTestHoo
           throw e;
         }
         hooks.onDial?.(key);
+        if (hooks.onFlow) conn.onFlow = hooks.onFlow;
       }
       try {
         return await runExchange(

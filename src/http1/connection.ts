@@ -47,6 +47,8 @@ export class Http1Connection {
   /** At least one byte arrived for the current exchange (no retry after that). */
   receivedAny = false;
   private paused = false;
+  /** Test-only observation of flow control (ClientTestHooks). */
+  onFlow: ((paused: boolean) => void) | null = null;
   private readonly ready = Promise.withResolvers<void>();
   private expectHandshake = false;
   private servername = "";
@@ -68,6 +70,7 @@ export class Http1Connection {
     if (!this.paused && !this.closed) {
       this.paused = true;
       this.socket?.pause();
+      this.onFlow?.(true);
     }
   }
 
@@ -75,6 +78,7 @@ export class Http1Connection {
     if (this.paused && !this.closed) {
       this.paused = false;
       this.socket?.resume();
+      this.onFlow?.(false);
     }
   }
 

@@ -13,6 +13,8 @@ export class RawConn {
   private waiters: Array<{ pred: (all: Uint8Array) => boolean; resolve: (all: Uint8Array) => void }> = [];
   readonly closed = Promise.withResolvers<void>();
   isClosed = false;
+  /** Called from the socket's drain event (for tests that write with backpressure). */
+  onDrain: (() => void) | null = null;
 
   constructor(readonly socket: Socket<RawConn>) {}
 
@@ -91,6 +93,12 @@ export function startRawServer(
       },
       data(s, d) {
         s.data.push(d);
+      },
+      // With a handshake handler, `open` runs at accept even for TLS (so a client that
+      // rejects the certificate is still seen as a connection that closes).
+      handshake() {},
+      drain(s) {
+        s.data.onDrain?.();
       },
       close(s) {
         s.data.isClosed = true;
