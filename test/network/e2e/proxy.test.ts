@@ -185,3 +185,42 @@ describe("child process", () => {
     });
   });
 });
+
+describe("reload switches MITM and the enabled flag", () => {
+  test("limited mode: mitm_required → reload enabling MITM (CA created) → TLS with our CA → reload enabled=false → 503", async () => {
+    const dir = tempDir();
+    const file = join(dir, "config.toml");
+    const base = `[network_proxy]\nmode = "limited"\n[network_proxy.policy]\nallowed_domains = ["allowed.test"]\nallow_local_binding = true\n`;
+    writeFileSync(file, base);
+    const proxy = await startTestProxy({
+      config: { mode: "limited", policy: { allowedDomains: ["allowed.test"], allowLocalBinding: true } },
+      configFile: file,
+    });
+    try {
+      const x = `http://127.0.0.1:${proxy.ports.http}`;
+      const target = `https://allowed.test:${upstream.port}/`;
+      const before = await curl(["-x", x, target]);
+      expect(before.status).toBe(403);
+      expect(before.headers["x-proxy-error"]).toBe("blocked-by-mitm-required");
+      expect(proxy.context.mitm()).toBeNull();
+
+      writeFileSync(file, base + "[network_proxy.mitm]\nenabled = true\n");
+      expect((await proxy.reload()).ok).toBe(true);
+      const ca = join(dir, "network_proxy/mitm/ca.pem");
+      expect(existsSync(ca)).toBe(true);
+      expect(proxy.context.mitm()).not.toBeNull();
+      // TLS to the proxy verifies against our CA; the upstream is plain HTTP, so the inner request fails upstream.
+      const inner = await curl(["--cacert", ca, "-x", x, target]);
+      expect(inner.stderr).toBe("");
+      expect(inner.status).toBe(502);
+      expect(inner.body).toContain("mitm upstream error");
+
+      writeFileSync(file, "[network_proxy]\nenabled = false\n");
+      expect((await proxy.reload()).ok).toBe(true);
+      const off = await curl(["-x", x, `http://allowed.test:${upstream.port}/`]);
+      expect({ status: off.status, body: off.body }).toEqual({ status: 503, body: "proxy disabled" });
+    } finally {
+      await proxy.stop();
+    }
+  });
+});
