@@ -133,7 +133,7 @@ export function createSocks5Session(ctx: NetworkContext, socket: Socket<ConnStat
       });
       return;
     }
-    ctx.log.debug("socks5 command not supported", { client, command });
+    ctx.log.info("socks5 command not supported", { client, command });
     io.replyAndClose(REP.COMMAND_NOT_SUPPORTED);
   };
 
@@ -143,14 +143,14 @@ export function createSocks5Session(ctx: NetworkContext, socket: Socket<ConnStat
         const g = parseGreeting(buf);
         if (g.kind === "incomplete") return;
         if (g.kind === "error") {
-          ctx.log.debug("socks5 bad greeting", { client, error: g.message });
+          ctx.log.info("socks5 bad greeting", { client, error: g.message });
           phase = "closed";
           socket.end();
           return;
         }
         buf = buf.subarray(g.length);
         if (!g.methods.includes(METHOD_NO_AUTH)) {
-          ctx.log.debug("socks5 no acceptable authentication method", { client });
+          ctx.log.info("socks5 no acceptable authentication method", { client });
           queue.write(methodSelection(METHOD_NONE_ACCEPTABLE));
           phase = "working";
           endNow();
@@ -166,7 +166,7 @@ export function createSocks5Session(ctx: NetworkContext, socket: Socket<ConnStat
         clearTimeout(timer);
         phase = "working";
         if (r.kind === "error") {
-          ctx.log.debug("socks5 bad request", { client, error: r.message });
+          ctx.log.info("socks5 bad request", { client, error: r.message });
           if (r.rep === 0) endNow();
           else io.replyAndClose(r.rep);
           return;

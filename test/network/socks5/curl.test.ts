@@ -4,7 +4,7 @@
  * allowed by an exact allowlist entry even without allow_local_binding), and a blocked name.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { createTestContext, curl, startFakeHttpUpstream } from "../../helpers/network.ts";
+import { createTestContext, curl, startFakeHttpUpstream, startTcpEcho } from "../../helpers/network.ts";
 import { startSocks5Listener } from "../../../src/network/socks5/listener.ts";
 
 const upstream = startFakeHttpUpstream();
@@ -52,5 +52,29 @@ describe("curl through SOCKS5", () => {
       ["blocked.test", "not_allowed", "socks5", 80],
     ]);
     expect(loose.resolver.lookups.length).toBe(lookups);
+  });
+});
+
+describe("TLS server name through a tunnel opened by name", () => {
+  test("a ClientHello naming another host than the SOCKS5 target is closed and recorded (sni_mismatch)", async () => {
+    const echo = startTcpEcho();
+    try {
+      loose.ctx.recorder.drain();
+      // --connect-to: curl asks the proxy for allowed.test but sends SNI evil.test.
+      const r = await curl([
+        "--socks5-hostname",
+        `127.0.0.1:${looseProxy.port}`,
+        "--connect-to",
+        `evil.test:443:allowed.test:${echo.port}`,
+        "https://evil.test/",
+      ]);
+      expect(r.exitCode).not.toBe(0);
+      expect(echo.connections()).toBe(1);
+      expect(loose.ctx.recorder.drain().map((e) => [e.host, e.reason, e.protocol, e.port])).toEqual([
+        ["allowed.test", "sni_mismatch", "socks5", echo.port],
+      ]);
+    } finally {
+      echo.stop();
+    }
   });
 });

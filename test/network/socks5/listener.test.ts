@@ -222,3 +222,23 @@ describe("framing", () => {
     expect(Array.from(await d.readToClose())).toEqual([]);
   });
 });
+
+describe("stop()", () => {
+  test("closes the listener and every connection it accepted, tunnels included", async () => {
+    const own = startSocks5Listener(ctx, { host: "127.0.0.1", port: 0 });
+    const tunnel = await RawClient.connect(own.port);
+    tunnel.write([...GREETING, ...ipv4Request(CONNECT, "127.0.0.1", echo.port)]);
+    await tunnel.read(2, "method selection");
+    expect((await readReply(tunnel)).rep).toBe(0);
+    const idle = await RawClient.connect(own.port);
+    idle.write([0x05]); // mid-handshake
+    await own.stop();
+    await tunnel.readToClose();
+    await idle.readToClose();
+    const refused = await RawClient.connect(own.port).then(
+      () => "connected",
+      () => "refused",
+    );
+    expect(refused).toBe("refused");
+  });
+});
