@@ -4,7 +4,7 @@
  * (step 6, DNS-rebinding defence).
  */
 import ipaddr from "ipaddr.js";
-import { isIpLiteral, stripZone } from "./host.ts";
+import { isIpLiteral, parseDottedQuad, stripZone } from "./host.ts";
 
 /** [network, prefix length] of every non-public IPv4 range of SPEC-network §3.3. */
 const V4_NON_PUBLIC: ReadonlyArray<readonly [number, number]> = [
@@ -24,37 +24,19 @@ const V4_NON_PUBLIC: ReadonlyArray<readonly [number, number]> = [
   [0xf0000000, 4], // 240/4 reserved, includes 255.255.255.255 broadcast
 ];
 
+// Flat typed arrays of the table above: the check runs for every DNS answer.
+const V4_NETS = Uint32Array.from(V4_NON_PUBLIC, ([net]) => net);
+// `>>> 0` keeps masks unsigned; prefixes are 1..32 here.
+const V4_MASKS = Uint32Array.from(V4_NON_PUBLIC, ([, bits]) => (0xffffffff << (32 - bits)) >>> 0);
+
 /** True when a 32-bit IPv4 address (as an unsigned number) is in a non-public range. */
 export function isNonPublicIpv4Number(n: number): boolean {
-  for (const [net, bits] of V4_NON_PUBLIC) {
-    // `>>> 0` keeps the comparison unsigned; a /32-safe mask for prefixes 1..32.
-    const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
-    if (((n & mask) >>> 0) === net) return true;
+  for (let i = 0; i < V4_NETS.length; i++) {
+    if (((n & V4_MASKS[i]) >>> 0) === V4_NETS[i]) return true;
   }
   return false;
 }
 
-/** Parse a strict dotted quad; -1 when it is not one. */
-function dottedQuad(s: string): number {
-  let n = 0;
-  let parts = 0;
-  let i = 0;
-  while (i <= s.length) {
-    let v = 0;
-    const start = i;
-    while (i < s.length && s.charCodeAt(i) >= 48 && s.charCodeAt(i) <= 57) {
-      v = v * 10 + (s.charCodeAt(i) - 48);
-      i++;
-    }
-    if (i === start || i - start > 3 || v > 255) return -1;
-    n = n * 256 + v;
-    parts++;
-    if (i === s.length) break;
-    if (s.charCodeAt(i) !== 46 || parts === 4) return -1;
-    i++;
-  }
-  return parts === 4 ? n : -1;
-}
 
 /** Non-public classification of an IPv6 address given as eight 16-bit parts. */
 function isNonPublicIpv6Parts(p: number[]): boolean {
@@ -93,7 +75,7 @@ function isNonPublicIpv6Parts(p: number[]): boolean {
  */
 export function isNonPublicAddress(ip: string): boolean {
   const addr = stripZone(ip);
-  const quad = dottedQuad(addr);
+  const quad = parseDottedQuad(addr);
   if (quad >= 0) return isNonPublicIpv4Number(quad);
   try {
     if (ipaddr.IPv6.isValid(addr)) return isNonPublicIpv6Parts(ipaddr.IPv6.parse(addr).parts);

@@ -7,12 +7,20 @@ import { isIP } from "node:net";
 import { domainToASCII } from "node:url";
 import ipaddr from "ipaddr.js";
 
+/** Non-empty labels of lowercase letters, digits, `-`, `_`; no empty label, no trailing dot. */
+const CANONICAL = /^[a-z0-9_-]+(?:\.[a-z0-9_-]+)*$/;
+
 /**
- * Characters of an already-canonical DNS name: lowercase ASCII letters, digits, `-`, `_`, `.`.
- * Names made only of these skip the IDNA pass (the hot path) unless they might be IPv4 or
- * punycode that IDNA has to validate.
+ * The hot path: true when `s` is already canonical — it matches CANONICAL, its last label does
+ * not start with a digit (so it is no IPv4 spelling) and it has no `xn--` label (punycode that
+ * IDNA must validate). A regex test beats a charCodeAt loop on Bun/JSC here.
  */
-const PLAIN_NAME = /^[a-z0-9_.-]+$/;
+function isCanonicalName(s: string): boolean {
+  if (!CANONICAL.test(s)) return false;
+  const first = s.charCodeAt(s.lastIndexOf(".") + 1);
+  if (first >= 48 && first <= 57) return false;
+  return !(s.startsWith("xn--") || s.includes(".xn--"));
+}
 
 /**
  * Normalise a host as a client or a config sent it (SPEC-network §3.1):
@@ -25,6 +33,7 @@ const PLAIN_NAME = /^[a-z0-9_.-]+$/;
  * invalid IPv4 such as `1.2.3.09`), so bad input fails closed as `not_allowed`. Never throws.
  */
 export function normalizeHost(raw: string): string {
+  if (isCanonicalName(raw) || parseDottedQuad(raw) >= 0) return raw;
   let host = raw.trim();
   if (host.startsWith("[")) {
     const end = host.indexOf("]");
@@ -45,21 +54,38 @@ export function normalizeHost(raw: string): string {
 function normalizeName(host: string): string {
   host = stripTrailingDots(host.toLowerCase());
   if (host === "") return "";
-  if (PLAIN_NAME.test(host) && !mayNeedIdna(host)) return host;
+  if (isCanonicalName(host) || parseDottedQuad(host) >= 0) return host;
   // domainToASCII runs the WHATWG host parser: IDNA to punycode, IPv4 number forms to
   // dotted quad, "" for a host it rejects.
   return stripTrailingDots(domainToASCII(host));
 }
 
 /**
- * True when a plain-ASCII name still needs the WHATWG parser: its last label starts with a
- * digit (it may be an IPv4 spelling such as `127.1` or `0x7f.1`) or a label is punycode.
+ * Parse a canonical dotted quad (`a.b.c.d`, each 0..255, no leading zeros) to an unsigned
+ * 32-bit number; -1 for anything else (other spellings go through the WHATWG parser first).
  */
-function mayNeedIdna(host: string): boolean {
-  const lastDot = host.lastIndexOf(".");
-  const c = host.charCodeAt(lastDot + 1);
-  if (c >= 48 && c <= 57) return true;
-  return host.startsWith("xn--") || host.includes(".xn--");
+export function parseDottedQuad(s: string): number {
+  let n = 0;
+  let parts = 0;
+  let i = 0;
+  const len = s.length;
+  for (;;) {
+    const start = i;
+    let v = 0;
+    while (i < len) {
+      const c = s.charCodeAt(i);
+      if (c < 48 || c > 57) break;
+      v = v * 10 + (c - 48);
+      i++;
+    }
+    const digits = i - start;
+    if (digits === 0 || digits > 3 || v > 255 || (digits > 1 && s.charCodeAt(start) === 48)) return -1;
+    n = n * 256 + v;
+    parts++;
+    if (i === len) return parts === 4 ? n : -1;
+    if (s.charCodeAt(i) !== 46 || parts === 4) return -1;
+    i++;
+  }
 }
 
 function normalizeIpv6(inner: string): string {
@@ -100,6 +126,8 @@ function stripTrailingDots(s: string): string {
  * allowed). Pass hosts through `normalizeHost` first; `127.1` is only a literal after that.
  */
 export function isIpLiteral(host: string): boolean {
+  // Normalised IPv4 is always a canonical dotted quad; only IPv6 needs the full parser.
+  if (!host.includes(":")) return parseDottedQuad(host) >= 0;
   if (isIP(host) !== 0) return true;
   const pct = host.indexOf("%");
   return pct > 0 && isIP(host.slice(0, pct)) === 6;

@@ -130,9 +130,15 @@ export function patternProblem(pattern: string, list: PatternList): string | nul
  */
 export function compilePatterns(patterns: string[], list: PatternList): DomainMatcher {
   const exact = new Map<string, string>();
-  const sub = new Map<string, string>();
-  const apex = new Map<string, string>();
-  const globs: Array<{ re: RegExp; pattern: string }> = [];
+  // Keyed by a domain suffix: the `*.x` / `**.x` entry for x, and the globs whose literal tail
+  // ends in ".x" (a host can only match them when x is one of its dot-suffixes).
+  const suffixes = new Map<string, SuffixEntry>();
+  const entry = (key: string): SuffixEntry => {
+    let e = suffixes.get(key);
+    if (e === undefined) suffixes.set(key, (e = { sub: null, apex: null, globs: [] }));
+    return e;
+  };
+  const unindexed: Glob[] = [];
   let all: string | null = null;
   for (const pattern of patterns) {
     const c = classify(pattern, list);
@@ -144,19 +150,20 @@ export function compilePatterns(patterns: string[], list: PatternList): DomainMa
         if (!exact.has(c.host)) exact.set(c.host, pattern);
         break;
       case "sub":
-        if (!sub.has(c.suffix)) sub.set(c.suffix, pattern);
+        entry(c.suffix).sub ??= pattern;
         break;
       case "apex":
-        if (!apex.has(c.suffix)) apex.set(c.suffix, pattern);
+        entry(c.suffix).apex ??= pattern;
         break;
-      case "glob":
-        globs.push({ re: picomatch.makeRe(c.glob, PICO_OPTS), pattern });
+      case "glob": {
+        const g = { re: picomatch.makeRe(c.glob, PICO_OPTS), pattern };
+        const key = globSuffixKey(c.glob);
+        if (key === null) unindexed.push(g);
+        else entry(key).globs.push(g);
         break;
+      }
     }
   }
-  // One alternation over every glob: each picomatch source is anchored on its own.
-  const combined = globs.length === 0 ? null : new RegExp(globs.map((g) => g.re.source).join("|"));
-  const hasSuffixes = sub.size > 0 || apex.size > 0;
   const frozen = Object.freeze([...patterns]);
 
   return {
@@ -164,19 +171,47 @@ export function compilePatterns(patterns: string[], list: PatternList): DomainMa
     exact: (host) => exact.get(host) ?? null,
     matches(host: string): string | null {
       if (host === "") return null;
-      const e = exact.get(host) ?? apex.get(host);
-      if (e !== undefined) return e;
-      if (hasSuffixes) {
+      const e = exact.get(host) ?? suffixes.get(host)?.apex;
+      if (e != null) return e;
+      let candidates: Glob[] | null = null;
+      if (suffixes.size > 0) {
         for (let i = host.indexOf("."); i >= 0; i = host.indexOf(".", i + 1)) {
-          const suffix = host.slice(i + 1);
-          const s = sub.get(suffix) ?? apex.get(suffix);
-          if (s !== undefined) return s;
+          const s = suffixes.get(host.slice(i + 1));
+          if (s === undefined) continue;
+          const hit = s.sub ?? s.apex;
+          if (hit !== null) return hit;
+          if (s.globs.length > 0) candidates = candidates === null ? s.globs : candidates.concat(s.globs);
         }
       }
-      if (combined !== null && combined.test(host)) {
-        for (const g of globs) if (g.re.test(host)) return g.pattern;
-      }
+      if (candidates !== null) for (const g of candidates) if (g.re.test(host)) return g.pattern;
+      for (const g of unindexed) if (g.re.test(host)) return g.pattern;
       return all;
     },
   };
+}
+
+interface Glob {
+  re: RegExp;
+  pattern: string;
+}
+
+interface SuffixEntry {
+  sub: string | null;
+  apex: string | null;
+  globs: Glob[];
+}
+
+/**
+ * The index key of a glob: its literal tail (after the last metacharacter) from the tail's
+ * first dot on, e.g. `region*.v2.argotunnel.com` → `v2.argotunnel.com`. Any host the glob
+ * matches ends with the tail, so it has the key as a dot-suffix. Null when the tail holds no
+ * dot (`*.example.*`, `api-?`): such globs are tested against every host.
+ */
+function globSuffixKey(glob: string): string | null {
+  let last = -1;
+  for (let i = 0; i < glob.length; i++) if (GLOB_CHARS.test(glob[i])) last = i;
+  const tail = glob.slice(last + 1);
+  const dot = tail.indexOf(".");
+  if (dot < 0 || dot === tail.length - 1) return null;
+  return tail.slice(dot + 1);
 }

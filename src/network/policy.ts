@@ -107,10 +107,12 @@ export async function evaluatePolicy(
     if (p.denied.matches(host) !== null) return deny("denied", host);
 
     const literal = isIpLiteral(host);
+    const local = !p.allowLocalBinding && isLocalLiteral(host);
     // An exact allowlist entry (no wildcard) exempts a local literal: the operator named it.
-    const exemptLocal = p.allowLocalBinding || (isLocalLiteral(host) && p.allowed.exact(host) !== null);
-    if (!exemptLocal && isLocalLiteral(host)) return deny("not_allowed_local", host);
+    if (local && p.allowed.exact(host) === null) return deny("not_allowed_local", host);
     if (p.allowed.matches(host) === null) return deny("not_allowed", host);
+    // Past this point a local literal was named exactly: its own resolution is not re-judged.
+    const checkAnswers = !p.allowLocalBinding && !local;
 
     let addresses: string[];
     let dnsError: string | null = null;
@@ -125,7 +127,7 @@ export async function evaluatePolicy(
         dnsError = e instanceof Error ? e.message : String(e);
       }
       // DNS rebinding: a name pointing at a private address is local, allowlisted or not.
-      if (!exemptLocal && addresses.some(isNonPublicAddress)) return deny("not_allowed_local", host);
+      if (checkAnswers && addresses.some(isNonPublicAddress)) return deny("not_allowed_local", host);
     }
 
     const methodDeny = methodReason(req, state);

@@ -35,6 +35,13 @@ const table: Array<[string[], string, string | null]> = [
   [["api-?.example.com"], "api-12.example.com", null],
   [["{a,b}.example.com"], "b.example.com", "{a,b}.example.com"],
   [["*.example.*"], "www.example.org", "*.example.*"],
+  [["*.example.*"], "example.org", null],
+  [["{a.x,b.y}.com"], "b.y.com", "{a.x,b.y}.com"],
+  [["{a.x,b.y}.com"], "a.y.com", null],
+  [["foo[0-9].example.com"], "foo7.example.com", "foo[0-9].example.com"],
+  [["foo[0-9].example.com"], "foo.example.com", null],
+  [["*.region*.x.com"], "a.region9.x.com", "*.region*.x.com"],
+  [["api*"], "api.anything.test", "api*"],
   [["REGION*.Example.com"], "region7.example.COM", "REGION*.Example.com"],
   // IPv6 literals, brackets and zones
   [["[::1]"], "::1", "[::1]"],
