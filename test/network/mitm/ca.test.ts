@@ -1,0 +1,151 @@
+/**
+ * MITM CA files (SPEC-network §6): creation (modes, create-new, contents checked by openssl),
+ * loading, and every refusal.
+ */
+import { describe, expect, test } from "bun:test";
+import { chmodSync, lstatSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { CA_COMMON_NAME, loadOrCreateCa, MitmCaError } from "../../../src/network/mitm/ca.ts";
+import { run, tempDir } from "./helpers.ts";
+
+const mode = (p: string) => lstatSync(p).mode & 0o777;
+
+async function expectCaError(p: Promise<unknown>, message: string) {
+  const err = await p.then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(MitmCaError);
+  expect((err as Error).message).toBe(message);
+}
+
+describe("loadOrCreateCa", () => {
+  test("creates folders 0700, key 0600 and cert 0644 even under umask 077; openssl sees a proper CA", async () => {
+    const dir = tempDir();
+    const certPath = join(dir, "a/b/ca.pem");
+    const keyPath = join(dir, "k/ca.key");
+    const old = process.umask(0o077);
+    let ca;
+    try {
+      ca = await loadOrCreateCa(certPath, keyPath, { create: true });
+    } finally {
+      process.umask(old);
+    }
+    expect(ca.created).toBe(true);
+    expect({ key: mode(keyPath), cert: mode(certPath), certDir: mode(join(dir, "a/b")), keyDir: mode(join(dir, "k")) }).toEqual({
+      key: 0o600,
+      cert: 0o644,
+      certDir: 0o700,
+      keyDir: 0o700,
+    });
+    const text = await run(["openssl", "x509", "-in", certPath, "-noout", "-text"]);
+    expect(text.code).toBe(0);
+    expect(text.out).toContain(`Subject: CN = ${CA_COMMON_NAME}`);
+    expect(text.out).toContain(`Issuer: CN = ${CA_COMMON_NAME}`);
+    expect(text.out).toContain("Signature Algorithm: sha256WithRSAEncryption");
+    expect(text.out).toContain("Public-Key: (2048 bit)");
+    expect(text.out).toMatch(/X509v3 Basic Constraints: critical\n\s+CA:TRUE/);
+    expect(text.out).toMatch(/X509v3 Key Usage: critical\n\s+Certificate Sign, CRL Sign/);
+    const ski = /Subject Key Identifier: ?\n\s+([0-9A-F:]+)/.exec(text.out)?.[1];
+    expect(ski?.replaceAll(":", "").toLowerCase()).toBe(Buffer.from(ca.keyId!).toString("hex"));
+    // Not-before back-dated about a day; valid about ten years.
+    const dates = await run(["openssl", "x509", "-in", certPath, "-noout", "-startdate", "-enddate"]);
+    const [nb, na] = dates.out.trim().split("\n").map((l) => Date.parse(l.split("=")[1]!));
+    const day = 86_400_000;
+    expect(Math.round((Date.now() - nb!) / day)).toBe(1);
+    expect(Math.round((na! - nb!) / day / 365)).toBe(10);
+    // Self-signature verifies; the key file is the certificate's key.
+    expect((await run(["openssl", "verify", "-CAfile", certPath, certPath])).out.trim()).toBe(`${certPath}: OK`);
+    const pub1 = await run(["openssl", "pkey", "-in", keyPath, "-pubout"]);
+    const pub2 = await run(["openssl", "x509", "-in", certPath, "-noout", "-pubkey"]);
+    expect(pub1.out).toBe(pub2.out);
+  });
+
+  test("an existing CA is loaded, never overwritten", async () => {
+    const dir = tempDir();
+    const certPath = join(dir, "ca.pem");
+    const keyPath = join(dir, "ca.key");
+    const first = await loadOrCreateCa(certPath, keyPath, { create: true });
+    const certBytes = readFileSync(certPath, "utf8");
+    const keyBytes = readFileSync(keyPath, "utf8");
+    const second = await loadOrCreateCa(certPath, keyPath, { create: true });
+    expect(second.created).toBe(false);
+    expect(readFileSync(certPath, "utf8")).toBe(certBytes);
+    expect(readFileSync(keyPath, "utf8")).toBe(keyBytes);
+    expect(second.certPem).toBe(first.certPem);
+    expect(second.subjectDer).toBe(first.subjectDer);
+    expect(Buffer.from(second.keyId!).equals(Buffer.from(first.keyId!))).toBe(true);
+  });
+
+  test("exactly one file present is an error, either way round", async () => {
+    const dir = tempDir();
+    const certPath = join(dir, "ca.pem");
+    const keyPath = join(dir, "ca.key");
+    writeFileSync(certPath, "x");
+    await expectCaError(loadOrCreateCa(certPath, keyPath, { create: true }), "both ca_cert_path and ca_key_path must exist");
+    const dir2 = tempDir();
+    writeFileSync(join(dir2, "ca.key"), "x", { mode: 0o600 });
+    await expectCaError(
+      loadOrCreateCa(join(dir2, "ca.pem"), join(dir2, "ca.key"), { create: true }),
+      "both ca_cert_path and ca_key_path must exist",
+    );
+  });
+
+  test("neither file and create: false is an error naming the path", async () => {
+    const dir = tempDir();
+    const certPath = join(dir, "ca.pem");
+    await expectCaError(
+      loadOrCreateCa(certPath, join(dir, "ca.key"), { create: false }),
+      `MITM CA not found at ${certPath}; run \`codex-network-proxy init\` to create it`,
+    );
+  });
+
+  test("a group/world-accessible key is refused with the file named", async () => {
+    const dir = tempDir();
+    const certPath = join(dir, "ca.pem");
+    const keyPath = join(dir, "ca.key");
+    await loadOrCreateCa(certPath, keyPath, { create: true });
+    chmodSync(keyPath, 0o644);
+    await expectCaError(
+      loadOrCreateCa(certPath, keyPath, { create: true }),
+      `refusing MITM CA key ${keyPath}: mode 0644 allows group/other access (run chmod 600 on it)`,
+    );
+    chmodSync(keyPath, 0o640);
+    await expectCaError(
+      loadOrCreateCa(certPath, keyPath, { create: false }),
+      `refusing MITM CA key ${keyPath}: mode 0640 allows group/other access (run chmod 600 on it)`,
+    );
+  });
+
+  test("a key that is a symlink is refused (even to a 0600 file)", async () => {
+    const dir = tempDir();
+    const certPath = join(dir, "ca.pem");
+    const realKey = join(dir, "real.key");
+    await loadOrCreateCa(certPath, realKey, { create: true });
+    const link = join(dir, "link.key");
+    symlinkSync(realKey, link);
+    await expectCaError(loadOrCreateCa(certPath, link, { create: true }), `refusing MITM CA key ${link}: it is a symlink`);
+  });
+
+  test("a key that does not match the certificate is refused", async () => {
+    const a = tempDir();
+    const b = tempDir();
+    await loadOrCreateCa(join(a, "ca.pem"), join(a, "ca.key"), { create: true });
+    await loadOrCreateCa(join(b, "ca.pem"), join(b, "ca.key"), { create: true });
+    await expectCaError(
+      loadOrCreateCa(join(a, "ca.pem"), join(b, "ca.key"), { create: true }),
+      `MITM CA key ${join(b, "ca.key")} does not match certificate ${join(a, "ca.pem")}`,
+    );
+  });
+
+  test("garbage files are reported, not thrown raw", async () => {
+    const dir = tempDir();
+    const certPath = join(dir, "ca.pem");
+    const keyPath = join(dir, "ca.key");
+    writeFileSync(certPath, "not a cert");
+    writeFileSync(keyPath, "not a key", { mode: 0o600 });
+    const err = await loadOrCreateCa(certPath, keyPath, { create: true }).catch((e: Error) => e);
+    expect(err).toBeInstanceOf(MitmCaError);
+    expect((err as Error).message).toStartWith(`cannot read MITM CA key ${keyPath}: `);
+  });
+});
