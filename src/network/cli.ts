@@ -189,6 +189,12 @@ async function cmdRun(v: Parsed, io: CliIo): Promise<number> {
   // Loaded here, not at the top: `init` and `check-config` need none of the listener code.
   const { startNetworkProxy } = await import("./server.ts");
   const proxy = await startNetworkProxy({ config, configFile: file, overrides, log });
+  // A fault in one connection's code must not take every other connection down (the listeners
+  // already catch per-connection errors; this is the last line of defence). Logged, not hidden.
+  process.on("uncaughtException", (err) => log.error("internal error; still serving", { error: err.message }));
+  process.on("unhandledRejection", (err) =>
+    log.error("internal error (promise); still serving", { error: err instanceof Error ? err.message : String(err) }),
+  );
   const done = Promise.withResolvers<number>();
   const onSignal = (sig: string) => {
     log.info(`received ${sig}; shutting down`);

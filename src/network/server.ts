@@ -62,6 +62,17 @@ function mitmKey(cfg: RuntimeConfig): string {
   return cfg.mitm.enabled ? `${cfg.mitm.caCertPath}\0${cfg.mitm.caKeyPath}` : "";
 }
 
+/** Run a listener start, turning a bind failure into an error naming the listener and address. */
+async function bind<T>(what: string, addr: { host: string; port: number }, start: () => T | Promise<T>): Promise<T> {
+  try {
+    return await start();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code ? `${code}: ${(err as Error).message}` : (err as Error).message;
+    throw new Error(`cannot listen on ${formatListenAddress(addr)} (${what}): ${why}`);
+  }
+}
+
 /**
  * Build the MITM engine for `cfg`, or null when MITM is off. Creates the CA when neither
  * file exists (§6).
@@ -115,7 +126,7 @@ export async function startNetworkProxy(opts: NetworkProxyOptions): Promise<Netw
       { allowNonLoopback: initial.dangerouslyAllowNonLoopbackProxy, forceLoopback: unixForce, what: "HTTP proxy" },
       log,
     );
-    const http = await startHttpProxyListener(ctx, httpAddr);
+    const http = await bind("HTTP proxy", httpAddr, () => startHttpProxyListener(ctx, httpAddr));
     cleanups.push(() => http.stop());
     log.info(`HTTP proxy listening on ${formatListenAddress({ host: httpAddr.host, port: http.port })}`);
 
@@ -126,7 +137,7 @@ export async function startNetworkProxy(opts: NetworkProxyOptions): Promise<Netw
         { allowNonLoopback: initial.dangerouslyAllowNonLoopbackProxy, forceLoopback: unixForce, what: "SOCKS5 proxy" },
         log,
       );
-      const socks = await startSocks5Listener(ctx, socksAddr);
+      const socks = await bind("SOCKS5 proxy", socksAddr, () => startSocks5Listener(ctx, socksAddr));
       cleanups.push(() => socks.stop());
       socksPort = socks.port;
       log.info(`SOCKS5 proxy listening on ${formatListenAddress({ host: socksAddr.host, port: socks.port })}`);
@@ -177,11 +188,13 @@ export async function startNetworkProxy(opts: NetworkProxyOptions): Promise<Netw
       { allowNonLoopback: initial.dangerouslyAllowNonLoopbackAdmin, forceLoopback: unixForce, what: "admin API" },
       log,
     );
-    const admin = startAdminServer(ctx, adminAddr, {
-      reload: () => reloader.reload("admin"),
-      lastReloadError: () => reloader.lastError(),
-      token: () => token,
-    });
+    const admin = await bind("admin API", adminAddr, () =>
+      startAdminServer(ctx, adminAddr, {
+        reload: () => reloader.reload("admin"),
+        lastReloadError: () => reloader.lastError(),
+        token: () => token,
+      }),
+    );
     cleanups.push(() => admin.stop());
     log.info(`admin API listening on ${formatListenAddress({ host: adminAddr.host, port: admin.port })}`);
 

@@ -147,6 +147,19 @@ describe("run", () => {
     expect(r.err).toContain("proxy_urll");
   });
 
+  test("a listener that can't bind → Error line, exit 1", async () => {
+    const busy = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    try {
+      const home = tempDir();
+      const r = await cli(["--config", join(home, "none.toml"), "--http", `127.0.0.1:${busy.port}`, "--admin", "127.0.0.1:0", "--socks", "127.0.0.1:0"]);
+      expect(r.code).toBe(1);
+      expect(r.out).toBe("");
+      expect(r.err).toStartWith(`Error: cannot listen on 127.0.0.1:${busy.port} (HTTP proxy): EADDRINUSE`);
+    } finally {
+      busy.stop(true);
+    }
+  });
+
   test("server-info line shape", () => {
     expect(serverInfoLine({ http: 1, socks: null, admin: 3 }, 42)).toBe('{"http":1,"socks":null,"admin":3,"pid":42}\n');
   });
