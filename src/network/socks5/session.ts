@@ -121,7 +121,7 @@ export function createSocks5Session(ctx: NetworkContext, socket: Socket<ConnStat
   const dispatch = (command: number, address: SocksAddress) => {
     if (command === CMD.CONNECT) {
       void runConnect(io, address).catch((err) => {
-        ctx.log.error("socks5 connect failed", { client, error: err instanceof Error ? err.name : "error" });
+        ctx.log.error("socks5 connect failed", { client, error: err instanceof Error ? err.message : "error" });
         if (!io.aborted()) io.replyAndClose(REP.GENERAL_FAILURE);
       });
       return;

@@ -77,6 +77,30 @@ describe("limited mode over SOCKS5", () => {
     ]);
   });
 
+  test("after the hand-off every request is judged: a kept-alive POST is blocked", async () => {
+    base.ctx.recorder.drain();
+    const c = await connected();
+    const host = `allowed.test:${upstream.port}`;
+    c.write(`GET /first HTTP/1.1\r\nHost: ${host}\r\n\r\n`);
+    const first = new TextDecoder().decode(await c.read(17, "first response"));
+    expect(first).toBe("HTTP/1.1 200 OK\r\n");
+    c.write(`POST /second HTTP/1.1\r\nHost: ${host}\r\ncontent-length: 1\r\n\r\nx`);
+    const rest = new TextDecoder().decode(await c.readToClose());
+    expect(rest).toContain("HTTP/1.1 403 Forbidden\r\n");
+    expect(recorded()).toEqual([
+      { host: "allowed.test", reason: "method_not_allowed", method: "POST", protocol: "socks5", mode: "limited" },
+    ]);
+    expect(upstream.seen.map((r) => new URL(r.url).pathname)).not.toContain("/second");
+  });
+
+  test("a Host header naming another host than the SOCKS5 target is refused (400)", async () => {
+    const c = await connected();
+    c.write("GET / HTTP/1.1\r\nHost: evil.test\r\n\r\n");
+    const text = new TextDecoder().decode(await c.readToClose());
+    expect(text).toStartWith("HTTP/1.1 400 ");
+    expect(text).toEndWith("Host header does not match request target");
+  });
+
   test("a denied host is refused before any peeking (REP 0x02)", async () => {
     base.ctx.recorder.drain();
     const c = await RawClient.connect(proxy.port);
