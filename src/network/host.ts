@@ -29,8 +29,9 @@ function isCanonicalName(s: string): boolean {
  * (IDNA via `domainToASCII`) and IPv4 in any WHATWG spelling (`2130706433`, `0x7f.1`,
  * `127.1`) → dotted quad.
  *
- * Returns `""` for an empty host and for a name IDNA rejects (forbidden code points, an
- * invalid IPv4 such as `1.2.3.09`), so bad input fails closed as `not_allowed`. Never throws.
+ * Returns `""` for an empty host, for URL syntax (`/ ? # \ @ %`), for characters no DNS name
+ * has (`*`, `!`, spaces...) and for a name IDNA rejects (an invalid IPv4 such as `1.2.3.09`),
+ * so bad input fails closed as `not_allowed`. Never throws.
  */
 export function normalizeHost(raw: string): string {
   if (isCanonicalName(raw) || parseDottedQuad(raw) >= 0) return raw;
@@ -55,10 +56,18 @@ function normalizeName(host: string): string {
   host = stripTrailingDots(host.toLowerCase());
   if (host === "") return "";
   if (isCanonicalName(host) || parseDottedQuad(host) >= 0) return host;
+  // URL syntax has no place in a host: domainToASCII would cut "a.com/x" to "a.com" and
+  // percent-decode "%41"; refuse instead of guessing what the client meant.
+  if (URL_SYNTAX.test(host)) return "";
   // domainToASCII runs the WHATWG host parser: IDNA to punycode, IPv4 number forms to
   // dotted quad, "" for a host it rejects.
-  return stripTrailingDots(domainToASCII(host));
+  const ascii = stripTrailingDots(domainToASCII(host));
+  // DNS names are letters, digits, "-", "_" and dots; anything else ("*", "!", "=") is no host.
+  return DNS_CHARS.test(ascii) ? ascii : "";
 }
+
+const URL_SYNTAX = /[/?#\\@%]/;
+const DNS_CHARS = /^[a-z0-9_.-]*$/;
 
 /**
  * Parse a canonical dotted quad (`a.b.c.d`, each 0..255, no leading zeros) to an unsigned

@@ -33,6 +33,20 @@ describe("normalizeHost (SPEC-network §3.1)", () => {
     ["foo bar.com", ""],
     ["1.2.3.09", ""],
     ["[::1", ""],
+    ["a.com@b.com", ""],
+    ["a.com/x", ""],
+    ["a.com\\x", ""],
+    ["a.com#x", ""],
+    ["a.com?x", ""],
+    ["example%2ecom", ""],
+    ["*.example.com", ""],
+    ["a!b.com", ""],
+    ["\u0000a.com", ""],
+    ["xn--zz.com", ""],
+    ["EXAMPLE。COM", "example.com"],
+    ["ＥＸＡＭＰＬＥ.com", "example.com"],
+    ["[127.0.0.1]", "127.0.0.1"],
+    ["[Example.com]:80", "example.com"],
   ];
   test.each(cases)("%p → %p", (input, want) => {
     expect(normalizeHost(input)).toBe(want);
