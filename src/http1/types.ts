@@ -14,7 +14,10 @@ export interface ClientRequest {
    * Header fields written verbatim, in order. The caller supplies `host` and everything
    * else; the client owns framing: it drops any `content-length`, `transfer-encoding`,
    * `connection` and `keep-alive` given here and writes its own (`content-length` for a
-   * byte body, `transfer-encoding: chunked` for a stream).
+   * byte body, `transfer-encoding: chunked` for a stream, `content-length: 0` for a
+   * body-less POST/PUT/PATCH; no `connection` field: HTTP/1.1 is persistent by default).
+   * Names and values are validated (RFC 9110 token / field-value); a bad one throws a
+   * TypeError naming the field, never its value.
    */
   headers: Array<[string, string]>;
   /**
@@ -33,7 +36,11 @@ export interface ClientRequest {
   signal?: AbortSignal;
 }
 
-/** A response whose head has been parsed; the body streams. */
+/**
+ * A response whose head has been parsed; the body streams. Interim responses (100, 102, 103)
+ * are skipped; a 101, a transfer-encoding other than exactly `chunked`, or conflicting
+ * content-length values reject with UpstreamError kind "protocol".
+ */
 export interface ClientResponse {
   status: number;
   reason: string;
@@ -58,7 +65,8 @@ export class UpstreamError extends Error {
 export interface ClientOptions {
   /**
    * Extra trusted CA certificates (PEM), in addition to the system roots. Default: read
-   * from `NODE_EXTRA_CA_CERTS` and `SSL_CERT_FILE` when set.
+   * from `NODE_EXTRA_CA_CERTS` and `SSL_CERT_FILE` when set (unreadable files are skipped;
+   * `loadExtraCaFromEnv` in tls-trust.ts reports them, for callers that want to log).
    */
   extraCa?: string[];
   /**
