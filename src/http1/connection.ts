@@ -104,7 +104,8 @@ export class Http1Connection {
   }
 
   handleHandshake(socket: Socket<Http1Connection>, ok: boolean, err: Error | null): void {
-    if (ok) {
+    // `ok` alone is not enough: with an authorizationError the chain did not verify.
+    if (ok && !err) {
       const peer = socket.getPeerCertificate();
       const idErr = peer ? tls.checkServerIdentity(this.servername, peer) : new Error("no peer certificate");
       if (!idErr) {

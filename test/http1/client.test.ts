@@ -307,6 +307,26 @@ describe("keep-alive", () => {
     expect(server.conns.length).toBe(1);
   });
 
+  test("chunked responses keep the connection; at most maxIdlePerOrigin idle connections are kept", async () => {
+    using server = startRawServer(
+      respondEach(() => "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n"),
+    );
+    const small = createHttp1Client({ proxyEnv: null, maxIdlePerOrigin: 1 });
+    try {
+      const req = () => small.request({ url: url(server.port), method: "GET", headers: [hostHdr(server.port)] });
+      // Two at once need two connections; only one may stay idle afterwards.
+      const [a, b] = await Promise.all([req(), req()]);
+      expect([await bodyText(a.body), await bodyText(b.body)]).toEqual(["ok", "ok"]);
+      expect(server.conns.length).toBe(2);
+      await Promise.race([server.conns[0]!.closed.promise, server.conns[1]!.closed.promise]);
+      expect(server.conns.filter((c) => c.isClosed).length).toBe(1);
+      expect(await bodyText((await req()).body)).toBe("ok");
+      expect(server.conns.length).toBe(2);
+    } finally {
+      small.close();
+    }
+  });
+
   test("a response followed by unsolicited bytes is not reused", async () => {
     using server = startRawServer(respondEach(() => "HTTP/1.1 200 OK\r\ncontent-length: 1\r\n\r\naJUNK"));
     const req = () => client.request({ url: url(server.port), method: "GET", headers: [hostHdr(server.port)] });
