@@ -39,6 +39,8 @@ export interface TunnelHandle {
   queued(): { toClient: number; toUpstream: number };
   /** Whether reading from the client / the upstream is paused by backpressure. */
   paused(): { client: boolean; upstream: boolean };
+  /** Call `fn` whenever reading from either side is paused or resumed (observability, tests). */
+  watch(fn: (paused: { client: boolean; upstream: boolean }) => void): void;
   /** Resolves once both sides are closed. */
   readonly closed: Promise<void>;
   /** Close both sides now. */
@@ -130,6 +132,7 @@ export class Tunnel implements TunnelHandle {
   private upstreamPaused = false;
   private endUpstreamAfterFlush = false;
   private endClientAfterFlush = false;
+  private watcher: ((paused: { client: boolean; upstream: boolean }) => void) | null = null;
   private readonly done = Promise.withResolvers<void>();
   readonly closed = this.done.promise;
 
@@ -171,6 +174,10 @@ export class Tunnel implements TunnelHandle {
 
   paused() {
     return { client: this.clientPaused, upstream: this.upstreamPaused };
+  }
+
+  watch(fn: (paused: { client: boolean; upstream: boolean }) => void): void {
+    this.watcher = fn;
   }
 
   close(): void {
@@ -274,6 +281,7 @@ export class Tunnel implements TunnelHandle {
     if (!this.clientPaused) {
       this.clientPaused = true;
       this.client.pause();
+      this.watcher?.(this.paused());
     }
   }
 
@@ -281,6 +289,7 @@ export class Tunnel implements TunnelHandle {
     if (this.clientPaused && !this.clientClosed) {
       this.clientPaused = false;
       this.client.resume();
+      this.watcher?.(this.paused());
     }
   }
 
@@ -288,6 +297,7 @@ export class Tunnel implements TunnelHandle {
     if (!this.upstreamPaused) {
       this.upstreamPaused = true;
       this.upstream.pause();
+      this.watcher?.(this.paused());
     }
   }
 
@@ -295,6 +305,7 @@ export class Tunnel implements TunnelHandle {
     if (this.upstreamPaused && !this.upstreamClosed) {
       this.upstreamPaused = false;
       this.upstream.resume();
+      this.watcher?.(this.paused());
     }
   }
 }

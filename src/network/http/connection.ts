@@ -174,7 +174,8 @@ class HttpConnection implements ConnHandler, ConnIO {
     if (this.inbox.size > 0 && !pump.finished) {
       const buffered = this.inbox.take();
       const r = pump.push(buffered);
-      if (r.ok && r.consumed < buffered.byteLength) this.inbox.append(buffered.subarray(r.consumed));
+      if (!r.ok) this.protocolError(r.message);
+      else if (r.consumed < buffered.byteLength) this.inbox.append(buffered.subarray(r.consumed));
     }
     if (this.closed) pump.fail(new Error("client closed the connection"));
     return pump;

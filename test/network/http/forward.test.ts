@@ -1,0 +1,299 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { createHash, randomBytes } from "node:crypto";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Server } from "bun";
+import { curl } from "../../helpers/network.ts";
+import { blockHint } from "../../../src/network/http/block-response.ts";
+import { rawClient, splitResponse, startProxy } from "./helpers.ts";
+
+const BIG = randomBytes(6 * 1024 * 1024 + 123);
+const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+const dir = mkdtempSync(join(tmpdir(), "h5-fwd-"));
+const bigFile = join(dir, "big.bin");
+writeFileSync(bigFile, BIG);
+
+interface Seen {
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  bodySha: string;
+  bodyLen: number;
+}
+const seen: Seen[] = [];
+let upstream: Server<undefined>;
+let up = 0;
+/** A raw origin answering every request with a chunked body (Bun.serve buffers short streams). */
+const chunkedOrigin = Bun.listen({
+  hostname: "127.0.0.1",
+  port: 0,
+  socket: {
+    data(s, d) {
+      if (!Buffer.from(d).toString("latin1").endsWith("\r\n\r\n")) return;
+      s.write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n9\r\npart one,\r\n8\r\npart two\r\n0\r\n\r\n");
+    },
+  },
+});
+
+beforeAll(() => {
+  upstream = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    idleTimeout: 0,
+    async fetch(req) {
+      const url = new URL(req.url);
+      const body = new Uint8Array(await req.arrayBuffer());
+      seen.push({
+        method: req.method,
+        path: url.pathname + url.search,
+        headers: Object.fromEntries(req.headers),
+        bodySha: sha(body),
+        bodyLen: body.byteLength,
+      });
+      if (url.pathname === "/big") return new Response(BIG);
+      if (url.pathname === "/echo-sha") return new Response(`${body.byteLength} ${sha(body)}`);
+      return new Response(`hello ${req.method} ${url.pathname}${url.search}`, {
+        headers: { "x-upstream": "1", connection: "x-private", "x-private": "secret", "keep-alive": "timeout=5" },
+      });
+    },
+  });
+  up = upstream.port!;
+});
+afterAll(() => {
+  upstream.stop(true);
+  chunkedOrigin.stop(true);
+});
+
+const allowAll = { policy: { allowedDomains: ["allowed.test", "nodns.test"], deniedDomains: ["denied.test"], allowLocalBinding: true } };
+
+describe("plain HTTP forwarding through curl", () => {
+  const proxy = startProxy(allowAll);
+  afterAll(() => proxy.stop());
+
+  test("allowed GET: byte-exact body, path and query kept, hop-by-hop removed both ways, Host and X-Forwarded-For kept", async () => {
+    seen.length = 0;
+    const r = await curl([
+      "-x", proxy.url,
+      "-H", "Connection: keep-alive, X-Hop",
+      "-H", "X-Hop: 1",
+      "-H", "Keep-Alive: 5",
+      "-H", "Proxy-Authorization: Basic dTpw",
+      "-H", "TE: trailers",
+      "-H", "X-Forwarded-For: 10.1.2.3",
+      `http://allowed.test:${up}/p/a?q=1&r=%20`,
+    ]);
+    expect([r.exitCode, r.status, r.body]).toEqual([0, 200, "hello GET /p/a?q=1&r=%20"]);
+    expect(r.headers["x-upstream"]).toBe("1");
+    expect(r.headers["x-private"]).toBeUndefined();
+    expect(r.headers["keep-alive"]).toBeUndefined();
+    const h = seen[0]!.headers;
+    expect(seen[0]!.path).toBe("/p/a?q=1&r=%20");
+    expect(h.host).toBe(`allowed.test:${up}`);
+    expect(h["x-forwarded-for"]).toBe("10.1.2.3");
+    for (const gone of ["x-hop", "keep-alive", "proxy-authorization", "te", "proxy-connection"]) expect(h[gone]).toBeUndefined();
+  });
+
+  test("blocked host: 403 JSON body exactly per SPEC §4, x-proxy-error", async () => {
+    const r = await curl(["-x", proxy.url, `http://blocked.test:${up}/x`]);
+    expect(r.status).toBe(403);
+    expect(r.headers["x-proxy-error"]).toBe("blocked-by-allowlist");
+    expect(r.headers["content-type"]).toBe("application/json");
+    expect(r.body).toBe(
+      JSON.stringify({
+        status: "blocked",
+        host: "blocked.test",
+        reason: "not_allowed",
+        port: up,
+        method: "GET",
+        protocol: "http",
+        message: "Codex blocked this request: domain not in allowlist.",
+        hint: blockHint("not_allowed", "blocked.test", "GET"),
+      }),
+    );
+    expect(r.body.startsWith('{"status":"blocked","host":"blocked.test","reason":"not_allowed",')).toBe(true);
+  });
+
+  test("denied host and a local literal", async () => {
+    const d = await curl(["-x", proxy.url, `http://denied.test:${up}/`]);
+    expect([d.status, d.headers["x-proxy-error"], JSON.parse(d.body).reason]).toEqual([403, "blocked-by-denylist", "denied"]);
+    const strict = startProxy({ policy: { allowedDomains: ["*"] } });
+    try {
+      const l = await curl(["-x", strict.url, `http://127.0.0.1:${up}/`]);
+      expect([l.status, l.headers["x-proxy-error"], JSON.parse(l.body).reason, JSON.parse(l.body).host]).toEqual([
+        403, "blocked-by-allowlist", "not_allowed_local", "127.0.0.1",
+      ]);
+    } finally {
+      await strict.stop();
+    }
+  });
+
+  test("DNS failure → 502 upstream failure; refused upstream → 502", async () => {
+    const r = await curl(["-x", proxy.url, `http://nodns.test:${up}/`]);
+    expect([r.status, r.body]).toEqual([502, "upstream failure"]);
+    const dead = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { open: (s) => s.end(), data() {} } });
+    try {
+      const c = await curl(["-x", proxy.url, `http://allowed.test:${dead.port}/`]);
+      expect([c.status, c.body]).toEqual([502, "upstream failure"]);
+    } finally {
+      dead.stop(true);
+    }
+  });
+
+  test("Host header that disagrees with the absolute target → 400", async () => {
+    const r = await curl(["-x", proxy.url, "-H", "Host: other.test", `http://allowed.test:${up}/`]);
+    expect([r.status, r.body]).toEqual([400, "Host header does not match request target"]);
+    const port = await curl(["-x", proxy.url, "-H", `Host: allowed.test:${up + 1}`, `http://allowed.test:${up}/`]);
+    expect([port.status, port.body]).toEqual([400, "Host header does not match request target"]);
+  });
+
+  test("a 6 MiB download and a 6 MiB upload are byte-exact (content-length both ways)", async () => {
+    const out = join(dir, "down.bin");
+    const d = await curl(["-x", proxy.url, "-o", out, `http://allowed.test:${up}/big`]);
+    expect([d.exitCode, d.status, d.headers["content-length"]]).toEqual([0, 200, String(BIG.byteLength)]);
+    expect(sha(readFileSync(out))).toBe(sha(BIG));
+    seen.length = 0;
+    const u = await curl(["-x", proxy.url, "--data-binary", `@${bigFile}`, `http://allowed.test:${up}/echo-sha`]);
+    expect(u.body).toBe(`${BIG.byteLength} ${sha(BIG)}`);
+    // curl asked for 100-continue; the proxy answered it and did not forward the expectation.
+    expect(seen[0]!.headers.expect).toBeUndefined();
+  });
+
+  test("chunked upload (Transfer-Encoding: chunked) is byte-exact", async () => {
+    const u = await curl([
+      "-x", proxy.url, "-H", "Transfer-Encoding: chunked", "--data-binary", `@${bigFile}`, `http://allowed.test:${up}/echo-sha`,
+    ]);
+    expect([u.status, u.body]).toEqual([200, `${BIG.byteLength} ${sha(BIG)}`]);
+  });
+
+  test("a small chunked upload reaches the upstream with its exact bytes", async () => {
+    const u = await curl(["-x", proxy.url, "-H", "Transfer-Encoding: chunked", "--data-binary", "abc", `http://allowed.test:${up}/echo-sha`]);
+    expect(u.body).toBe(`3 ${sha(new TextEncoder().encode("abc"))}`);
+  });
+});
+
+describe("raw protocol edges", () => {
+  const proxy = startProxy(allowAll);
+  afterAll(() => proxy.stop());
+
+  test("keep-alive: two pipelined requests on one connection are judged differently", async () => {
+    const c = await rawClient(proxy.port);
+    c.write(
+      `GET http://allowed.test:${up}/one HTTP/1.1\r\nHost: allowed.test:${up}\r\n\r\n` +
+        `GET http://blocked.test:${up}/two HTTP/1.1\r\nHost: blocked.test:${up}\r\n\r\n`,
+    );
+    const all = await c.until((t) => t.includes("hello GET /one") && t.endsWith('"}'));
+    const first = splitResponse(all);
+    expect(first.status).toBe(200);
+    const second = splitResponse(first.body.slice(Number(first.headers["content-length"])));
+    expect([second.status, second.headers["x-proxy-error"], JSON.parse(second.body).host]).toEqual([403, "blocked-by-allowlist", "blocked.test"]);
+    // Still open: a third request on the same connection works.
+    const before = c.text().length;
+    c.write(`GET /three HTTP/1.1\r\nHost: allowed.test:${up}\r\n\r\n`);
+    const third = await c.until((t) => t.length > before && t.endsWith("hello GET /three"));
+    expect(third.endsWith("hello GET /three")).toBe(true);
+    c.socket.end();
+  });
+
+  test("a head sent one byte per event-loop turn is parsed", async () => {
+    const c = await rawClient(proxy.port);
+    const req = `GET http://allowed.test:${up}/slow HTTP/1.1\r\nHost: allowed.test:${up}\r\nConnection: close\r\n\r\n`;
+    for (const ch of req) {
+      c.write(ch);
+      await new Promise((r) => setImmediate(r));
+    }
+    const res = splitResponse(await c.closed());
+    expect([res.status, res.body]).toEqual([200, "hello GET /slow"]);
+  });
+
+  const rejects: Array<[string, string, number, string]> = [
+    ["origin-form without Host", "GET /x HTTP/1.1\r\n\r\n", 400, "missing host"],
+    ["empty host name", "GET /x HTTP/1.1\r\nHost: ...\r\n\r\n", 400, "invalid host"],
+    ["userinfo in the target", "GET http://a@allowed.test/ HTTP/1.1\r\n\r\n", 400, "invalid host"],
+    ["CONNECT without a port", "CONNECT allowed.test HTTP/1.1\r\n\r\n", 400, "missing authority"],
+    ["obs-fold", "GET http://allowed.test/ HTTP/1.1\r\nX: a\r\n b\r\n\r\n", 400, "obsolete line folding in request head"],
+    ["TE + CL", "POST http://allowed.test/ HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", 400, "both Transfer-Encoding and Content-Length"],
+    ["head over 32 KiB", `GET http://allowed.test/ HTTP/1.1\r\nX: ${"a".repeat(33000)}\r\n\r\n`, 431, "request head too large"],
+    ["bad chunked body", `POST http://allowed.test:PORT/echo-sha HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n`, 400, "invalid request body"],
+  ];
+  for (const [name, raw, status, text] of rejects) {
+    test(`${name} → ${status} ${text}, connection closed`, async () => {
+      const c = await rawClient(proxy.port);
+      c.write(raw.replace("PORT", String(up)));
+      const res = splitResponse(await c.closed());
+      expect([res.status, res.headers["content-type"], res.headers.connection, res.body]).toEqual([status, "text/plain", "close", text]);
+    });
+  }
+
+  test("HTTP/1.0 client, chunked upstream → close-delimited body without transfer-encoding", async () => {
+    const c = await rawClient(proxy.port);
+    c.write(`GET http://allowed.test:${chunkedOrigin.port}/stream HTTP/1.0\r\n\r\n`);
+    const res = splitResponse(await c.closed());
+    expect([res.status, res.headers["transfer-encoding"], res.headers.connection, res.body]).toEqual([200, undefined, "close", "part one,part two"]);
+  });
+
+  test("HTTP/1.1 client, chunked upstream → re-chunked, keep-alive", async () => {
+    const c = await rawClient(proxy.port);
+    c.write(`GET http://allowed.test:${chunkedOrigin.port}/stream HTTP/1.1\r\nHost: allowed.test:${chunkedOrigin.port}\r\n\r\n`);
+    const raw = await c.until((t) => t.endsWith("0\r\n\r\n"));
+    const res = splitResponse(raw);
+    expect(res.headers["transfer-encoding"]).toBe("chunked");
+    expect(dechunk(res.body)).toBe("part one,part two");
+    c.socket.end();
+  });
+
+  test("HEAD keeps content-length and sends no body", async () => {
+    const c = await rawClient(proxy.port);
+    c.write(`HEAD http://allowed.test:${up}/h HTTP/1.1\r\nConnection: close\r\n\r\n`);
+    const res = splitResponse(await c.closed());
+    expect([res.status, res.headers["content-length"], res.body]).toEqual([200, String("hello HEAD /h".length), ""]);
+  });
+});
+
+describe("modes and the enabled switch", () => {
+  test("limited mode: POST → method_not_allowed; GET with a body or Upgrade → method_not_allowed; plain GET passes", async () => {
+    const proxy = startProxy({ ...allowAll, mode: "limited" });
+    try {
+      const post = await curl(["-x", proxy.url, "-d", "x=1", `http://allowed.test:${up}/`]);
+      expect([post.status, post.headers["x-proxy-error"], JSON.parse(post.body).reason]).toEqual([403, "blocked-by-method-policy", "method_not_allowed"]);
+      const getBody = await curl(["-x", proxy.url, "-X", "GET", "-d", "x=1", `http://allowed.test:${up}/`]);
+      expect([getBody.status, JSON.parse(getBody.body).reason, JSON.parse(getBody.body).method]).toEqual([403, "method_not_allowed", "GET"]);
+      const upgrade = await curl(["-x", proxy.url, "-H", "Upgrade: websocket", "-H", "Connection: Upgrade", `http://allowed.test:${up}/`]);
+      expect([upgrade.status, JSON.parse(upgrade.body).reason]).toEqual([403, "method_not_allowed"]);
+      const get = await curl(["-x", proxy.url, `http://allowed.test:${up}/ok`]);
+      expect([get.status, get.body]).toEqual([200, "hello GET /ok"]);
+      const blocked = proxy.ctx.recorder.drain().map((e) => [e.reason, e.method, e.protocol]);
+      expect(blocked).toEqual([
+        ["method_not_allowed", "POST", "http"],
+        ["method_not_allowed", "GET", "http"],
+        ["method_not_allowed", "GET", "http"],
+      ]);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  test("disabled by a reload → 503 proxy disabled", async () => {
+    const proxy = startProxy(allowAll);
+    try {
+      proxy.ctx.setConfig({ ...proxy.ctx.loadedConfig(), enabled: false });
+      const r = await curl(["-x", proxy.url, `http://allowed.test:${up}/`]);
+      expect([r.status, r.body]).toEqual([503, "proxy disabled"]);
+    } finally {
+      await proxy.stop();
+    }
+  });
+});
+
+/** Decode a complete chunked body (test helper; no extensions or trailers). */
+function dechunk(body: string): string {
+  let out = "";
+  let p = 0;
+  while (true) {
+    const eol = body.indexOf("\r\n", p);
+    const size = parseInt(body.slice(p, eol), 16);
+    if (size === 0) return body.slice(eol) === "\r\n\r\n" ? out : `${out}<bad end>`;
+    out += body.slice(eol + 2, eol + 2 + size);
+    p = eol + 2 + size + 2;
+  }
+}
