@@ -9,6 +9,7 @@
  * Listener addresses are bound once: a reload that changes them logs a warning (restart to
  * apply); everything else in a reload applies to the next connection / request.
  */
+import { statSync } from "node:fs";
 import type { Logger } from "../log.ts";
 import { createLogger } from "../log.ts";
 import type { Dialer, MitmEngine, RuntimeConfig } from "./types.ts";
@@ -58,8 +59,18 @@ export interface NetworkProxy {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
+/** Identity of the MITM setup of a config: a reload rebuilds the engine only when it changes (paths or replaced CA files). */
 function mitmKey(cfg: RuntimeConfig): string {
-  return cfg.mitm.enabled ? `${cfg.mitm.caCertPath}\0${cfg.mitm.caKeyPath}` : "";
+  if (!cfg.mitm.enabled) return "";
+  const stamp = (p: string) => {
+    try {
+      const s = statSync(p);
+      return `${s.ino}:${s.mtimeMs}`;
+    } catch {
+      return "missing";
+    }
+  };
+  return [cfg.mitm.caCertPath, stamp(cfg.mitm.caCertPath), cfg.mitm.caKeyPath, stamp(cfg.mitm.caKeyPath)].join("\0");
 }
 
 /** Run a listener start, turning a bind failure into an error naming the listener and address. */

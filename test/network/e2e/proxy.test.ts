@@ -8,7 +8,9 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync, watch, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { curl, startFakeHttpUpstream, startTestProxy, parseProm } from "../../helpers/network.ts";
+import { loadConfig } from "../../../src/network/config.ts";
+import { startNetworkProxy } from "../../../src/network/server.ts";
+import { captureLogger, curl, mapResolver, parseProm, startFakeHttpUpstream, startTestProxy } from "../../helpers/network.ts";
 
 const ROOT = resolve(import.meta.dir, "../../..");
 const BUN = join(ROOT, "node_modules/.bin/bun");
@@ -222,5 +224,47 @@ describe("reload switches MITM and the enabled flag", () => {
     } finally {
       await proxy.stop();
     }
+  });
+});
+
+describe("server wiring", () => {
+  test("MITM at startup, engine kept across reloads; admin token read at start and re-read on reload", async () => {
+    const dir = tempDir();
+    const tokenFile = join(dir, "token");
+    writeFileSync(tokenFile, "first-token\n", { mode: 0o600 });
+    const file = join(dir, "config.toml");
+    const text = (allowed: string) =>
+      `[network_proxy]\nadmin_token_file = ${JSON.stringify(tokenFile)}\n[network_proxy.policy]\nallowed_domains = [${JSON.stringify(allowed)}]\n[network_proxy.mitm]\nenabled = true\n`;
+    writeFileSync(file, text("a.test"));
+    const cfg = await loadConfig(file, { http: "127.0.0.1:0", socks: "127.0.0.1:0", admin: "127.0.0.1:0" });
+    const { log, lines } = captureLogger();
+    await using proxy = await startNetworkProxy({
+      config: cfg,
+      configFile: file,
+      overrides: { http: "127.0.0.1:0", socks: "127.0.0.1:0", admin: "127.0.0.1:0" },
+      resolver: mapResolver(),
+      log,
+      handleSignals: false,
+      watch: false,
+    });
+    expect(existsSync(join(dir, "network_proxy/mitm/ca.pem"))).toBe(true);
+    expect(lines).toContain(`created MITM CA certificate ${join(dir, "network_proxy/mitm/ca.pem")}`);
+    const engine = proxy.context.mitm();
+    expect(engine).not.toBeNull();
+    const auth = (t: string) => ({ headers: { authorization: `Bearer ${t}` } });
+    expect((await admin(proxy.ports.admin, "/health")).status).toBe(401);
+    expect((await admin(proxy.ports.admin, "/health", auth("first-token"))).status).toBe(200);
+
+    writeFileSync(tokenFile, "second-token\n");
+    writeFileSync(file, text("b.test"));
+    const r = await admin(proxy.ports.admin, "/reload", { method: "POST", ...auth("first-token") });
+    expect(r.status).toBe(200);
+    expect(proxy.context.mitm()).toBe(engine);
+    expect((await admin(proxy.ports.admin, "/health", auth("first-token"))).status).toBe(401);
+    expect((await admin(proxy.ports.admin, "/patterns", auth("second-token"))).status).toBe(200);
+    // A reload whose token file vanished fails and keeps the old token and policy.
+    Bun.spawnSync(["rm", tokenFile]);
+    expect((await proxy.reload()).ok).toBe(false);
+    expect(await (await admin(proxy.ports.admin, "/patterns", auth("second-token"))).json()).toEqual({ allowed: ["b.test"], denied: [] });
   });
 });
