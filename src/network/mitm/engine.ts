@@ -71,6 +71,7 @@ export function createMitmEngine(ctx: MitmContext, ca: Ca, opts: MitmEngineOptio
 
   const serve = (socket: Socket<ConnState>, target: MitmTarget, clientAddr: string | null, leaf: LeafCert, early: Uint8Array | null) => {
     const deps = { ctx, client };
+    ctx.log.debug("mitm intercept", { host: target.host, port: target.port, tls: early === null ? "upgrade" : "bridge" });
     if (early === null) {
       const holder: { session: InnerSession | null } = { session: null };
       const [, tls] = socket.upgradeTLS<{ session: InnerSession | null }>({

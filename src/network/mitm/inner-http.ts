@@ -154,7 +154,7 @@ export function createInnerHttpSession(
       scanFrom = 0;
       busy = true;
       const head = r.head;
-      if (head.framing.kind !== "none") {
+      if (carriesBody(head)) {
         body = { decoder: createBodyDecoder(head.framing), sink: createRequestBody(head.framing) };
         body.sink.onWant(() => setPaused(false));
       }
@@ -179,7 +179,7 @@ export function createInnerHttpSession(
   };
 
   const handle = async (head: RequestHead) => {
-    const hasBody = head.framing.kind !== "none";
+    const hasBody = carriesBody(head);
     // Blocked requests with a body close the connection rather than read and discard it.
     const reuse = head.keepAlive && !hasBody;
     if (head.method === "CONNECT") {
@@ -305,6 +305,11 @@ export function createInnerHttpSession(
       drained?.resolve();
     },
   };
+}
+
+/** A body follows the head (`content-length: 0` is no body: nothing to read, nothing to block). */
+function carriesBody(head: RequestHead): boolean {
+  return head.framing.kind === "chunked" || (head.framing.kind === "length" && head.framing.length > 0);
 }
 
 /** One chunk of chunked transfer coding in one buffer (one write = one TLS record). */

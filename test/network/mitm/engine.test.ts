@@ -262,6 +262,12 @@ describe("MITM engine, raw requests", () => {
     expect(got.slice(first)).toContain("connection: close\r\n");
   });
 
+  test("content-length: 0 is no body: a GET with it is forwarded and the connection kept", async () => {
+    const req = `GET /cl0 HTTP/1.1\r\nHost: allowed.test:${up}\r\ncontent-length: 0\r\n\r\n`;
+    const got = await rawExchange("allowed.test", req + req.replace("/cl0", "/cl0b").replace("\r\n\r\n", "\r\nconnection: close\r\n\r\n"));
+    expect(got.split("hello from upstream").length).toBe(3);
+  });
+
   test("a malformed head is 400 and closes", async () => {
     const got = await rawExchange("allowed.test", "GET / HTTP/1.1\r\nHost: a\r\nBad Header: x\r\n\r\n");
     expect(got).toStartWith("HTTP/1.1 400 ");

@@ -1,0 +1,141 @@
+/**
+ * MITM behind the real HTTP proxy listener (SPEC-network §4 CONNECT in limited mode → §6):
+ * curl `-x http://127.0.0.1:<port>` with our CA, through `startHttpProxyListener`.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { connect as netConnect } from "node:net";
+import { connect as tlsConnect } from "node:tls";
+import { createHttp1Client } from "../../../src/http1/client.ts";
+import { startHttpProxyListener } from "../../../src/network/http/listener.ts";
+import { loadOrCreateCa, type Ca } from "../../../src/network/mitm/ca.ts";
+import { createMitmEngine, type MitmEngineHandle } from "../../../src/network/mitm/engine.ts";
+import { createTestContext, curl } from "../../helpers/network.ts";
+import { originCert, run } from "./helpers.ts";
+
+let t: ReturnType<typeof createTestContext>;
+let ca: Ca;
+let engine: MitmEngineHandle;
+let origin: ReturnType<typeof Bun.serve>;
+let listener: Awaited<ReturnType<typeof startHttpProxyListener>>;
+let up: number;
+
+beforeAll(async () => {
+  t = createTestContext({
+    mode: "limited",
+    policy: { allowedDomains: ["allowed.test"], allowLocalBinding: true },
+    mitm: { enabled: true, inspect: true },
+  });
+  const cfg = t.ctx.config();
+  ca = await loadOrCreateCa(cfg.mitm.caCertPath, cfg.mitm.caKeyPath, { create: true });
+  const cert = await originCert(["allowed.test"]);
+  origin = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    tls: { key: cert.key, cert: cert.cert },
+    fetch: (req) => new Response(`origin saw ${req.method} ${new URL(req.url).pathname}`),
+  });
+  up = origin.port!;
+  engine = createMitmEngine(t.ctx, ca, { client: createHttp1Client({ extraCa: [cert.cert], proxyEnv: null }) });
+  await engine.ready;
+  t.ctx.setMitm(engine);
+  listener = startHttpProxyListener(t.ctx, { host: "127.0.0.1", port: 0 });
+});
+
+afterAll(async () => {
+  await listener?.stop();
+  engine?.stop();
+  origin?.stop(true);
+});
+
+describe("MITM through the HTTP proxy listener (limited mode)", () => {
+  const via = () => ["--cacert", ca.certPath, "-x", `http://127.0.0.1:${listener.port}`];
+
+  test("GET https is intercepted with our CA and forwarded", async () => {
+    const r = await curl([...via(), `https://allowed.test:${up}/read`]);
+    expect({ status: r.status, body: r.body }).toEqual({ status: 200, body: "origin saw GET /read" });
+  });
+
+  test("PUT inside the tunnel is 403 blocked-by-method-policy", async () => {
+    const r = await curl([...via(), "-X", "PUT", "-d", "x", `https://allowed.test:${up}/w`]);
+    expect({ status: r.status, err: r.headers["x-proxy-error"] }).toEqual({ status: 403, err: "blocked-by-method-policy" });
+  });
+
+  test("the mode is read per request: /mode full mid-connection lets the next POST through", async () => {
+    const conn = await tlsThroughListener();
+    try {
+      const first = await conn.exchange(`POST /a HTTP/1.1\r\nHost: allowed.test:${up}\r\ncontent-length: 0\r\n\r\n`);
+      expect(first).toStartWith("HTTP/1.1 403 ");
+      t.ctx.setMode("full");
+      const second = await conn.exchange(`POST /b HTTP/1.1\r\nHost: allowed.test:${up}\r\ncontent-length: 4\r\n\r\nbody`);
+      expect(second).toStartWith("HTTP/1.1 200 ");
+      expect(second).toEndWith("\r\n\r\norigin saw POST /b");
+    } finally {
+      t.ctx.setMode("limited");
+      conn.close();
+    }
+  });
+
+  test("the leaf served is for the CONNECT host and chains to the CA (openssl s_client)", async () => {
+    const r = await run(
+      [
+        "openssl", "s_client", "-proxy", `127.0.0.1:${listener.port}`, "-connect", `allowed.test:${up}`,
+        "-servername", "allowed.test", "-CAfile", ca.certPath, "-verify_hostname", "allowed.test", "-verify_return_error",
+      ],
+      { stdin: "" },
+    );
+    expect(r.out).toContain("Verify return code: 0 (ok)");
+    expect(r.out).toContain("subject=CN = allowed.test\nissuer=CN = codex-network-proxy MITM CA\n");
+  });
+});
+
+/**
+ * One TLS connection through the listener's CONNECT. `exchange` writes a request and resolves
+ * with the next whole response (Content-Length framed, as the origin above answers).
+ */
+async function tlsThroughListener() {
+  const sock = netConnect(listener.port, "127.0.0.1");
+  const established = Promise.withResolvers<void>();
+  let head = "";
+  sock.on("data", function onData(b: Buffer) {
+    head += b.toString("latin1");
+    if (!head.includes("\r\n\r\n")) return;
+    sock.off("data", onData);
+    established.resolve();
+  });
+  sock.on("error", (e) => established.reject(e));
+  sock.write(`CONNECT allowed.test:${up} HTTP/1.1\r\nHost: allowed.test:${up}\r\n\r\n`);
+  await established.promise;
+  const tls = tlsConnect({ socket: sock, servername: "allowed.test", ca: ca.certPem });
+  let buf = "";
+  let waiter: PromiseWithResolvers<string> | null = null;
+  const check = () => {
+    const end = buf.indexOf("\r\n\r\n");
+    if (!waiter || end < 0) return;
+    const len = Number(/\r\ncontent-length: *(\d+)/i.exec(buf.slice(0, end))?.[1] ?? 0);
+    if (buf.length < end + 4 + len) return;
+    const msg = buf.slice(0, end + 4 + len);
+    buf = buf.slice(end + 4 + len);
+    const w = waiter;
+    waiter = null;
+    w.resolve(msg);
+  };
+  tls.on("data", (b: Buffer) => {
+    buf += b.toString("latin1");
+    check();
+  });
+  tls.on("close", () => waiter?.reject(new Error(`closed; unparsed: ${buf}`)));
+  tls.on("error", (e) => waiter?.reject(e));
+  await new Promise<void>((resolve, reject) => {
+    tls.once("secureConnect", () => resolve());
+    tls.once("error", reject);
+  });
+  return {
+    exchange(req: string): Promise<string> {
+      waiter = Promise.withResolvers<string>();
+      tls.write(req);
+      check();
+      return waiter.promise;
+    },
+    close: () => tls.destroy(),
+  };
+}
