@@ -171,13 +171,15 @@ function tlsOptions(spec: NonNullable<DialSpec["tls"]>) {
 
 const DNS_CODES = new Set(["ENOTFOUND", "EAI_AGAIN", "EAI_NONAME", "EAI_FAIL", "EAI_NODATA", "ENODATA", "DNSException"]);
 
-function classifyConnectError(e: unknown): UpstreamError {
+/** Map a Bun.connect failure to an UpstreamError naming the address (never headers). */
+function classifyConnectError(e: unknown, host: string, port: number): UpstreamError {
   if (e instanceof UpstreamError) return e;
   const code = (e as { code?: string })?.code ?? "";
   if (DNS_CODES.has(code) || code.startsWith("EAI_") || code.startsWith("DNS_")) {
-    return new UpstreamError("dns", `DNS lookup failed (${code})`);
+    return new UpstreamError("dns", `DNS lookup of ${host} failed (${code})`);
   }
-  return new UpstreamError("connect", `connect failed${code ? ` (${code})` : ""}`);
+  const where = host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+  return new UpstreamError("connect", `connect to ${where} failed${code ? ` (${code})` : ""}`);
 }
 
 async function connectOne(conn: Http1Connection, host: string, port: number, tlsSpec: DialSpec["tls"]): Promise<void> {
@@ -192,7 +194,7 @@ async function connectOne(conn: Http1Connection, host: string, port: number, tls
       ...(tlsSpec ? { tls: tlsOptions(tlsSpec) } : {}),
     })) as Socket<Http1Connection>;
   } catch (e) {
-    throw classifyConnectError(e);
+    throw classifyConnectError(e, host, port);
   }
   conn.attach(socket);
   socket.setNoDelay(true);
@@ -249,8 +251,8 @@ async function connectTunnel(conn: Http1Connection, spec: DialSpec): Promise<voi
       socket: TUNNEL_HANDLERS as unknown as SocketHandler<TunnelState>,
     })) as Socket<TunnelState>;
   } catch (e) {
-    const c = classifyConnectError(e);
-    throw new UpstreamError(c.kind === "dns" ? "dns" : "proxy", `proxy ${c.message}`);
+    const c = classifyConnectError(e, t.host, t.port);
+    throw new UpstreamError(c.kind === "dns" ? "dns" : "proxy", `proxy: ${c.message}`);
   }
   raw.setNoDelay(true);
   if (spec.signal?.aborted) {
@@ -298,7 +300,7 @@ export async function dial(key: string, spec: DialSpec): Promise<Http1Connection
       return conn;
     } catch (e) {
       conn.destroy();
-      lastErr = classifyConnectError(e);
+      lastErr = classifyConnectError(e, host, spec.port);
       // Only a failure to reach this address moves on to the next one.
       if (lastErr.kind !== "connect") throw lastErr;
     }

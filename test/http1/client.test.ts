@@ -418,7 +418,8 @@ describe("aborts and errors", () => {
     const closed = startRawServer();
     const deadPort = closed.port;
     closed.stop();
-    await expectUpstreamError(client.request({ url: url(deadPort), method: "GET", headers: [] }), "connect");
+    const refused = await expectUpstreamError(client.request({ url: url(deadPort), method: "GET", headers: [] }), "connect");
+    expect(refused.message).toBe(`connect to 127.0.0.1:${deadPort} failed (ECONNREFUSED)`);
     using server = startRawServer(respondEach(() => "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"));
     // Port is taken from the URL; the first address refuses, the second answers.
     const res = await client.request({
