@@ -66,6 +66,25 @@ describe("certificate verification", () => {
     expect(await bodyText(res.body)).toBe("hello /b");
   });
 
+  test("by default the client reads NODE_EXTRA_CA_CERTS from its environment (child process)", async () => {
+    const clientPath = join(import.meta.dir, "../../src/http1/client.ts");
+    const code = `
+      import { createHttp1Client } from ${JSON.stringify(clientPath)};
+      const c = createHttp1Client({ proxyEnv: null });
+      const r = await c.request({ url: new URL("https://upstream.test:${good.port}/env"), method: "GET",
+        headers: [["host", "upstream.test"]], connectTo: ["127.0.0.1"] }).catch((e) => ({ status: e.kind }));
+      console.log(r.status);
+      c.close();`;
+    const run = async (env: Record<string, string>) => {
+      const p = Bun.spawn([process.execPath, "-e", code], { env: { PATH: process.env.PATH ?? "", ...env }, stdout: "pipe", stderr: "pipe" });
+      const [out] = await Promise.all([new Response(p.stdout).text(), p.exited]);
+      return out.trim();
+    };
+    const [withCa, without] = await Promise.all([run({ NODE_EXTRA_CA_CERTS: pki.caPath }), run({})]);
+    expect(withCa).toBe("200");
+    expect(without).toBe("tls");
+  });
+
   test("the trusted list keeps the default roots and adds the extra ones once", () => {
     const list = buildTrustedCa([pki.caPem, pki.caPem]);
     expect(list.length).toBeGreaterThan(100);
