@@ -42,25 +42,31 @@ export function compilePolicy(cfg: RuntimeConfig): CompiledPolicy {
   };
 }
 
+/** The `dns.lookup(host, {all: true})` shape the system resolver calls (injectable for tests). */
+export type LookupAll = (host: string) => Promise<Array<{ address: string }>>;
+
+const systemLookup: LookupAll = (host) => lookup(host, { all: true, verbatim: true });
+
 /**
  * The system resolver: `dns.lookup(host, {all: true})` (getaddrinfo, so /etc/hosts applies),
  * every A and AAAA answer, deduplicated, with a timeout (default 2000 ms, §3.3 step 6).
- * Rejects with an Error whose message names the host and the failure (never a secret).
+ * Rejects with an Error whose message names the host and the failure (`ENOTFOUND`, timeout,
+ * no addresses). `lookupAll` replaces the system lookup in tests.
  */
-export function createSystemResolver(timeoutMs = 2000): Resolver {
+export function createSystemResolver(timeoutMs = 2000, lookupAll: LookupAll = systemLookup): Resolver {
   return async (host: string) => {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`DNS lookup of ${host} timed out after ${timeoutMs} ms`)), timeoutMs);
     });
     try {
-      const answers = await Promise.race([lookup(host, { all: true, verbatim: true }), timeout]);
+      const answers = await Promise.race([lookupAll(host), timeout]);
       const out = [...new Set(answers.map((a) => a.address))];
       if (out.length === 0) throw new Error(`DNS lookup of ${host} returned no addresses`);
       return out;
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (code !== undefined) throw new Error(`DNS lookup of ${host} failed: ${code}`);
+      if (typeof code === "string") throw new Error(`DNS lookup of ${host} failed: ${code}`);
       throw e;
     } finally {
       clearTimeout(timer);

@@ -252,3 +252,25 @@ describe("createSystemResolver", () => {
     expect(answers.every((a) => a === "::1" || a.startsWith("127."))).toBe(true);
   });
 });
+
+describe("createSystemResolver with an injected lookup", () => {
+  test("deduplicates answers and keeps A and AAAA", async () => {
+    const r = createSystemResolver(2000, async () => [
+      { address: "93.184.216.34" },
+      { address: "2606:2800:220:1::1" },
+      { address: "93.184.216.34" },
+    ]);
+    expect(await r("example.test")).toEqual(["93.184.216.34", "2606:2800:220:1::1"]);
+  });
+
+  test("errno failures, empty answers and timeouts reject with a message naming the host", async () => {
+    const enotfound = createSystemResolver(2000, () =>
+      Promise.reject(Object.assign(new Error("getaddrinfo ENOTFOUND"), { code: "ENOTFOUND" })),
+    );
+    expect(await enotfound("gone.test").catch((e) => e.message)).toBe("DNS lookup of gone.test failed: ENOTFOUND");
+    const empty = createSystemResolver(2000, async () => []);
+    expect(await empty("none.test").catch((e) => e.message)).toBe("DNS lookup of none.test returned no addresses");
+    const never = createSystemResolver(20, () => new Promise(() => {}));
+    expect(await never("slow.test").catch((e) => e.message)).toBe("DNS lookup of slow.test timed out after 20 ms");
+  });
+});
