@@ -90,7 +90,9 @@ export function createHttp1Client(opts: ClientOptions = {}, hooks: ClientTestHoo
           : null,
       signal: req.signal,
     };
-    const key = `${url.protocol}//${url.host}:${port}|${req.connectTo?.join(",") ?? ""}|${servername}|${proxy?.url.href ?? ""}`;
+    // Within one client the proxy (and its credentials) per target scheme is fixed, so the
+    // proxy's host:port identifies it; the key never carries credentials.
+    const key = `${url.protocol}//${url.host}:${port}|${req.connectTo?.join(",") ?? ""}|${servername}|${proxy?.key ?? ""}`;
 
     for (let attempt = 0; ; attempt++) {
       const head = build(); // throws TypeError on invalid input, before any dial
