@@ -60,6 +60,7 @@ export interface MitmTarget {
 const READ_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 /** Pipelined bytes buffered while a request is in flight before we stop reading. */
 const MAX_PIPELINED = 64 * 1024;
+const CONTINUE = new TextEncoder().encode("HTTP/1.1 100 Continue\r\n\r\n");
 const ABSOLUTE_FORM = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\/([^/?#]*)(.*)$/;
 
 /** Start the loop for one decrypted connection. `client` is the downstream `ip:port` (or null). */
@@ -75,7 +76,10 @@ export function createInnerHttpSession(
   let busy = false;
   let closed = false;
   let paused = false;
+  /** The body still being read from the client (null once complete). */
   let body: { decoder: BodyDecoder; sink: RequestBody } | null = null;
+  /** The current request's body sink, complete or not. */
+  let current: RequestBody | null = null;
   let abort: AbortController | null = null;
   let drained: PromiseWithResolvers<void> | null = null;
   let endWhenDrained = false;
@@ -155,8 +159,9 @@ export function createInnerHttpSession(
       busy = true;
       const head = r.head;
       if (carriesBody(head)) {
-        body = { decoder: createBodyDecoder(head.framing), sink: createRequestBody(head.framing) };
-        body.sink.onWant(() => setPaused(false));
+        current = createRequestBody(head.framing);
+        body = { decoder: createBodyDecoder(head.framing), sink: current };
+        current.onWant(() => setPaused(false));
       }
       if (rest.byteLength > 0) {
         if (body) feedBody(rest);
@@ -174,6 +179,7 @@ export function createInnerHttpSession(
   const next = () => {
     busy = false;
     body = null;
+    current = null;
     abort = null;
     pump();
   };
@@ -207,17 +213,22 @@ export function createInnerHttpSession(
       ctx.recordBlock(req, "method_not_allowed");
       return answer(blockResponseBytes("method_not_allowed", { ...details, close: !reuse }), reuse);
     }
+    if (hasBody && headerValue(head.headers, "expect")?.toLowerCase() === "100-continue") {
+      // RFC 9110 §10.1.1: we answer the expectation ourselves (curl otherwise waits a second
+      // before sending a large body) and do not forward it.
+      out.write(CONTINUE);
+    }
     await forward(head, path);
   };
 
   const forward = async (head: RequestHead, path: string) => {
     const host = target.host.includes(":") ? `[${target.host}]` : target.host;
     const url = new URL(`https://${host}${target.port === 443 ? "" : `:${target.port}`}${path}`);
-    const headers = endToEndHeaders(head.headers);
+    const headers = endToEndHeaders(head.headers).filter(([k]) => k.length !== 6 || k.toLowerCase() !== "expect");
     if (headerValue(headers, "host") === undefined) headers.unshift(["host", url.host]);
     abort = new AbortController();
     let reqBody: Uint8Array | ReadableStream<Uint8Array> | null = null;
-    if (body) reqBody = await body.sink.body();
+    if (current) reqBody = await current.body();
     if (closed) return;
     let res;
     try {

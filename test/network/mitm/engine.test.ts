@@ -45,7 +45,8 @@ beforeAll(async () => {
     tls: { key: cert.key, cert: cert.cert },
     async fetch(req) {
       const u = new URL(req.url);
-      seen.push({ method: req.method, path: u.pathname + u.search, host: req.headers.get("host"), body: await req.text() });
+      const raw = new Uint8Array(await req.arrayBuffer());
+      seen.push({ method: req.method, path: u.pathname + u.search, host: req.headers.get("host"), body: new TextDecoder().decode(raw) });
       if (u.pathname === "/big") return new Response(BIG, { headers: { "content-type": "application/octet-stream" } });
       if (u.pathname === "/stream") {
         // No Content-Length: the MITM must re-frame it chunked for the client.
@@ -68,6 +69,9 @@ beforeAll(async () => {
         slowArrived.resolve();
         await slowGate.promise;
         return new Response("slow done");
+      }
+      if (u.pathname === "/echo-body") {
+        return new Response(`len=${raw.byteLength} hash=${Bun.hash(raw)} te=${req.headers.get("transfer-encoding")}`);
       }
       if (u.pathname === "/echo-headers") return Response.json(Object.fromEntries(req.headers));
       return new Response("hello from upstream", { headers: { "content-type": "text/plain", "x-origin": "1" } });
@@ -275,5 +279,34 @@ describe("MITM engine, raw requests", () => {
 
   test("certificates issued are counted in metrics", () => {
     expect(t.ctx.metrics.render()).toMatch(/codex_network_proxy_mitm_certs_issued_total [1-9]/);
+  });
+});
+
+describe("MITM engine, request bodies (full mode set while the tunnel is up)", () => {
+  test("a Content-Length body and a chunked body are forwarded intact", async () => {
+    t.ctx.setMode("full");
+    try {
+      const dir = tempDir();
+      const file = join(dir, "body.bin");
+      const body = BIG.subarray(0, 2 * 1024 * 1024 + 3); // over the 1 MiB collect limit: streamed
+      await Bun.write(file, body);
+      const small = await curl([...via(front.port), "--data-binary", "hello", `https://allowed.test:${up}/echo-body`]);
+      expect(small.body).toBe(`len=5 hash=${Bun.hash(new TextEncoder().encode("hello"))} te=null`);
+      const big = await curl([...via(front.port), "--data-binary", `@${file}`, `https://allowed.test:${up}/echo-body`]);
+      expect(big.body).toBe(`len=${body.byteLength} hash=${Bun.hash(body)} te=chunked`);
+      const chunked = await curl([
+        ...via(front.port), "-H", "Transfer-Encoding: chunked", "--data-binary", `@${file}`, `https://allowed.test:${up}/echo-body`,
+      ]);
+      expect(chunked.body).toBe(`len=${body.byteLength} hash=${Bun.hash(body)} te=chunked`);
+      // Expect: 100-continue is answered by the MITM and not forwarded.
+      const got = await rawExchange(
+        "allowed.test",
+        `PUT /echo-headers HTTP/1.1\r\nHost: allowed.test:${up}\r\nExpect: 100-continue\r\ncontent-length: 2\r\nconnection: close\r\n\r\nhi`,
+      );
+      expect(got).toStartWith("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n");
+      expect(JSON.parse(got.slice(got.lastIndexOf("\r\n\r\n") + 4)).expect).toBeUndefined();
+    } finally {
+      t.ctx.setMode("limited");
+    }
   });
 });
