@@ -131,7 +131,7 @@ describe("plain HTTP forwarding through curl", () => {
   test("DNS failure → 502 upstream failure; refused upstream → 502", async () => {
     const r = await curl(["-x", proxy.url, `http://nodns.test:${up}/`]);
     expect([r.status, r.body]).toEqual([502, "upstream failure"]);
-    const dead = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { open: (s) => s.end(), data() {} } });
+    const dead = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { open: (s) => void s.end(), data() {} } });
     try {
       const c = await curl(["-x", proxy.url, `http://allowed.test:${dead.port}/`]);
       expect([c.status, c.body]).toEqual([502, "upstream failure"]);
@@ -229,7 +229,8 @@ describe("raw protocol edges", () => {
     const c = await rawClient(proxy.port);
     c.write(`GET http://allowed.test:${chunkedOrigin.port}/stream HTTP/1.0\r\n\r\n`);
     const res = splitResponse(await c.closed());
-    expect([res.status, res.headers["transfer-encoding"], res.headers.connection, res.body]).toEqual([200, undefined, "close", "part one,part two"]);
+    expect(res.headers["transfer-encoding"]).toBeUndefined();
+    expect([res.status, res.headers.connection, res.body]).toEqual([200, "close", "part one,part two"]);
   });
 
   test("HTTP/1.1 client, chunked upstream → re-chunked, keep-alive", async () => {

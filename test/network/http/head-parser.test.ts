@@ -69,7 +69,7 @@ describe("parseRequestHead: accepted heads", () => {
 });
 
 describe("parseRequestHead: rejections (request smuggling classes)", () => {
-  const cases: Array<[string, string, number, string]> = [
+  const cases: Array<[string, string, 400 | 431, string]> = [
     ["bare LF line ending", "GET / HTTP/1.1\nHost: h\n\n", 400, "bare LF in request head"],
     ["bare LF inside the fields", "GET / HTTP/1.1\r\nHost: h\nX: y\r\n\r\n", 400, "bare LF in request head"],
     ["bare CR in a value", "GET / HTTP/1.1\r\nX: a\rb\r\n\r\n", 400, "bare CR in request head"],
