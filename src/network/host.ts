@@ -30,7 +30,7 @@ function isCanonicalName(s: string): boolean {
  * `127.1`) → dotted quad.
  *
  * Returns `""` for an empty host, for URL syntax (`/ ? # \ @ %`), for characters no DNS name
- * has (`*`, `!`, spaces...) and for a name IDNA rejects (an invalid IPv4 such as `1.2.3.09`),
+ * has (`*`, `!`, spaces...), for empty labels (`a..b`, `.a`) and for a name IDNA rejects (an invalid IPv4 such as `1.2.3.09`),
  * so bad input fails closed as `not_allowed`. Never throws.
  */
 export function normalizeHost(raw: string): string {
@@ -62,12 +62,13 @@ function normalizeName(host: string): string {
   // domainToASCII runs the WHATWG host parser: IDNA to punycode, IPv4 number forms to
   // dotted quad, "" for a host it rejects.
   const ascii = stripTrailingDots(domainToASCII(host));
-  // DNS names are letters, digits, "-", "_" and dots; anything else ("*", "!", "=") is no host.
-  return DNS_CHARS.test(ascii) ? ascii : "";
+  // DNS names are non-empty labels of letters, digits, "-" and "_"; anything else ("*", "!",
+  // "a..b", ".a") is no host a resolver could answer for.
+  return CANONICAL.test(ascii) ? ascii : "";
 }
 
 const URL_SYNTAX = /[/?#\\@%]/;
-const DNS_CHARS = /^[a-z0-9_.-]*$/;
+
 
 /**
  * Parse a canonical dotted quad (`a.b.c.d`, each 0..255, no leading zeros) to an unsigned

@@ -1,10 +1,11 @@
 /**
  * Domain pattern matching for `allowed_domains` / `denied_domains` (SPEC-network §3.2).
  *
- * Patterns are compiled once per config into: a Set-like map of exact hosts, suffix maps for
- * `*.x` (strict subdomains) and `**.x` (apex + subdomains), a flag for the global `*`, and one
- * combined picomatch regex for the remaining true globs. A lookup is a few Map probes (one per
- * label of the host) plus at most one regex test, whatever the number of patterns.
+ * Patterns are compiled once per config into: a map of exact hosts; one map keyed by domain
+ * suffix holding the `*.x` (strict subdomains) and `**.x` (apex + subdomains) entries and the
+ * picomatch regexes of globs whose literal tail ends in that suffix; the few globs without such
+ * a tail; and a flag for the global `*`. A lookup is one Map probe per label of the host plus
+ * the regexes of the globs that share one of its suffixes, whatever the number of patterns.
  */
 import picomatch from "picomatch";
 import { ConfigError } from "./config-error.ts";

@@ -43,6 +43,8 @@ describe("normalizeHost (SPEC-network §3.1)", () => {
     ["a!b.com", ""],
     ["\u0000a.com", ""],
     ["xn--zz.com", ""],
+    ["a..b.com", ""],
+    [".a.com", ""],
     ["EXAMPLE。COM", "example.com"],
     ["ＥＸＡＭＰＬＥ.com", "example.com"],
     ["[127.0.0.1]", "127.0.0.1"],
