@@ -1,0 +1,116 @@
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { curl } from "../../helpers/network.ts";
+import { rawClient, splitResponse, startProxy } from "./helpers.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "h5-unix-"));
+const sock = join(dir, "api.sock");
+const link = join(dir, "link.sock");
+const linkAllowed = join(dir, "allowed-link.sock");
+const missing = join(dir, "nobody.sock");
+const seen: Array<{ method: string; path: string; headers: Record<string, string>; body: string }> = [];
+const server = Bun.serve({
+  unix: sock,
+  async fetch(req) {
+    const url = new URL(req.url);
+    const body = await req.text();
+    seen.push({ method: req.method, path: url.pathname + url.search, headers: Object.fromEntries(req.headers), body });
+    return new Response(`unix ${req.method} ${url.pathname}${url.search} ${body}`);
+  },
+});
+symlinkSync(sock, link);
+symlinkSync(sock, linkAllowed);
+
+const unixConfig = (mode: "full" | "limited", list: string[] = [sock]) => ({
+  mode,
+  policy: { allowUnixSockets: list },
+});
+
+afterAll(() => server.stop(true));
+
+describe.skipIf(process.platform === "win32")("x-unix-socket", () => {
+  const proxy = startProxy(unixConfig("full", [sock, missing, linkAllowed]));
+  afterAll(() => proxy.stop());
+
+  test("allowed path: path+query forwarded over the socket, x-unix-socket and hop-by-hop fields removed", async () => {
+    seen.length = 0;
+    const r = await curl(["-x", proxy.url, "-H", `x-unix-socket: ${sock}`, "-H", "Proxy-Authorization: Basic dTpw", "http://localhost/v1/info?x=1"]);
+    expect([r.status, r.body]).toEqual([200, "unix GET /v1/info?x=1 "]);
+    expect(seen[0]!.headers["x-unix-socket"]).toBeUndefined();
+    expect(seen[0]!.headers["proxy-authorization"]).toBeUndefined();
+    expect(seen[0]!.headers.host).toBe("localhost");
+  });
+
+  test("POST body in full mode, chunked upload re-framed", async () => {
+    const r = await curl(["-x", proxy.url, "-H", `x-unix-socket: ${sock}`, "--data-binary", "payload", "http://localhost/post"]);
+    expect(r.body).toBe("unix POST /post payload");
+    const c = await curl(["-x", proxy.url, "-H", `x-unix-socket: ${sock}`, "-H", "Transfer-Encoding: chunked", "--data-binary", "chunky", "http://localhost/c"]);
+    expect(c.body).toBe("unix POST /c chunky");
+  });
+
+  test("symlinks resolve on both sides: a link to an allowed socket, the target of an allowed link", async () => {
+    const viaLink = await curl(["-x", proxy.url, "-H", `x-unix-socket: ${link}`, "http://localhost/l"]);
+    expect([viaLink.status, viaLink.body]).toEqual([200, "unix GET /l "]);
+    const p = startProxy(unixConfig("full", [linkAllowed]));
+    try {
+      const real = await curl(["-x", p.url, "-H", `x-unix-socket: ${sock}`, "http://localhost/r"]);
+      expect([real.status, real.body]).toEqual([200, "unix GET /r "]);
+    } finally {
+      await p.stop();
+    }
+  });
+
+  test("a path not in allow_unix_sockets, or relative → 403 JSON not_allowed with host unix-socket", async () => {
+    for (const path of [join(dir, "other.sock"), "api.sock"]) {
+      const r = await curl(["-x", proxy.url, "-H", `x-unix-socket: ${path}`, "http://localhost/"]);
+      const body = JSON.parse(r.body);
+      expect([r.status, r.headers["x-proxy-error"], body.status, body.host, body.reason, body.protocol]).toEqual([
+        403, "blocked-by-allowlist", "blocked", "unix-socket", "not_allowed", "unix-socket",
+      ]);
+    }
+    expect(proxy.ctx.recorder.drain().map((e) => [e.host, e.reason, e.protocol])).toEqual([
+      ["unix-socket", "not_allowed", "unix-socket"],
+      ["unix-socket", "not_allowed", "unix-socket"],
+    ]);
+  });
+
+  test("allowed but nothing listening → 502 unix socket proxy failed", async () => {
+    const r = await curl(["-x", proxy.url, "-H", `x-unix-socket: ${missing}`, "http://localhost/"]);
+    expect([r.status, r.body]).toEqual([502, "unix socket proxy failed"]);
+  });
+
+  test("a value that is not UTF-8 → 400 invalid x-unix-socket header", async () => {
+    const c = await rawClient(proxy.port);
+    c.write(new Uint8Array([...Buffer.from("GET http://localhost/ HTTP/1.1\r\nx-unix-socket: /tmp/"), 0xff, 0xfe, ...Buffer.from("\r\n\r\n")]));
+    const res = splitResponse(await c.closed());
+    expect([res.status, res.body]).toEqual([400, "invalid x-unix-socket header"]);
+  });
+
+  test("limited mode: POST → 403 JSON method_not_allowed (host unix-socket); GET passes", async () => {
+    const p = startProxy(unixConfig("limited"));
+    try {
+      const post = await curl(["-x", p.url, "-H", `x-unix-socket: ${sock}`, "-d", "x", "http://localhost/"]);
+      const body = JSON.parse(post.body);
+      expect([post.status, post.headers["x-proxy-error"], body.host, body.reason, body.method]).toEqual([
+        403, "blocked-by-method-policy", "unix-socket", "method_not_allowed", "POST",
+      ]);
+      const get = await curl(["-x", p.url, "-H", `x-unix-socket: ${sock}`, "http://localhost/ok"]);
+      expect([get.status, get.body]).toEqual([200, "unix GET /ok "]);
+    } finally {
+      await p.stop();
+    }
+  });
+
+  test("disabled → 503 proxy disabled (before the method and path checks)", async () => {
+    const p = startProxy(unixConfig("limited", []));
+    try {
+      p.ctx.setConfig({ ...p.ctx.loadedConfig(), enabled: false });
+      const r = await curl(["-x", p.url, "-H", `x-unix-socket: ${sock}`, "-d", "x", "http://localhost/"]);
+      expect([r.status, r.body]).toEqual([503, "proxy disabled"]);
+    } finally {
+      await p.stop();
+    }
+  });
+});
