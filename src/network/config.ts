@@ -9,7 +9,7 @@ import { dirname, join, resolve } from "node:path";
 import { parse as parseToml, TomlError } from "smol-toml";
 import type { Mode, RuntimeConfig } from "./types.ts";
 import { ConfigError, type ConfigIssue } from "./config-error.ts";
-import { issuesFromZod, networkProxySchema, type NetworkProxyTable } from "./config-schema.ts";
+import { DEFAULT_PORTS, issuesFromZod, networkProxySchema, type NetworkProxyTable } from "./config-schema.ts";
 import { patternProblem } from "./patterns.ts";
 import { parseListenAddress } from "./listen-addr.ts";
 
@@ -111,9 +111,9 @@ function checkOverrides(file: string, o: CliOverrides): void {
     }
   }
   for (const [flag, value, port] of [
-    ["--http", o.http, 3128],
-    ["--socks", o.socks, 8081],
-    ["--admin", o.admin, 8080],
+    ["--http", o.http, DEFAULT_PORTS.http],
+    ["--socks", o.socks, DEFAULT_PORTS.socks],
+    ["--admin", o.admin, DEFAULT_PORTS.admin],
   ] as const) {
     if (value === undefined) continue;
     try {
@@ -123,6 +123,12 @@ function checkOverrides(file: string, o: CliOverrides): void {
     }
   }
   if (issues.length > 0) fail(file, issues);
+}
+
+/** A configured path made absolute: `~/…` from the home folder, other relative paths from `baseDir`. */
+function resolvePath(baseDir: string, p: string): string {
+  if (p === "~" || p.startsWith("~/")) return join(process.env.HOME || homedir(), p.slice(2));
+  return resolve(baseDir, p);
 }
 
 /** Snake-case table + overrides → `RuntimeConfig` with absolute paths. */
@@ -148,10 +154,10 @@ function toRuntime(t: NetworkProxyTable, baseDir: string, o: CliOverrides): Runt
       enabled: t.mitm.enabled,
       inspect: t.mitm.inspect,
       maxBodyBytes: t.mitm.max_body_bytes,
-      caCertPath: resolve(baseDir, t.mitm.ca_cert_path),
-      caKeyPath: resolve(baseDir, t.mitm.ca_key_path),
+      caCertPath: resolvePath(baseDir, t.mitm.ca_cert_path),
+      caKeyPath: resolvePath(baseDir, t.mitm.ca_key_path),
     },
-    adminTokenFile: t.admin_token_file === undefined ? null : resolve(baseDir, t.admin_token_file),
+    adminTokenFile: t.admin_token_file === undefined ? null : resolvePath(baseDir, t.admin_token_file),
   };
 }
 

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   ConfigError,
@@ -195,6 +195,11 @@ describe("loadConfig", () => {
         caKeyPath: join(dir, "missing", "network_proxy/mitm/ca.key"),
       },
     });
+  });
+
+  test("~/ paths start at the home folder", () => {
+    const cfg = parseConfig('[network_proxy.mitm]\nca_cert_path = "~/ca/ca.pem"\n', FILE);
+    expect(cfg.mitm.caCertPath).toBe(join(process.env.HOME || homedir(), "ca/ca.pem"));
   });
 
   test("reads the file and resolves relative CA paths against its folder", async () => {
