@@ -25,7 +25,8 @@ function isCanonicalName(s: string): boolean {
 /**
  * Normalise a host as a client or a config sent it (SPEC-network §3.1):
  * trim; `[v6]` / `[v6]:port` → the inside; exactly one `:` → drop the port; ASCII-lowercase;
- * strip all trailing dots; IPv6 in RFC 5952 form, zone `%25` → `%` (zone kept); (beyond) Unicode → punycode
+ * strip all trailing dots; IPv6 in RFC 5952 form (IPv4-mapped → dotted quad), zone `%25` → `%`
+ * (zone kept); (beyond) Unicode → punycode
  * (IDNA via `domainToASCII`) and IPv4 in any WHATWG spelling (`2130706433`, `0x7f.1`,
  * `127.1`) → dotted quad.
  *
@@ -110,8 +111,9 @@ function normalizeIpv6(inner: string): string {
 
 /**
  * RFC 5952 text form of an IPv6 literal (`0:0::1` → `::1`, `2001:0DB8::` → `2001:db8::`), so one
- * address has one spelling and a deny entry cannot be sidestepped by another; IPv4-mapped
- * addresses keep the dotted tail (`::ffff:127.0.0.1`, RFC 5952 §5). The zone is kept as is.
+ * address has one spelling and a deny entry cannot be sidestepped by another. An IPv4-mapped
+ * address (`::ffff:a.b.c.d`) is that IPv4 address on the wire, so it becomes the dotted quad:
+ * a denied `8.8.8.8` also denies `[::ffff:8.8.8.8]`. The zone is kept as is.
  */
 function canonicalIpv6(host: string): string {
   const pct = host.indexOf("%");
@@ -119,10 +121,8 @@ function canonicalIpv6(host: string): string {
   const zone = pct < 0 ? "" : host.slice(pct);
   if (!ipaddr.IPv6.isValid(addr)) return host;
   const parsed = ipaddr.IPv6.parse(addr);
-  const text = parsed.isIPv4MappedAddress()
-    ? `::ffff:${parsed.toIPv4Address().toString()}`
-    : parsed.toRFC5952String();
-  return text + zone;
+  if (parsed.isIPv4MappedAddress()) return parsed.toIPv4Address().toString();
+  return parsed.toRFC5952String() + zone;
 }
 
 function stripTrailingDots(s: string): string {
