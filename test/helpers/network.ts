@@ -7,7 +7,7 @@
  * Modules that may land later (server.ts) are imported lazily so this file always loads.
  */
 import type { Socket, TCPSocketListener } from "bun";
-import { mkdtempSync } from "node:fs";
+import { randomUUID } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createLogger, type LogFormat, type Logger } from "../../src/log.ts";
@@ -20,11 +20,12 @@ export type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] exte
 
 /**
  * A complete RuntimeConfig for tests: enabled, mode full, nothing allowed, every listener on
- * 127.0.0.1:0, SOCKS5 on, MITM off with CA paths inside a fresh temp folder.
+ * 127.0.0.1:0, SOCKS5 on, MITM off with CA paths inside a fresh (not yet created) temp folder.
  * `over` is merged one level deep into `policy` and `mitm`.
  */
 export function testConfig(over: DeepPartial<RuntimeConfig> = {}): RuntimeConfig {
-  const dir = mkdtempSync(join(tmpdir(), "cnp-test-"));
+  // A fresh folder name, created only if something (the MITM CA) writes there.
+  const dir = join(tmpdir(), `cnp-test-${randomUUID()}`);
   const base: RuntimeConfig = {
     enabled: true,
     mode: "full",
