@@ -73,7 +73,16 @@ function attempt<T>(
     state = "abandoned";
     reject(new DialError("timeout", `connect to ${target} timed out after ${timeoutMs} ms`));
   }, timeoutMs);
-  Bun.connect<T>({ hostname: address, port, socket: wrapped, data }).then(
+  let connecting: Promise<Socket<T>>;
+  try {
+    connecting = Bun.connect<T>({ hostname: address, port, socket: wrapped, data });
+  } catch (e) {
+    // Invalid options (a port out of range) throw synchronously.
+    clearTimeout(timer);
+    state = "abandoned";
+    return Promise.reject(toDialError(e, target));
+  }
+  connecting.then(
     (socket) => {
       clearTimeout(timer);
       if (state === "abandoned") socket.terminate();

@@ -95,6 +95,15 @@ describe("createDialer", () => {
     expect(c.events).toEqual([]);
   });
 
+  test("a port out of range is `other`, without a dangling timer", async () => {
+    const c = collector(1);
+    const err = await createDialer({ timeoutMs: 50 })
+      .connect(["127.0.0.1"], 70000, c.handlers, { tag: "p" })
+      .catch((e) => e);
+    expect(err).toBeInstanceOf(DialError);
+    expect((err as DialError).code).toBe("other");
+  });
+
   test("errno codes map to dial error codes", () => {
     const codes = ["ECONNREFUSED", "ENETUNREACH", "EHOSTUNREACH", "ETIMEDOUT", "EINVAL"].map(
       (code) => toDialError(Object.assign(new Error("x"), { code }), "h:1").code,
