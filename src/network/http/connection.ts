@@ -37,6 +37,13 @@ export interface HttpConnectionOptions {
   fixedTarget?: { host: string; port: number; addresses: string[] };
   /** Test hook: called with each CONNECT tunnel once it runs. */
   onTunnel?: (t: TunnelHandle) => void;
+  /**
+   * How long a request head may take to arrive, counted from when the connection starts
+   * waiting for one (accept, or the end of the previous response); also the keep-alive idle
+   * limit. Default 60 s. Requests in flight, tunnels and the MITM are never timed out here
+   * (quiet streams are legitimate).
+   */
+  headTimeoutMs?: number;
 }
 
 /** How a request's handling ended. */
@@ -72,18 +79,25 @@ export interface ConnIO {
 }
 
 const MAX_PIPELINED = 64 * 1024;
+const HEAD_TIMEOUT_MS = 60_000;
 const PAUSE_BODY = 1;
 const PAUSE_INBOX = 2;
+
+/** The handler plus `attach`, which binds it to its socket before any byte arrives. */
+export interface HttpConnectionHandler extends ConnHandler {
+  /** Bind to `socket` now (starts the head deadline); otherwise the first event binds it. */
+  attach(socket: Socket<ConnState>): void;
+}
 
 /**
  * A ConnHandler for one HTTP proxy client connection. Install it as `socket.data.handler`;
  * bytes already read (e.g. peeked by SOCKS5) can be passed with `handler.data(socket, bytes)`.
  */
-export function createHttpConnectionHandler(ctx: NetworkContext, opts: HttpConnectionOptions = {}): ConnHandler {
+export function createHttpConnectionHandler(ctx: NetworkContext, opts: HttpConnectionOptions = {}): HttpConnectionHandler {
   return new HttpConnection(ctx, opts);
 }
 
-class HttpConnection implements ConnHandler, ConnIO {
+class HttpConnection implements HttpConnectionHandler, ConnIO {
   socket!: Socket<ConnState>;
   client = "";
   responseStarted = false;
@@ -100,6 +114,7 @@ class HttpConnection implements ConnHandler, ConnIO {
   private waiters: Array<() => void> = [];
   private readonly abort = new AbortController();
   readonly signal = this.abort.signal;
+  private headTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(
     readonly ctx: NetworkContext,
@@ -109,11 +124,40 @@ class HttpConnection implements ConnHandler, ConnIO {
     this.clients = opts.clients ?? createUpstreamClients();
   }
 
+  attach(s: Socket<ConnState>): void {
+    this.bind(s);
+  }
+
   private bind(s: Socket<ConnState>): void {
     if (this.socket) return;
     this.socket = s;
     this.client = s.data?.client ?? `${s.remoteAddress}:${s.remotePort}`;
     this.out = new WriteQueue(s);
+    this.armHeadTimer();
+  }
+
+  /** Start the head deadline (slowloris bound, keep-alive idle limit). */
+  private armHeadTimer(): void {
+    this.clearHeadTimer();
+    const ms = this.opts.headTimeoutMs ?? HEAD_TIMEOUT_MS;
+    this.headTimer = setTimeout(() => this.headTimeout(), ms);
+    this.headTimer.unref?.();
+  }
+
+  private clearHeadTimer(): void {
+    if (this.headTimer !== null) clearTimeout(this.headTimer);
+    this.headTimer = null;
+  }
+
+  private headTimeout(): void {
+    this.headTimer = null;
+    if (this.closed || this.busy || this.handedOff) return;
+    if (this.inbox.size > 0) {
+      this.ctx.log.info("request head timed out", { client: this.client });
+      this.finishWith(textResponseBytes(408, "request timeout", true));
+    } else {
+      this.socket.end();
+    }
   }
 
   // ConnHandler
@@ -143,6 +187,7 @@ class HttpConnection implements ConnHandler, ConnIO {
     this.bind(s);
     if (this.closed) return;
     this.closed = true;
+    this.clearHeadTimer();
     this.abort.abort();
     this.body?.fail(new Error("client closed the connection"));
     this.out.discard();
@@ -239,6 +284,7 @@ class HttpConnection implements ConnHandler, ConnIO {
       return;
     }
     this.inbox.consume(r.headLength);
+    this.clearHeadTimer();
     this.busy = true;
     this.responseStarted = false;
     this.body = null;
@@ -260,6 +306,7 @@ class HttpConnection implements ConnHandler, ConnIO {
     this.busy = false;
     if (outcome === "handed-off") {
       this.handedOff = true;
+      this.clearHeadTimer();
       return;
     }
     if (this.closed) return;
@@ -272,6 +319,7 @@ class HttpConnection implements ConnHandler, ConnIO {
     this.body = null;
     this.resume(PAUSE_BODY);
     this.resume(PAUSE_INBOX);
+    this.armHeadTimer();
     this.next();
   }
 

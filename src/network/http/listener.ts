@@ -9,7 +9,7 @@ import type { ConnState, NetworkContext } from "../types.ts";
 import { createHttpConnectionHandler, type HttpConnectionOptions } from "./connection.ts";
 import { createUpstreamClients, type UpstreamClients } from "./upstream-clients.ts";
 
-export { createHttpConnectionHandler, type HttpConnectionOptions } from "./connection.ts";
+export { createHttpConnectionHandler, type HttpConnectionHandler, type HttpConnectionOptions } from "./connection.ts";
 
 /** A running HTTP proxy listener. */
 export interface HttpProxyListener {
@@ -19,10 +19,11 @@ export interface HttpProxyListener {
   stop(): Promise<void>;
 }
 
-/** Options (tests): upstream clients and the tunnel hook. */
+/** Options (tests): upstream clients, the tunnel hook, the head timeout. */
 export interface HttpListenerOptions {
   clients?: UpstreamClients;
   onTunnel?: HttpConnectionOptions["onTunnel"];
+  headTimeoutMs?: number;
 }
 
 /**
@@ -36,7 +37,7 @@ export function startHttpProxyListener(
 ): HttpProxyListener {
   const clients = opts.clients ?? createUpstreamClients();
   const open = new Set<Socket<ConnState>>();
-  const connOpts: HttpConnectionOptions = { clients, onTunnel: opts.onTunnel };
+  const connOpts: HttpConnectionOptions = { clients, onTunnel: opts.onTunnel, headTimeoutMs: opts.headTimeoutMs };
   const listener: TCPSocketListener<ConnState> = Bun.listen<ConnState>({
     hostname: addr.host,
     port: addr.port,
@@ -44,8 +45,10 @@ export function startHttpProxyListener(
     socket: {
       open(s) {
         // The listener's `data` object is shared by default: give each socket its own.
-        s.data = { handler: createHttpConnectionHandler(ctx, connOpts), client: `${s.remoteAddress}:${s.remotePort}` };
+        const handler = createHttpConnectionHandler(ctx, connOpts);
+        s.data = { handler, client: `${s.remoteAddress}:${s.remotePort}` };
         s.setNoDelay(true);
+        handler.attach(s);
         open.add(s);
       },
       data(s, chunk) {

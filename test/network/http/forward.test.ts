@@ -298,3 +298,23 @@ function dechunk(body: string): string {
     p = eol + 2 + size + 2;
   }
 }
+
+describe("head deadline", () => {
+  test("a partial head past the deadline → 408 and close; an idle connection is closed silently", async () => {
+    const proxy = startProxy(allowAll, { headTimeoutMs: 50 });
+    try {
+      const partial = await rawClient(proxy.port);
+      partial.write("GET http://allowed.test/ HTTP/1.1\r\nX-Slow: ");
+      const res = splitResponse(await partial.closed());
+      expect([res.status, res.body]).toEqual([408, "request timeout"]);
+      const idle = await rawClient(proxy.port);
+      expect(await idle.closed()).toBe("");
+      // A request in flight is not cut by the deadline, and keep-alive re-arms it afterwards.
+      const ok = await rawClient(proxy.port);
+      ok.write(`GET http://allowed.test:${up}/k HTTP/1.1\r\n\r\n`);
+      expect(await ok.closed()).toEndWith("hello GET /k");
+    } finally {
+      await proxy.stop();
+    }
+  });
+});
