@@ -20,7 +20,9 @@ import { parseAuthority, resolveRequestTarget, type HttpTarget } from "./target.
 
 const SMALL_BODY = 256 * 1024;
 const CONTINUE = new TextEncoder().encode("HTTP/1.1 100 Continue\r\n\r\n");
-const DROP_EXPECT: ReadonlySet<string> = new Set(["expect"]);
+// `x-unix-socket` only reaches here on a SOCKS5 hand-off, where it has no meaning: never forward it.
+const DROP_DEFAULT: ReadonlySet<string> = new Set(["x-unix-socket"]);
+const DROP_EXPECT: ReadonlySet<string> = new Set(["x-unix-socket", "expect"]);
 const LIMITED_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 
 /** Whether the request carries content (a zero content-length does not). */
@@ -64,7 +66,7 @@ export async function forwardRequest(io: ConnIO, head: RequestHead): Promise<Out
   }
 
   const cont = hasBody && expectsContinue(head.headers);
-  const headers = stripHopByHop(head.headers, cont ? DROP_EXPECT : undefined);
+  const headers = stripHopByHop(head.headers, cont ? DROP_EXPECT : DROP_DEFAULT);
   if (!target.hasHost) headers.unshift(["Host", target.url.host]);
 
   let body: Uint8Array | ReadableStream<Uint8Array> | null = null;

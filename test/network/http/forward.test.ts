@@ -6,7 +6,9 @@ import { join } from "node:path";
 import type { Server } from "bun";
 import { curl } from "../../helpers/network.ts";
 import { blockHint } from "../../../src/network/http/block-response.ts";
-import { rawClient, splitResponse, startProxy } from "./helpers.ts";
+import { createHttp1Client } from "../../../src/http1/client.ts";
+import { createUpstreamClients } from "../../../src/network/http/upstream-clients.ts";
+import { rawClient, selfSignedCert, splitResponse, startProxy } from "./helpers.ts";
 
 const BIG = randomBytes(6 * 1024 * 1024 + 123);
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
@@ -315,6 +317,35 @@ describe("head deadline", () => {
       expect(await ok.closed()).toEndWith("hello GET /k");
     } finally {
       await proxy.stop();
+    }
+  });
+});
+
+describe("https absolute-form (the proxy does TLS upstream)", () => {
+  test("GET https://… is sent over TLS with SNI and verification for the original name; a wrong name → 502", async () => {
+    const { cert, key } = selfSignedCert(["allowed.test"]);
+    const origin = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      tls: { cert, key },
+      fetch: (req) => new Response(`tls ${req.headers.get("host")} ${new URL(req.url).pathname}`),
+    });
+    const clients = createUpstreamClients((proxyEnv) => createHttp1Client({ proxyEnv, extraCa: [cert] }));
+    const proxy = startProxy(allowAll, { clients, table: { "allowed.test": ["127.0.0.1"], "other.test": ["127.0.0.1"] } });
+    try {
+      const c = await rawClient(proxy.port);
+      c.write(`GET https://allowed.test:${origin.port}/s HTTP/1.1\r\nConnection: close\r\n\r\n`);
+      const ok = splitResponse(await c.closed());
+      expect([ok.status, ok.body]).toEqual([200, `tls allowed.test:${origin.port} /s`]);
+      // other.test is allowed by policy here but the certificate does not name it.
+      proxy.ctx.setConfig({ ...proxy.ctx.loadedConfig(), policy: { ...proxy.ctx.loadedConfig().policy, allowedDomains: ["other.test"] } });
+      const bad = await rawClient(proxy.port);
+      bad.write(`GET https://other.test:${origin.port}/s HTTP/1.1\r\n\r\n`);
+      const res = splitResponse(await bad.closed());
+      expect([res.status, res.body]).toEqual([502, "upstream failure"]);
+    } finally {
+      await proxy.stop();
+      origin.stop(true);
     }
   });
 });
