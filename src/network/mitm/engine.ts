@@ -41,6 +41,8 @@ export interface MitmEngineHandle extends MitmEngine {
   /** The leaf certificate served for `host` (cached, or issued now). */
   certFor(host: string): Promise<LeafCert>;
   readonly certs: CertCache;
+  /** Intercepted connections currently open. */
+  readonly openConnections: number;
 }
 
 /** Ignores the ciphertext copies Bun still delivers to the pre-upgrade handler. */
@@ -48,7 +50,8 @@ const AFTER_UPGRADE: ConnHandler = { data() {}, drain() {}, close() {} };
 
 /**
  * Create the engine. `ctx` supplies config (read per request), the policy, the block
- * recorder, metrics (`certIssued`) and the logger.
+ * recorder, metrics (`certIssued`, body bytes) and the logger. `stop()` ends every
+ * intercepted connection.
  */
 export function createMitmEngine(ctx: MitmContext, ca: Ca, opts: MitmEngineOptions = {}): MitmEngineHandle {
   const keyPromise = Promise.resolve(opts.leafKey ?? createLeafKey());
@@ -68,8 +71,31 @@ export function createMitmEngine(ctx: MitmContext, ca: Ca, opts: MitmEngineOptio
   const client =
     opts.client ?? createHttp1Client({ proxyEnv: ctx.config().allowUpstreamProxy ? process.env : null });
   let stopped = false;
+  /** Open intercepted connections (`stop()` ends them). The tunnels gauge counts raw splices only. */
+  const live = new Set<LiveConn>();
 
-  const serve = (socket: Socket<ConnState>, target: MitmTarget, clientAddr: string | null, leaf: LeafCert, early: Uint8Array | null) => {
+  const track = (socket: Socket<ConnState>): LiveConn => {
+    const conn: LiveConn = {
+      end: () => socket.end(),
+      closed: false,
+    };
+    live.add(conn);
+    return conn;
+  };
+  const untrack = (conn: LiveConn) => {
+    if (conn.closed) return;
+    conn.closed = true;
+    live.delete(conn);
+  };
+
+  const serve = (
+    conn: LiveConn,
+    socket: Socket<ConnState>,
+    target: MitmTarget,
+    clientAddr: string | null,
+    leaf: LeafCert,
+    early: Uint8Array | null,
+  ) => {
     const deps = { ctx, client };
     ctx.log.debug("mitm intercept", { host: target.host, port: target.port, tls: early === null ? "upgrade" : "bridge" });
     if (early === null) {
@@ -80,11 +106,15 @@ export function createMitmEngine(ctx: MitmContext, ca: Ca, opts: MitmEngineOptio
         socket: {
           data: (t, chunk) => t.data.session?.data(chunk),
           drain: (t) => t.data.session?.drain(),
-          close: (t) => t.data.session?.close(),
+          close: (t) => {
+            untrack(conn);
+            t.data.session?.close();
+          },
           error: (_t, e) => ctx.log.debug("mitm tls error", { host: target.host, error: e.message }),
         },
       });
       socket.data.handler = AFTER_UPGRADE;
+      conn.end = () => tls.end();
       holder.session = createInnerHttpSession(deps, target, clientAddr, {
         write: (d) => tls.write(d),
         end: () => tls.end(),
@@ -98,9 +128,13 @@ export function createMitmEngine(ctx: MitmContext, ca: Ca, opts: MitmEngineOptio
     const transport = bridgeTls(socket, { key: leaf.keyPem, cert: leaf.certPem }, early, {
       data: (c) => session?.data(c),
       drain: () => session?.drain(),
-      close: () => session?.close(),
+      close: () => {
+        untrack(conn);
+        session?.close();
+      },
       error: (e) => ctx.log.debug("mitm tls error", { host: target.host, error: e.message }),
     });
+    conn.end = () => transport.end();
     session = createInnerHttpSession(deps, target, clientAddr, transport);
   };
 
@@ -108,32 +142,35 @@ export function createMitmEngine(ctx: MitmContext, ca: Ca, opts: MitmEngineOptio
     ready,
     certs,
     certFor: (host) => certs.get(host),
+    get openConnections() {
+      return live.size;
+    },
     intercept(socket, target, clientAddr, initial) {
+      if (stopped) {
+        socket.end();
+        return;
+      }
+      const conn = track(socket);
       try {
-        if (stopped) {
-          socket.end();
-          return;
-        }
         const t: MitmTarget = { host: target.host, port: target.port, addresses: target.addresses };
         const cached = certs.peek(t.host);
-        if (cached && !initial?.byteLength) return serve(socket, t, clientAddr, cached, null);
+        if (cached && !initial?.byteLength) return serve(conn, socket, t, clientAddr, cached, null);
         // Wait for the leaf with the socket paused; keep anything that arrives regardless.
         const early: Uint8Array[] = initial?.byteLength ? [initial] : [];
-        let gone = false;
         socket.data.handler = {
           data: (_s, chunk) => void early.push(chunk),
           drain() {},
-          close: () => void (gone = true),
+          close: () => untrack(conn),
         };
         socket.pause();
         certs.get(t.host).then(
           (leaf) => {
-            if (gone) return;
-            serve(socket, t, clientAddr, leaf, early.length === 0 ? null : concat(early));
+            if (conn.closed) return;
+            serve(conn, socket, t, clientAddr, leaf, early.length === 0 ? null : concat(early));
           },
           (e: Error) => {
             ctx.log.error("MITM certificate issuance failed", { host: t.host, error: e.message });
-            if (!gone) socket.end();
+            if (!conn.closed) socket.end();
           },
         );
       } catch (e) {
@@ -143,10 +180,18 @@ export function createMitmEngine(ctx: MitmContext, ca: Ca, opts: MitmEngineOptio
     },
     stop() {
       stopped = true;
+      for (const conn of live) conn.end();
       certs.clear();
       if (ownClient) client.close();
     },
   };
+}
+
+/** One intercepted connection, for `stop()` and `openConnections`. */
+interface LiveConn {
+  /** Close it (TLS close_notify once upgraded). */
+  end(): void;
+  closed: boolean;
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {

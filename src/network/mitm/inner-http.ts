@@ -80,6 +80,8 @@ export function createInnerHttpSession(
   let body: { decoder: BodyDecoder; sink: RequestBody } | null = null;
   /** The current request's body sink, complete or not. */
   let current: RequestBody | null = null;
+  /** Request-body content bytes of the current request (metrics). */
+  let reqBodyLen = 0;
   let abort: AbortController | null = null;
   let drained: PromiseWithResolvers<void> | null = null;
   let endWhenDrained = false;
@@ -126,7 +128,10 @@ export function createInnerHttpSession(
     const b = body!;
     let used: number;
     try {
-      used = b.decoder.push(chunk, (c) => b.sink.push(c));
+      used = b.decoder.push(chunk, (c) => {
+        reqBodyLen += c.byteLength;
+        b.sink.push(c);
+      });
     } catch {
       // Malformed chunked framing from the client: the stream is unusable.
       b.sink.fail(new Error("invalid request body framing"));
@@ -180,6 +185,7 @@ export function createInnerHttpSession(
     busy = false;
     body = null;
     current = null;
+    reqBodyLen = 0;
     abort = null;
     pump();
   };
@@ -275,6 +281,7 @@ export function createInnerHttpSession(
       return finish();
     } finally {
       reader.releaseLock();
+      ctx.metrics.bytes(reqBodyLen, bodyLen);
     }
     if (closed) return;
     if (framing === "chunked") out.write(LAST_CHUNK);

@@ -11,7 +11,7 @@ import { createHttp1Client } from "../../../src/http1/client.ts";
 import { loadOrCreateCa, type Ca } from "../../../src/network/mitm/ca.ts";
 import { createMitmEngine, type MitmEngineHandle } from "../../../src/network/mitm/engine.ts";
 import { createTestContext, curl } from "../../helpers/network.ts";
-import { originCert, run, startConnectFront, tempDir } from "./helpers.ts";
+import { originCert, run, startConnectFront, tempDir, tlsThroughProxy } from "./helpers.ts";
 
 const BIG = new Uint8Array(3 * 1024 * 1024 + 7).map((_, i) => (i * 31 + 7) & 0xff);
 
@@ -22,6 +22,7 @@ let origin: ReturnType<typeof Bun.serve>;
 let front: ReturnType<typeof startConnectFront>;
 let frontHeld: ReturnType<typeof startConnectFront>;
 let up: number;
+let originPem: string;
 const seen: Array<{ method: string; path: string; host: string | null; body: string }> = [];
 let slowGate = Promise.withResolvers<void>();
 let slowArrived = Promise.withResolvers<void>();
@@ -38,6 +39,7 @@ beforeAll(async () => {
   const cfg = t.ctx.config();
   ca = await loadOrCreateCa(cfg.mitm.caCertPath, cfg.mitm.caKeyPath, { create: true });
   const cert = await originCert(["allowed.test", "other.test"]);
+  originPem = cert.cert;
   origin = Bun.serve({
     hostname: "127.0.0.1",
     port: 0,
@@ -307,6 +309,29 @@ describe("MITM engine, request bodies (full mode set while the tunnel is up)", (
       expect(JSON.parse(got.slice(got.lastIndexOf("\r\n\r\n") + 4)).expect).toBeUndefined();
     } finally {
       t.ctx.setMode("limited");
+    }
+  });
+});
+
+describe("MITM engine lifecycle", () => {
+  test("open connections are tracked; stop() closes them and refuses new ones", async () => {
+    const e2 = createMitmEngine(t.ctx, ca, { client: createHttp1Client({ extraCa: [originPem], proxyEnv: null }) });
+    const f2 = startConnectFront(e2);
+    try {
+      const conn = await tlsThroughProxy(f2.port, "allowed.test", up, ca.certPem);
+      const res = await conn.exchange(`GET /life HTTP/1.1\r\nHost: allowed.test:${up}\r\n\r\n`);
+      expect(res).toEndWith("\r\n\r\nhello from upstream");
+      expect(e2.openConnections).toBe(1);
+      e2.stop();
+      await conn.closed;
+      const refused = await tlsThroughProxy(f2.port, "allowed.test", up, ca.certPem).then(
+        () => "connected",
+        () => "refused",
+      );
+      expect(refused).toBe("refused");
+    } finally {
+      f2.stop();
+      e2.stop();
     }
   });
 });

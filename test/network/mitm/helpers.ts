@@ -6,6 +6,8 @@
  */
 import type { Socket, TCPSocketListener } from "bun";
 import { mkdtempSync } from "node:fs";
+import { connect as netConnect } from "node:net";
+import { connect as tlsConnect } from "node:tls";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ConnState, MitmEngine } from "../../../src/network/types.ts";
@@ -103,4 +105,63 @@ export function startConnectFront(engine: MitmEngine, opts: { holdFirst?: boolea
     },
   });
   return { port: listener.port, stop: () => listener.stop(true) };
+}
+
+/**
+ * One TLS connection through an HTTP proxy's CONNECT to `host:port`, trusting `caPem`.
+ * `exchange` writes a request and resolves with the next whole response (Content-Length
+ * framed); `closed` resolves when the connection closes.
+ */
+export async function tlsThroughProxy(proxyPort: number, host: string, port: number, caPem: string) {
+  const sock = netConnect(proxyPort, "127.0.0.1");
+  const established = Promise.withResolvers<void>();
+  let head = "";
+  sock.on("data", function onData(b: Buffer) {
+    head += b.toString("latin1");
+    if (!head.includes("\r\n\r\n")) return;
+    sock.off("data", onData);
+    if (head.startsWith("HTTP/1.1 200")) established.resolve();
+    else established.reject(new Error(`CONNECT refused: ${head}`));
+  });
+  sock.on("error", (e) => established.reject(e));
+  sock.write(`CONNECT ${host}:${port} HTTP/1.1\r\nHost: ${host}:${port}\r\n\r\n`);
+  await established.promise;
+  const tls = tlsConnect({ socket: sock, servername: host, ca: caPem });
+  const closed = Promise.withResolvers<void>();
+  let buf = "";
+  let waiter: PromiseWithResolvers<string> | null = null;
+  const check = () => {
+    const end = buf.indexOf("\r\n\r\n");
+    if (!waiter || end < 0) return;
+    const len = Number(/\r\ncontent-length: *(\d+)/i.exec(buf.slice(0, end))?.[1] ?? 0);
+    if (buf.length < end + 4 + len) return;
+    const msg = buf.slice(0, end + 4 + len);
+    buf = buf.slice(end + 4 + len);
+    const w = waiter;
+    waiter = null;
+    w.resolve(msg);
+  };
+  tls.on("data", (b: Buffer) => {
+    buf += b.toString("latin1");
+    check();
+  });
+  tls.on("close", () => {
+    waiter?.reject(new Error(`closed; unparsed: ${buf}`));
+    closed.resolve();
+  });
+  tls.on("error", (e) => waiter?.reject(e));
+  await new Promise<void>((resolve, reject) => {
+    tls.once("secureConnect", () => resolve());
+    tls.once("error", reject);
+  });
+  return {
+    exchange(req: string): Promise<string> {
+      waiter = Promise.withResolvers<string>();
+      tls.write(req);
+      check();
+      return waiter.promise;
+    },
+    closed: closed.promise,
+    close: () => tls.destroy(),
+  };
 }

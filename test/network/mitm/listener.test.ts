@@ -3,14 +3,12 @@
  * curl `-x http://127.0.0.1:<port>` with our CA, through `startHttpProxyListener`.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { connect as netConnect } from "node:net";
-import { connect as tlsConnect } from "node:tls";
 import { createHttp1Client } from "../../../src/http1/client.ts";
 import { startHttpProxyListener } from "../../../src/network/http/listener.ts";
 import { loadOrCreateCa, type Ca } from "../../../src/network/mitm/ca.ts";
 import { createMitmEngine, type MitmEngineHandle } from "../../../src/network/mitm/engine.ts";
 import { createTestContext, curl } from "../../helpers/network.ts";
-import { originCert, run } from "./helpers.ts";
+import { originCert, run, tlsThroughProxy } from "./helpers.ts";
 
 let t: ReturnType<typeof createTestContext>;
 let ca: Ca;
@@ -61,7 +59,7 @@ describe("MITM through the HTTP proxy listener (limited mode)", () => {
   });
 
   test("the mode is read per request: /mode full mid-connection lets the next POST through", async () => {
-    const conn = await tlsThroughListener();
+    const conn = await tlsThroughProxy(listener.port, "allowed.test", up, ca.certPem);
     try {
       const first = await conn.exchange(`POST /a HTTP/1.1\r\nHost: allowed.test:${up}\r\ncontent-length: 0\r\n\r\n`);
       expect(first).toStartWith("HTTP/1.1 403 ");
@@ -88,54 +86,3 @@ describe("MITM through the HTTP proxy listener (limited mode)", () => {
   });
 });
 
-/**
- * One TLS connection through the listener's CONNECT. `exchange` writes a request and resolves
- * with the next whole response (Content-Length framed, as the origin above answers).
- */
-async function tlsThroughListener() {
-  const sock = netConnect(listener.port, "127.0.0.1");
-  const established = Promise.withResolvers<void>();
-  let head = "";
-  sock.on("data", function onData(b: Buffer) {
-    head += b.toString("latin1");
-    if (!head.includes("\r\n\r\n")) return;
-    sock.off("data", onData);
-    established.resolve();
-  });
-  sock.on("error", (e) => established.reject(e));
-  sock.write(`CONNECT allowed.test:${up} HTTP/1.1\r\nHost: allowed.test:${up}\r\n\r\n`);
-  await established.promise;
-  const tls = tlsConnect({ socket: sock, servername: "allowed.test", ca: ca.certPem });
-  let buf = "";
-  let waiter: PromiseWithResolvers<string> | null = null;
-  const check = () => {
-    const end = buf.indexOf("\r\n\r\n");
-    if (!waiter || end < 0) return;
-    const len = Number(/\r\ncontent-length: *(\d+)/i.exec(buf.slice(0, end))?.[1] ?? 0);
-    if (buf.length < end + 4 + len) return;
-    const msg = buf.slice(0, end + 4 + len);
-    buf = buf.slice(end + 4 + len);
-    const w = waiter;
-    waiter = null;
-    w.resolve(msg);
-  };
-  tls.on("data", (b: Buffer) => {
-    buf += b.toString("latin1");
-    check();
-  });
-  tls.on("close", () => waiter?.reject(new Error(`closed; unparsed: ${buf}`)));
-  tls.on("error", (e) => waiter?.reject(e));
-  await new Promise<void>((resolve, reject) => {
-    tls.once("secureConnect", () => resolve());
-    tls.once("error", reject);
-  });
-  return {
-    exchange(req: string): Promise<string> {
-      waiter = Promise.withResolvers<string>();
-      tls.write(req);
-      check();
-      return waiter.promise;
-    },
-    close: () => tls.destroy(),
-  };
-}
