@@ -258,7 +258,12 @@ export function createInnerHttpSession(
     }
     const framing = chooseFraming(head.method, res.status, res.headers, head.version);
     const keepAlive = head.keepAlive && framing !== "close" && !body;
-    out.write(responseHeadBytes(res.status, res.reason, res.headers, framing, keepAlive, head.version));
+    const headBytes = responseHeadBytes(res.status, res.reason, res.headers, framing, keepAlive, head.version);
+    // A length-framed body is committed by the origin: send the head with its first chunk
+    // (one TLS record, one syscall). Streams (chunked, close-delimited) get their head at once
+    // so a quiet SSE stream still shows its status.
+    let pendingHead: Uint8Array | null = framing === "length" ? headBytes : null;
+    if (!pendingHead) out.write(headBytes);
     let bodyLen = 0;
     const reader = res.body.getReader();
     try {
@@ -267,7 +272,10 @@ export function createInnerHttpSession(
         if (done || closed) break;
         if (value.byteLength === 0) continue;
         bodyLen += value.byteLength;
-        if (framing === "chunked") out.write(chunkFrame(value));
+        if (pendingHead) {
+          out.write(join(pendingHead, value));
+          pendingHead = null;
+        } else if (framing === "chunked") out.write(chunkFrame(value));
         else if (framing !== "none") out.write(value);
         if (out.size > 0) {
           drained = Promise.withResolvers<void>();
@@ -275,9 +283,11 @@ export function createInnerHttpSession(
           drained = null;
         }
       }
+      if (pendingHead && !closed) out.write(pendingHead);
     } catch (e) {
-      // The upstream body broke mid-way: the client must see a truncated message, not a clean end.
       ctx.log.warn("mitm upstream body error", { host: target.host, error: (e as Error).message });
+      // Nothing sent yet: a clean 502. Otherwise the client must see a truncated message.
+      if (pendingHead) return answer(textResponseBytes(502, "mitm upstream error", true), false);
       return finish();
     } finally {
       reader.releaseLock();
@@ -328,6 +338,14 @@ export function createInnerHttpSession(
 /** A body follows the head (`content-length: 0` is no body: nothing to read, nothing to block). */
 function carriesBody(head: RequestHead): boolean {
   return head.framing.kind === "chunked" || (head.framing.kind === "length" && head.framing.length > 0);
+}
+
+/** `a` then `b` in one new buffer. */
+function join(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.byteLength + b.byteLength);
+  out.set(a, 0);
+  out.set(b, a.byteLength);
+  return out;
 }
 
 /** One chunk of chunked transfer coding in one buffer (one write = one TLS record). */
