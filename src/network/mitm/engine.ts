@@ -166,7 +166,13 @@ export function createMitmEngine(ctx: MitmContext, ca: Ca, opts: MitmEngineOptio
         certs.get(t.host).then(
           (leaf) => {
             if (conn.closed) return;
-            serve(conn, socket, t, clientAddr, leaf, early.length === 0 ? null : concat(early));
+            try {
+              serve(conn, socket, t, clientAddr, leaf, early.length === 0 ? null : concat(early));
+            } catch (e) {
+              // E.g. the socket died while we waited: never let it become an unhandled rejection.
+              ctx.log.error("MITM intercept failed", { host: t.host, error: (e as Error).message });
+              socket.end();
+            }
           },
           (e: Error) => {
             ctx.log.error("MITM certificate issuance failed", { host: t.host, error: e.message });

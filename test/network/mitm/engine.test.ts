@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { createHttp1Client } from "../../../src/http1/client.ts";
 import { loadOrCreateCa, type Ca } from "../../../src/network/mitm/ca.ts";
 import { createMitmEngine, type MitmEngineHandle } from "../../../src/network/mitm/engine.ts";
+import { createLeafKey, type LeafKey } from "../../../src/network/mitm/leaf.ts";
 import { createTestContext, curl } from "../../helpers/network.ts";
 import { originCert, run, startConnectFront, tempDir, tlsThroughProxy } from "./helpers.ts";
 
@@ -332,6 +333,60 @@ describe("MITM engine lifecycle", () => {
     } finally {
       f2.stop();
       e2.stop();
+    }
+  });
+});
+
+describe("MITM engine while the leaf key is not ready yet", () => {
+  test("clients wait (paused) until the key exists; one that left meanwhile is cleaned up", async () => {
+    const gate = Promise.withResolvers<LeafKey>();
+    const e3 = createMitmEngine(t.ctx, ca, {
+      client: createHttp1Client({ extraCa: [originPem], proxyEnv: null }),
+      leafKey: gate.promise,
+    });
+    let intercepted = Promise.withResolvers<void>();
+    const bothClosed = Promise.withResolvers<void>();
+    let closes = 0;
+    const f3 = startConnectFront(
+      {
+        intercept: (...a) => {
+          e3.intercept(...a);
+          intercepted.resolve();
+        },
+        stop: () => e3.stop(),
+      },
+      { onClose: () => ++closes === 2 && bothClosed.resolve() },
+    );
+    try {
+      // A client that gives up while the leaf is pending (a paused socket notices only later).
+      const gone = Promise.withResolvers<void>();
+      await Bun.connect({
+        hostname: "127.0.0.1",
+        port: f3.port,
+        socket: {
+          open(s) {
+            s.write("CONNECT gone.test:443 HTTP/1.1\r\nHost: gone.test:443\r\n\r\n");
+          },
+          data(s, chunk) {
+            if (new TextDecoder().decode(chunk).startsWith("HTTP/1.1 200")) s.end();
+          },
+          close: () => gone.resolve(),
+        },
+      });
+      await Promise.all([intercepted.promise, gone.promise]);
+      // curl, whose ClientHello arrives while the engine waits for the key.
+      intercepted = Promise.withResolvers<void>();
+      const pending = curl([...via(f3.port), `https://allowed.test:${up}/gated`]);
+      await intercepted.promise;
+      expect(e3.openConnections).toBe(2);
+      gate.resolve(await createLeafKey());
+      const r = await pending;
+      expect({ status: r.status, body: r.body }).toEqual({ status: 200, body: "hello from upstream" });
+      await bothClosed.promise;
+      expect(e3.openConnections).toBe(0);
+    } finally {
+      f3.stop();
+      e3.stop();
     }
   });
 });

@@ -56,9 +56,10 @@ export async function originCert(names: string[]): Promise<{ key: string; cert: 
  * A minimal HTTP CONNECT front end: reads one `CONNECT host:port` head, answers
  * `200 Connection established`, and hands the socket to `engine.intercept` with
  * `addresses: ["127.0.0.1"]`. `holdFirst` keeps the client's first post-200 bytes and passes
- * them as `initial` (the SOCKS5 path, where the ClientHello was already read).
+ * them as `initial` (the SOCKS5 path, where the ClientHello was already read). `onClose` runs
+ * after each accepted socket's close was delegated.
  */
-export function startConnectFront(engine: MitmEngine, opts: { holdFirst?: boolean } = {}): {
+export function startConnectFront(engine: MitmEngine, opts: { holdFirst?: boolean; onClose?: () => void } = {}): {
   port: number;
   stop(): void;
 } {
@@ -101,7 +102,10 @@ export function startConnectFront(engine: MitmEngine, opts: { holdFirst?: boolea
       },
       data: (s: Socket<ConnState>, c) => s.data.handler?.data(s, c),
       drain: (s: Socket<ConnState>) => s.data.handler?.drain(s),
-      close: (s: Socket<ConnState>) => s.data.handler?.close(s),
+      close: (s: Socket<ConnState>) => {
+        s.data.handler?.close(s);
+        opts.onClose?.();
+      },
     },
   });
   return { port: listener.port, stop: () => listener.stop(true) };
