@@ -101,7 +101,9 @@ export function createInnerHttpSession(
     buf = joined;
   };
 
-  const setPaused = (p: boolean) => {
+  /** Read the client only while the body sink wants more and pipelined bytes stay bounded. */
+  const updatePause = () => {
+    const p = body ? body.sink.full : buf !== null && buf.byteLength > MAX_PIPELINED;
     if (p === paused || closed) return;
     paused = p;
     if (p) transport.pause();
@@ -144,7 +146,7 @@ export function createInnerHttpSession(
       body = null;
       if (used < chunk.byteLength) append(chunk.subarray(used));
     }
-    setPaused(body ? b.sink.full : buf !== null && buf.byteLength > MAX_PIPELINED);
+    updatePause();
   };
 
   const pump = () => {
@@ -166,7 +168,7 @@ export function createInnerHttpSession(
       if (carriesBody(head)) {
         current = createRequestBody(head.framing);
         body = { decoder: createBodyDecoder(head.framing), sink: current };
-        current.onWant(() => setPaused(false));
+        current.onWant(updatePause);
       }
       if (rest.byteLength > 0) {
         if (body) feedBody(rest);
@@ -177,7 +179,7 @@ export function createInnerHttpSession(
         finish();
       });
     }
-    setPaused(buf !== null && buf.byteLength > MAX_PIPELINED);
+    updatePause();
   };
 
   /** The request is complete and answered: take the next one. */

@@ -36,17 +36,20 @@ export function createRequestBody(
 }
 
 function collected(length: number): RequestBody {
-  const bytes = new Uint8Array(length);
+  // Allocated on the first content byte, not when the head arrives: a head alone (perhaps
+  // about to be blocked) costs no megabyte.
+  let bytes: Uint8Array | null = null;
   let filled = 0;
   const done = Promise.withResolvers<Uint8Array>();
   done.promise.catch(() => {}); // a failure before body() is asked for is not unhandled
   return {
     push(chunk) {
+      bytes ??= new Uint8Array(length);
       // The decoder never emits past Content-Length, so this cannot overflow.
       bytes.set(chunk, filled);
       filled += chunk.byteLength;
     },
-    end: () => done.resolve(bytes),
+    end: () => done.resolve(bytes ?? new Uint8Array(0)),
     fail: (err) => done.reject(err),
     full: false,
     onWant() {},
