@@ -4,41 +4,18 @@
  * framing we choose towards the client (RFC 9112 §6).
  */
 import { reasonPhrase } from "../http/block-response.ts";
+import { stripHopByHop } from "../http/headers.ts";
 import { normalizeHost } from "../host.ts";
 
-/** Hop-by-hop fields never forwarded either way (SPEC-network §4), lowercase. */
-const HOP_BY_HOP = new Set([
-  "connection",
-  "keep-alive",
-  "proxy-connection",
-  "proxy-authorization",
-  "proxy-authenticate",
-  "te",
-  "trailer",
-  "transfer-encoding",
-  "upgrade",
-]);
+const DROP_LENGTH: ReadonlySet<string> = new Set(["content-length"]);
 
 /**
- * Copy `headers` without hop-by-hop fields, the fields named by `Connection` and (for
- * responses, where we re-frame) `content-length` when `dropLength`. Names keep their case.
+ * Copy `headers` without hop-by-hop fields and the fields `Connection` names (the HTTP
+ * listener's one rule, `stripHopByHop`), and without `content-length` when `dropLength`
+ * (responses we re-frame). Names keep their case.
  */
 export function endToEndHeaders(headers: Array<[string, string]>, dropLength = false): Array<[string, string]> {
-  let listed: Set<string> | null = null;
-  for (const [k, v] of headers) {
-    if (k.length !== 10 || k.toLowerCase() !== "connection") continue;
-    for (const tok of v.split(",")) {
-      const t = tok.trim().toLowerCase();
-      if (t) (listed ??= new Set()).add(t);
-    }
-  }
-  const out: Array<[string, string]> = [];
-  for (const h of headers) {
-    const k = h[0].toLowerCase();
-    if (HOP_BY_HOP.has(k) || listed?.has(k) || (dropLength && k === "content-length")) continue;
-    out.push(h);
-  }
-  return out;
+  return stripHopByHop(headers, dropLength ? DROP_LENGTH : undefined);
 }
 
 /** A host and optional port parsed from a Host field or an absolute-form authority. */

@@ -14,6 +14,7 @@ import { createBodyDecoder, type BodyDecoder } from "../../http1/body-reader.ts"
 import { WriteQueue, type WritableSocketLike } from "../../net/write-queue.ts";
 import { blockResponseBytes, textResponseBytes } from "../http/block-response.ts";
 import { headerValue, parseRequestHead, type RequestHead } from "../http/head-parser.ts";
+import { expectsContinue } from "../http/headers.ts";
 import type { NetworkContext } from "../types.ts";
 import {
   authorityMatches,
@@ -221,7 +222,7 @@ export function createInnerHttpSession(
       ctx.recordBlock(req, "method_not_allowed");
       return answer(blockResponseBytes("method_not_allowed", { ...details, close: !reuse }), reuse);
     }
-    if (hasBody && headerValue(head.headers, "expect")?.toLowerCase() === "100-continue") {
+    if (hasBody && expectsContinue(head.headers)) {
       // RFC 9110 §10.1.1: we answer the expectation ourselves (curl otherwise waits a second
       // before sending a large body) and do not forward it.
       out.write(CONTINUE);
