@@ -50,7 +50,7 @@ describe("chooseFraming", () => {
   ];
   for (const [method, status, headers, version, want] of table) {
     test(`${method} ${status} ${JSON.stringify(headers)} ${version} → ${want}`, () => {
-      expect(chooseFraming(method, status, headers, version)).toBe(want);
+      expect(chooseFraming(method, status, headers, version) as string).toBe(want);
     });
   }
 });
