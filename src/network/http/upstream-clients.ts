@@ -8,6 +8,13 @@ import { createHttp1Client } from "../../http1/client.ts";
 import type { Http1Client } from "../../http1/types.ts";
 import type { RuntimeConfig } from "../types.ts";
 
+/**
+ * Idle upstream connections kept per origin. A proxy multiplexes many clients onto few
+ * origins: with the client's default (16) every request beyond 16 concurrent ones would
+ * dial and close a connection (measured: ~15% of CPU at 32 concurrent clients).
+ */
+const MAX_IDLE_PER_ORIGIN = 256;
+
 /** The clients of one listener (or one handed-off connection). */
 export interface UpstreamClients {
   /** The client to use under `cfg`. */
@@ -21,7 +28,7 @@ export interface UpstreamClients {
  */
 export function createUpstreamClients(
   factory: (proxyEnv: Record<string, string | undefined> | null) => Http1Client = (proxyEnv) =>
-    createHttp1Client({ proxyEnv }),
+    createHttp1Client({ proxyEnv, maxIdlePerOrigin: MAX_IDLE_PER_ORIGIN }),
 ): UpstreamClients {
   let direct: Http1Client | null = null;
   let viaEnv: Http1Client | null = null;
