@@ -37,6 +37,14 @@ export function startHttpProxyListener(
 ): HttpProxyListener {
   const clients = opts.clients ?? createUpstreamClients();
   const open = new Set<Socket<ConnState>>();
+  // A bug in a connection owner must cost that connection only, never the listener.
+  const fault = (s: Socket<ConnState>, err: unknown) => {
+    ctx.log.error("http proxy connection handler failed", { client: s.data.client, error: errorText(err) });
+    const broken = s.data.handler;
+    // Ignore further bytes, but still let the owner clean up (a tunnel closes its upstream).
+    s.data.handler = { data() {}, drain() {}, close: (x) => broken?.close(x) };
+    s.end();
+  };
   const connOpts: HttpConnectionOptions = { clients, onTunnel: opts.onTunnel, headTimeoutMs: opts.headTimeoutMs };
   const listener: TCPSocketListener<ConnState> = Bun.listen<ConnState>({
     hostname: addr.host,
@@ -52,14 +60,26 @@ export function startHttpProxyListener(
         open.add(s);
       },
       data(s, chunk) {
-        s.data.handler?.data(s, chunk);
+        try {
+          s.data.handler?.data(s, chunk);
+        } catch (err) {
+          fault(s, err);
+        }
       },
       drain(s) {
-        s.data.handler?.drain(s);
+        try {
+          s.data.handler?.drain(s);
+        } catch (err) {
+          fault(s, err);
+        }
       },
       close(s) {
         open.delete(s);
-        s.data.handler?.close(s);
+        try {
+          s.data.handler?.close(s);
+        } catch (err) {
+          ctx.log.error("http proxy close handler failed", { client: s.data.client, error: errorText(err) });
+        }
       },
       error(s, err) {
         ctx.log.debug("http proxy socket error", { client: s.data.client, error: err.message });
@@ -75,4 +95,8 @@ export function startHttpProxyListener(
       clients.close();
     },
   };
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }
