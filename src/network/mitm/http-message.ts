@@ -1,10 +1,11 @@
 /**
- * Pure helpers for the HTTP/1.1 exchange inside a MITM tunnel: which authority a decrypted
- * request names, hop-by-hop field removal (RFC 9110 §7.6.1) and response-head bytes with the
- * framing we choose towards the client (RFC 9112 §6).
+ * Pure helpers for the HTTP/1.1 exchange inside a MITM tunnel: which authority and path a
+ * decrypted request names, hop-by-hop field removal (RFC 9110 §7.6.1), and response heads and
+ * chunks with the framing we choose towards the client (RFC 9112 §6, §7.1).
  */
 import { reasonPhrase } from "../http/block-response.ts";
 import { stripHopByHop } from "../http/headers.ts";
+import type { RequestHead } from "../http/head-parser.ts";
 import { normalizeHost } from "../host.ts";
 
 const DROP_LENGTH: ReadonlySet<string> = new Set(["content-length"]);
@@ -125,3 +126,46 @@ export function chunkSizeLine(n: number): Uint8Array {
 /** CRLF ending a chunk, and the last-chunk + empty trailer section. */
 export const CRLF = encoder.encode("\r\n");
 export const LAST_CHUNK = encoder.encode("0\r\n\r\n");
+
+const ABSOLUTE_FORM = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\/([^/?#]*)(.*)$/;
+
+/** A body follows the head (`content-length: 0` is no body: nothing to read, nothing to block). */
+export function carriesBody(head: RequestHead): boolean {
+  return head.framing.kind === "chunked" || (head.framing.kind === "length" && head.framing.length > 0);
+}
+
+/** `a` then `b` in one new buffer. */
+export function join(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.byteLength + b.byteLength);
+  out.set(a, 0);
+  out.set(b, a.byteLength);
+  return out;
+}
+
+/** One chunk of chunked transfer coding in one buffer (one write = one TLS record). */
+export function chunkFrame(data: Uint8Array): Uint8Array {
+  const size = chunkSizeLine(data.byteLength);
+  const frame = new Uint8Array(size.byteLength + data.byteLength + 2);
+  frame.set(size, 0);
+  frame.set(data, size.byteLength);
+  frame.set(CRLF, size.byteLength + data.byteLength);
+  return frame;
+}
+
+/**
+ * The path+query to forward (origin-form as sent, or the part after the authority of an
+ * absolute-form target). `"mismatch"` when an absolute-form authority names another host;
+ * null for asterisk-form or a target we cannot forward.
+ */
+export function requestPath(head: RequestHead, target: { host: string; port: number }): string | "mismatch" | null {
+  const t = head.target;
+  if (t.startsWith("/")) return t;
+  const m = ABSOLUTE_FORM.exec(t);
+  if (!m) return null;
+  const scheme = m[1]!.toLowerCase();
+  if ((scheme !== "https" && scheme !== "http") || m[2]!.includes("@")) return null;
+  const a: Authority | null = parseAuthority(m[2]!);
+  if (!a || !authorityMatches(a, target)) return "mismatch";
+  const rest = m[3]!;
+  return rest.startsWith("/") ? rest : `/${rest}`;
+}

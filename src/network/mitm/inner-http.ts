@@ -18,14 +18,15 @@ import { expectsContinue } from "../http/headers.ts";
 import type { NetworkContext } from "../types.ts";
 import {
   authorityMatches,
+  carriesBody,
   chooseFraming,
-  chunkSizeLine,
-  CRLF,
+  chunkFrame,
   endToEndHeaders,
+  join,
   LAST_CHUNK,
   parseAuthority,
+  requestPath,
   responseHeadBytes,
-  type Authority,
 } from "./http-message.ts";
 import { createRequestBody, type RequestBody } from "./request-body.ts";
 
@@ -62,7 +63,6 @@ const READ_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 /** Pipelined bytes buffered while a request is in flight before we stop reading. */
 const MAX_PIPELINED = 64 * 1024;
 const CONTINUE = new TextEncoder().encode("HTTP/1.1 100 Continue\r\n\r\n");
-const ABSOLUTE_FORM = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\/([^/?#]*)(.*)$/;
 
 /** Start the loop for one decrypted connection. `client` is the downstream `ip:port` (or null). */
 export function createInnerHttpSession(
@@ -336,45 +336,4 @@ export function createInnerHttpSession(
       drained?.resolve();
     },
   };
-}
-
-/** A body follows the head (`content-length: 0` is no body: nothing to read, nothing to block). */
-function carriesBody(head: RequestHead): boolean {
-  return head.framing.kind === "chunked" || (head.framing.kind === "length" && head.framing.length > 0);
-}
-
-/** `a` then `b` in one new buffer. */
-function join(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.byteLength + b.byteLength);
-  out.set(a, 0);
-  out.set(b, a.byteLength);
-  return out;
-}
-
-/** One chunk of chunked transfer coding in one buffer (one write = one TLS record). */
-function chunkFrame(data: Uint8Array): Uint8Array {
-  const size = chunkSizeLine(data.byteLength);
-  const frame = new Uint8Array(size.byteLength + data.byteLength + 2);
-  frame.set(size, 0);
-  frame.set(data, size.byteLength);
-  frame.set(CRLF, size.byteLength + data.byteLength);
-  return frame;
-}
-
-/**
- * The path+query to forward (origin-form as sent, or the part after the authority of an
- * absolute-form target). `"mismatch"` when an absolute-form authority names another host;
- * null for asterisk-form or a target we cannot forward.
- */
-function requestPath(head: RequestHead, target: MitmTarget): string | "mismatch" | null {
-  const t = head.target;
-  if (t.startsWith("/")) return t;
-  const m = ABSOLUTE_FORM.exec(t);
-  if (!m) return null;
-  const scheme = m[1]!.toLowerCase();
-  if ((scheme !== "https" && scheme !== "http") || m[2]!.includes("@")) return null;
-  const a: Authority | null = parseAuthority(m[2]!);
-  if (!a || !authorityMatches(a, target)) return "mismatch";
-  const rest = m[3]!;
-  return rest.startsWith("/") ? rest : `/${rest}`;
 }

@@ -5,8 +5,10 @@ import {
   chooseFraming,
   endToEndHeaders,
   parseAuthority,
+  requestPath,
   responseHeadBytes,
 } from "../../../src/network/mitm/http-message.ts";
+import type { RequestHead } from "../../../src/network/http/head-parser.ts";
 
 describe("parseAuthority / authorityMatches", () => {
   const cases: Array<[string, ReturnType<typeof parseAuthority>]> = [
@@ -79,4 +81,29 @@ describe("responseHeadBytes / endToEndHeaders", () => {
     );
     expect(endToEndHeaders([["Host", "a"], ["Upgrade", "websocket"], ["Proxy-Authorization", "x"]])).toEqual([["Host", "a"]]);
   });
+});
+
+describe("requestPath", () => {
+  const target = { host: "allowed.test", port: 8443 };
+  const head = (t: string): RequestHead => ({
+    method: "GET",
+    target: t,
+    version: "HTTP/1.1",
+    headers: [],
+    framing: { kind: "none" },
+    keepAlive: true,
+  });
+  const table: Array<[string, string | null]> = [
+    ["/a/b?q=1", "/a/b?q=1"],
+    ["https://allowed.test:8443/x?y", "/x?y"],
+    ["https://ALLOWED.test/x", "/x"],
+    ["https://allowed.test:8443", "/"],
+    ["https://allowed.test:8443?q", "/?q"],
+    ["https://other.test:8443/x", "mismatch"],
+    ["https://allowed.test:443/x", "mismatch"],
+    ["https://user@allowed.test:8443/x", null],
+    ["ftp://allowed.test/x", null],
+    ["*", null],
+  ];
+  for (const [t, want] of table) test(`${t} → ${want}`, () => expect(requestPath(head(t), target)).toBe(want));
 });
