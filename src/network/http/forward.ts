@@ -7,7 +7,7 @@
  *
  * Framing towards the client: `content-length` passed through when the upstream gave one,
  * else chunked to HTTP/1.1 clients and close-delimited to HTTP/1.0 clients. Hop-by-hop
- * fields are removed both ways. Request bodies up to 256 KiB are collected and sent with
+ * fields are removed both ways. Request bodies up to 1 MiB are collected and sent with
  * their `content-length`; larger ones stream (the client frames a stream as chunked).
  */
 import { UpstreamError } from "../../http1/types.ts";
@@ -18,7 +18,9 @@ import type { RequestHead } from "./head-parser.ts";
 import { expectsContinue, hasHeader, stripHopByHop } from "./headers.ts";
 import { parseAuthority, resolveRequestTarget, type HttpTarget } from "./target.ts";
 
-const SMALL_BODY = 256 * 1024;
+// Collected so they keep their content-length upstream (the client frames a stream as chunked,
+// which some origins refuse); larger bodies stream.
+const SMALL_BODY = 1024 * 1024;
 const CONTINUE = new TextEncoder().encode("HTTP/1.1 100 Continue\r\n\r\n");
 // `x-unix-socket` only reaches here on a SOCKS5 hand-off, where it has no meaning: never forward it.
 const DROP_DEFAULT: ReadonlySet<string> = new Set(["x-unix-socket"]);

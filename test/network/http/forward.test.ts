@@ -8,6 +8,8 @@ import { curl } from "../../helpers/network.ts";
 import { blockHint } from "../../../src/network/http/block-response.ts";
 import { createHttp1Client } from "../../../src/http1/client.ts";
 import { createUpstreamClients } from "../../../src/network/http/upstream-clients.ts";
+import { createHttpConnectionHandler } from "../../../src/network/http/listener.ts";
+import type { ConnState } from "../../../src/network/types.ts";
 import { rawClient, selfSignedCert, splitResponse, startProxy } from "./helpers.ts";
 
 const BIG = randomBytes(6 * 1024 * 1024 + 123);
@@ -346,6 +348,48 @@ describe("https absolute-form (the proxy does TLS upstream)", () => {
     } finally {
       await proxy.stop();
       origin.stop(true);
+    }
+  });
+});
+
+describe("hand-off with a fixed target (SOCKS5 peeked plain HTTP)", () => {
+  test("origin-form requests go to the pinned target; Host must name it; each request is judged (limited mode)", async () => {
+    const proxy = startProxy({ ...allowAll, mode: "limited" });
+    // A listener standing in for SOCKS5: every connection is handed to a pinned HTTP handler.
+    const socksLike = Bun.listen<ConnState>({
+      hostname: "127.0.0.1",
+      port: 0,
+      data: { handler: null, client: "" },
+      socket: {
+        open(s) {
+          const handler = createHttpConnectionHandler(proxy.ctx, {
+            protocol: "socks5_tcp",
+            fixedTarget: { host: "allowed.test", port: up, addresses: ["127.0.0.1"] },
+          });
+          s.data = { handler, client: `${s.remoteAddress}:${s.remotePort}` };
+          handler.attach(s);
+        },
+        data: (s, d) => s.data.handler?.data(s, d),
+        drain: (s) => s.data.handler?.drain(s),
+        close: (s) => s.data.handler?.close(s),
+      },
+    });
+    try {
+      const c = await rawClient(socksLike.port);
+      c.write(`GET /pinned?q=1 HTTP/1.1\r\nHost: allowed.test:${up}\r\nX-Unix-Socket: /nope\r\n\r\n`);
+      await c.until((t) => t.endsWith("hello GET /pinned?q=1"));
+      expect(seen.at(-1)!.headers["x-unix-socket"]).toBeUndefined();
+      const before = c.text().length;
+      c.write(`DELETE /pinned HTTP/1.1\r\nHost: allowed.test\r\n\r\n`);
+      const res = splitResponse((await c.until((t) => t.length > before && t.endsWith('"}'))).slice(before));
+      expect([res.status, JSON.parse(res.body).reason, JSON.parse(res.body).protocol]).toEqual([403, "method_not_allowed", "socks5"]);
+      const other = await rawClient(socksLike.port);
+      other.write(`GET / HTTP/1.1\r\nHost: other.test\r\n\r\n`);
+      const mismatch = splitResponse(await other.closed());
+      expect([mismatch.status, mismatch.body]).toEqual([400, "Host header does not match request target"]);
+    } finally {
+      socksLike.stop(true);
+      await proxy.stop();
     }
   });
 });
