@@ -6,6 +6,7 @@
  * never overwritten, even by two processes racing on first start.
  */
 import { createPrivateKey, generateKeyPair, timingSafeEqual, type KeyObject } from "node:crypto";
+import { constants } from "node:fs";
 import { lstat, mkdir, open, readFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { promisify } from "node:util";
@@ -85,21 +86,34 @@ export async function loadOrCreateCa(certPath: string, keyPath: string, opts: { 
 
 /** Load an existing CA; see `loadOrCreateCa` for the checks. */
 async function loadCa(certPath: string, keyPath: string): Promise<Ca> {
-  const st = await lstat(keyPath);
-  if (st.isSymbolicLink()) throw new MitmCaError(`refusing MITM CA key ${keyPath}: it is a symlink`);
-  if (!st.isFile()) throw new MitmCaError(`refusing MITM CA key ${keyPath}: not a regular file`);
-  if ((st.mode & 0o077) !== 0) {
-    const mode = (st.mode & 0o777).toString(8).padStart(4, "0");
-    throw new MitmCaError(
-      `refusing MITM CA key ${keyPath}: mode ${mode} allows group/other access (run chmod 600 on it)`,
-    );
+  // O_NOFOLLOW + fstat on the opened file: the checks apply to the bytes we read, with no
+  // window for swapping the path between a check and the read.
+  let keyBytes: Buffer;
+  const fh = await open(keyPath, constants.O_RDONLY | constants.O_NOFOLLOW).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === "ELOOP") throw new MitmCaError(`refusing MITM CA key ${keyPath}: it is a symlink`);
+    throw new MitmCaError(`cannot read MITM CA key ${keyPath}: ${e.message}`);
+  });
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw new MitmCaError(`refusing MITM CA key ${keyPath}: not a regular file`);
+    if ((st.mode & 0o077) !== 0) {
+      const mode = (st.mode & 0o777).toString(8).padStart(4, "0");
+      throw new MitmCaError(
+        `refusing MITM CA key ${keyPath}: mode ${mode} allows group/other access (run chmod 600 on it)`,
+      );
+    }
+    keyBytes = await fh.readFile();
+  } finally {
+    await fh.close();
   }
   let signingKey: KeyObject;
   try {
-    signingKey = createPrivateKey(await readFile(keyPath));
+    signingKey = createPrivateKey(keyBytes);
   } catch (e) {
     // The parser's message never contains key bytes; keep it for diagnosis.
     throw new MitmCaError(`cannot read MITM CA key ${keyPath}: ${(e as Error).message}`);
+  } finally {
+    keyBytes.fill(0);
   }
   const certPem = await readFile(certPath, "utf8").catch((e: Error) => {
     throw new MitmCaError(`cannot read MITM CA certificate ${certPath}: ${e.message}`);
