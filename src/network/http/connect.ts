@@ -51,6 +51,7 @@ export async function handleConnect(io: ConnIO, head: RequestHead): Promise<Outc
     if (io.signal.aborted) return "close";
     const initial = io.takeBuffered();
     io.socket.data.handler = null;
+    io.socket.resume(); // reading may have been paused for buffered early bytes; the MITM reads now
     mitm.intercept(io.socket, target, io.client, initial.byteLength > 0 ? initial : undefined);
     return "handed-off";
   }

@@ -110,6 +110,8 @@ class HttpConnection implements HttpConnectionHandler, ConnIO {
   private busy = false;
   private closed = false;
   private handedOff = false;
+  /** A final answer was written; the connection closes once it is flushed. */
+  private ending = false;
   private pauseBits = 0;
   private waiters: Array<() => void> = [];
   private readonly abort = new AbortController();
@@ -151,7 +153,7 @@ class HttpConnection implements HttpConnectionHandler, ConnIO {
 
   private headTimeout(): void {
     this.headTimer = null;
-    if (this.closed || this.busy || this.handedOff) return;
+    if (this.closed || this.busy || this.handedOff || this.ending) return;
     if (this.inbox.size > 0) {
       this.ctx.log.info("request head timed out", { client: this.client });
       this.finishWith(textResponseBytes(408, "request timeout", true));
@@ -163,7 +165,7 @@ class HttpConnection implements HttpConnectionHandler, ConnIO {
   // ConnHandler
   data(s: Socket<ConnState>, chunk: Uint8Array): void {
     this.bind(s);
-    if (this.closed || this.handedOff) return;
+    if (this.closed || this.handedOff || this.ending) return;
     if (this.body && !this.body.finished) {
       const r = this.body.push(chunk);
       if (!r.ok) {
@@ -270,7 +272,7 @@ class HttpConnection implements HttpConnectionHandler, ConnIO {
 
   /** Parse the next head from the inbox and start handling it. */
   private next(): void {
-    if (this.busy || this.closed || this.handedOff || this.inbox.size === 0) return;
+    if (this.busy || this.closed || this.handedOff || this.ending || this.inbox.size === 0) return;
     const r = parseRequestHead(this.inbox.view(), undefined, this.scanFrom);
     if (r.kind === "incomplete") {
       this.scanFrom = r.resumeAt;
@@ -343,6 +345,7 @@ class HttpConnection implements HttpConnectionHandler, ConnIO {
 
   /** Write `bytes`, then close once they are flushed. */
   private finishWith(bytes: Uint8Array): void {
+    this.ending = true;
     this.write(bytes);
     this.inbox.clear();
     this.pause(PAUSE_INBOX);
