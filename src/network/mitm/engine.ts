@@ -11,8 +11,8 @@
  * that arrived anyway) goes through the node:tls bridge instead.
  */
 import type { Socket } from "bun";
-import { createHttp1Client } from "../../http1/client.ts";
 import type { Http1Client } from "../../http1/types.ts";
+import { createUpstreamClients, type UpstreamClients } from "../http/upstream-clients.ts";
 import type { ConnHandler, ConnState, MitmEngine } from "../types.ts";
 import type { Ca } from "./ca.ts";
 import { createCertCache, type CertCache } from "./cert-cache.ts";
@@ -23,9 +23,10 @@ import { bridgeTls } from "./tls-bridge.ts";
 /** Options of `createMitmEngine`. */
 export interface MitmEngineOptions {
   /**
-   * HTTP/1.1 client for upstream requests. Default: `createHttp1Client` with extra CAs from
-   * NODE_EXTRA_CA_CERTS / SSL_CERT_FILE and proxy env only when `allow_upstream_proxy`.
-   * A client passed in is not closed by `stop()`.
+   * HTTP/1.1 client for every upstream request (tests). Default: the listener's pair of
+   * clients (`createUpstreamClients`: system roots + NODE_EXTRA_CA_CERTS / SSL_CERT_FILE; the
+   * proxy environment only while `allow_upstream_proxy`). A client passed in is not closed by
+   * `stop()`.
    */
   client?: Http1Client;
   /** The process leaf key (default: EC P-256 generated asynchronously now). */
@@ -65,11 +66,8 @@ export function createMitmEngine(ctx: MitmContext, ca: Ca, opts: MitmEngineOptio
     max: opts.cacheSize,
     onIssued: () => ctx.metrics.certIssued(),
   });
-  const ownClient = !opts.client;
-  // Upstream proxies only when allowed (SPEC-network §2 allow_upstream_proxy): otherwise a
-  // HTTPS_PROXY pointing at ourselves would loop.
-  const client =
-    opts.client ?? createHttp1Client({ proxyEnv: ctx.config().allowUpstreamProxy ? process.env : null });
+  const injected = opts.client;
+  const clients: UpstreamClients = injected ? { get: () => injected, close() {} } : createUpstreamClients();
   let stopped = false;
   /** Open intercepted connections (`stop()` ends them). The tunnels gauge counts raw splices only. */
   const live = new Set<LiveConn>();
@@ -96,7 +94,7 @@ export function createMitmEngine(ctx: MitmContext, ca: Ca, opts: MitmEngineOptio
     leaf: LeafCert,
     early: Uint8Array | null,
   ) => {
-    const deps = { ctx, client };
+    const deps = { ctx, clients };
     ctx.log.debug("mitm intercept", { host: target.host, port: target.port, tls: early === null ? "upgrade" : "bridge" });
     if (early === null) {
       const holder: { session: InnerSession | null } = { session: null };
@@ -188,7 +186,7 @@ export function createMitmEngine(ctx: MitmContext, ca: Ca, opts: MitmEngineOptio
       stopped = true;
       for (const conn of live) conn.end();
       certs.clear();
-      if (ownClient) client.close();
+      clients.close();
     },
   };
 }

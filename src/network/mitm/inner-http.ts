@@ -9,12 +9,12 @@
  * HTTP/1.1 client, and stream the response back with our own framing and backpressure.
  * Requests on one connection are handled one at a time, in order (pipelined bytes wait).
  */
-import type { Http1Client } from "../../http1/types.ts";
 import { createBodyDecoder, type BodyDecoder } from "../../http1/body-reader.ts";
 import { WriteQueue, type WritableSocketLike } from "../../net/write-queue.ts";
 import { blockResponseBytes, textResponseBytes } from "../http/block-response.ts";
 import { headerValue, parseRequestHead, type RequestHead } from "../http/head-parser.ts";
 import { expectsContinue } from "../http/headers.ts";
+import type { UpstreamClients } from "../http/upstream-clients.ts";
 import type { NetworkContext } from "../types.ts";
 import {
   authorityMatches,
@@ -66,7 +66,7 @@ const CONTINUE = new TextEncoder().encode("HTTP/1.1 100 Continue\r\n\r\n");
 
 /** Start the loop for one decrypted connection. `client` is the downstream `ip:port` (or null). */
 export function createInnerHttpSession(
-  deps: { ctx: MitmContext; client: Http1Client },
+  deps: { ctx: MitmContext; clients: UpstreamClients },
   target: MitmTarget,
   clientAddr: string | null,
   transport: InnerTransport,
@@ -241,12 +241,15 @@ export function createInnerHttpSession(
     if (closed) return;
     let res;
     try {
-      res = await deps.client.request({
+      const cfg = ctx.config();
+      res = await deps.clients.get(cfg).request({
         url,
         method: head.method,
         headers,
         body: reqBody,
-        connectTo: target.addresses,
+        // The pinned, policy-checked addresses (§3.4) — unless allow_upstream_proxy sends the
+        // request through HTTPS_PROXY, which then resolves the name (as the HTTP listener does).
+        connectTo: cfg.allowUpstreamProxy ? undefined : target.addresses,
         servername: target.host,
         signal: abort.signal,
       });
