@@ -106,6 +106,12 @@ export interface ConnHandler {
   data(socket: Socket<ConnState>, chunk: Uint8Array): void;
   drain(socket: Socket<ConnState>): void;
   close(socket: Socket<ConnState>): void;
+  /**
+   * Optional: the peer finished sending (TCP FIN) but still reads. Only listeners created
+   * with `allowHalfOpen: true` deliver it (the HTTP listener does); such a listener closes the
+   * connection itself when the current owner has no `end`.
+   */
+  end?(socket: Socket<ConnState>): void;
 }
 
 /** Limited-mode HTTPS interception (SPEC-network §6). */
