@@ -118,6 +118,7 @@ export class Tunnel implements TunnelHandle {
     data: (_s, chunk) => this.clientData(chunk),
     drain: () => this.clientDrain(),
     close: () => this.clientClose(),
+    end: () => this.clientEnd(),
   };
   clientClosed = false;
   private upstreamClosed = false;
@@ -131,6 +132,9 @@ export class Tunnel implements TunnelHandle {
   private clientPaused = true;
   private upstreamPaused = false;
   private endUpstreamAfterFlush = false;
+  /** The client sent FIN: half-close the upstream once every client byte reached it. */
+  private clientEnded = false;
+  private shutdownUpstreamAfterFlush = false;
   private endClientAfterFlush = false;
   private watcher: ((paused: { client: boolean; upstream: boolean }) => void) | null = null;
   private readonly done = Promise.withResolvers<void>();
@@ -165,6 +169,7 @@ export class Tunnel implements TunnelHandle {
     const reply = this.opts.onConnected?.(upstream);
     if (reply) this.toClient.write(reply);
     this.release();
+    if (this.clientEnded) this.clientEnd(true);
     if (!this.clientClosed && this.toUpstream.size === 0) this.resumeClient();
   }
 
@@ -195,6 +200,19 @@ export class Tunnel implements TunnelHandle {
     this.toUpstream.write(chunk);
   }
 
+  /** Client FIN (listeners with allowHalfOpen): pass it on as a half-close of the upstream. */
+  private clientEnd(again = false): void {
+    if (this.clientEnded && !again) return;
+    this.clientEnded = true;
+    if (!this.started || this.clientClosed) return;
+    if (this.sniPending) {
+      this.close(); // an incomplete ClientHello can never be checked now: fail closed
+      return;
+    }
+    if (this.toUpstream.size === 0) this.upstream.shutdown();
+    else this.shutdownUpstreamAfterFlush = true;
+  }
+
   private clientDrain(): void {
     if (this.toClient.drain() && this.endClientAfterFlush) this.client.end();
   }
@@ -218,7 +236,13 @@ export class Tunnel implements TunnelHandle {
 
   upstreamDrain(s: Socket<UpstreamState>): void {
     if (s !== this.upstream || !this.started) return;
-    if (this.toUpstream.drain() && this.endUpstreamAfterFlush) this.upstream.end();
+    if (this.toUpstream.drain()) {
+      if (this.endUpstreamAfterFlush) this.upstream.end();
+      else if (this.shutdownUpstreamAfterFlush) {
+        this.shutdownUpstreamAfterFlush = false;
+        this.upstream.shutdown();
+      }
+    }
   }
 
   upstreamClose(s: Socket<UpstreamState>): void {

@@ -112,6 +112,8 @@ class HttpConnection implements HttpConnectionHandler, ConnIO {
   private handedOff = false;
   /** A final answer was written; the connection closes once it is flushed. */
   private ending = false;
+  /** The client sent FIN: answer the complete requests already received, then close. */
+  private peerEnded = false;
   private pauseBits = 0;
   private waiters: Array<() => void> = [];
   private readonly abort = new AbortController();
@@ -183,6 +185,20 @@ class HttpConnection implements HttpConnectionHandler, ConnIO {
   drain(s: Socket<ConnState>): void {
     this.bind(s);
     if (this.out.drain()) this.wake();
+  }
+
+  end(s: Socket<ConnState>): void {
+    this.bind(s);
+    if (this.closed || this.peerEnded) return;
+    this.peerEnded = true;
+    if (this.handedOff || this.ending) return;
+    if (this.body && !this.body.finished) {
+      // The body can never complete: the request is abandoned.
+      this.body.fail(new Error("client ended before the request body"));
+      this.endAfterFlush();
+      return;
+    }
+    if (!this.busy) this.next();
   }
 
   close(s: Socket<ConnState>): void {
@@ -272,10 +288,15 @@ class HttpConnection implements HttpConnectionHandler, ConnIO {
 
   /** Parse the next head from the inbox and start handling it. */
   private next(): void {
-    if (this.busy || this.closed || this.handedOff || this.ending || this.inbox.size === 0) return;
+    if (this.busy || this.closed || this.handedOff || this.ending) return;
+    if (this.inbox.size === 0) {
+      if (this.peerEnded) this.endAfterFlush();
+      return;
+    }
     const r = parseRequestHead(this.inbox.view(), undefined, this.scanFrom);
     if (r.kind === "incomplete") {
       this.scanFrom = r.resumeAt;
+      if (this.peerEnded) this.endAfterFlush(); // the head can never complete
       return;
     }
     this.scanFrom = 0;
@@ -341,6 +362,14 @@ class HttpConnection implements HttpConnectionHandler, ConnIO {
     } else {
       this.socket.end();
     }
+  }
+
+  /** Close once queued bytes are flushed. */
+  private endAfterFlush(): void {
+    this.ending = true;
+    void this.drained().then(() => {
+      if (!this.closed) this.socket.end();
+    });
   }
 
   /** Write `bytes`, then close once they are flushed. */

@@ -50,6 +50,9 @@ export function startHttpProxyListener(
     hostname: addr.host,
     port: addr.port,
     data: { handler: null, client: "" },
+    // Half-close: a client may send its request (or tunnel bytes) and then FIN while still
+    // reading the answer; the default would close both directions and lose that answer.
+    allowHalfOpen: true,
     socket: {
       open(s) {
         // The listener's `data` object is shared by default: give each socket its own.
@@ -69,6 +72,15 @@ export function startHttpProxyListener(
       drain(s) {
         try {
           s.data.handler?.drain(s);
+        } catch (err) {
+          fault(s, err);
+        }
+      },
+      end(s) {
+        try {
+          const h = s.data.handler;
+          if (h?.end) h.end(s);
+          else s.end();
         } catch (err) {
           fault(s, err);
         }

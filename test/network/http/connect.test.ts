@@ -36,6 +36,15 @@ describe("CONNECT in full mode", () => {
     c.socket.end();
   });
 
+  test("a client half-close reaches the upstream as FIN; the upstream's last bytes still arrive", async () => {
+    const c = await rawClient(proxy.port);
+    c.write(`CONNECT allowed.test:${echo.port} HTTP/1.1\r\n\r\n`);
+    await c.until((t) => t === ESTABLISHED);
+    c.write("last words");
+    c.socket.shutdown();
+    expect(await c.closed()).toBe(ESTABLISHED + "last words");
+  });
+
   test("the upstream closing closes the client", async () => {
     const closer = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { open: (s) => void s.end("bye"), data() {} } });
     try {

@@ -393,3 +393,23 @@ describe("hand-off with a fixed target (SOCKS5 peeked plain HTTP)", () => {
     }
   });
 });
+
+describe("client half-close (FIN after the request)", () => {
+  test("the answer still arrives; pipelined complete requests are all answered, then the proxy closes", async () => {
+    const proxy = startProxy(allowAll);
+    try {
+      const c = await rawClient(proxy.port);
+      c.write(`GET http://allowed.test:${up}/hc1 HTTP/1.1\r\n\r\nGET http://allowed.test:${up}/hc2 HTTP/1.1\r\n\r\n`);
+      c.socket.shutdown();
+      const all = await c.closed();
+      expect(all).toContain("hello GET /hc1");
+      expect(all).toEndWith("hello GET /hc2");
+      const partial = await rawClient(proxy.port);
+      partial.write("GET http://allowed.test/ HTTP/1.1\r\nX: ");
+      partial.socket.shutdown();
+      expect(await partial.closed()).toBe("");
+    } finally {
+      await proxy.stop();
+    }
+  });
+});
