@@ -80,7 +80,7 @@ export async function spliceTunnel(
   try {
     upstream = await ctx.dialer.connect(upstreamAddresses, port, UPSTREAM_HANDLERS, { tunnel });
   } catch (err) {
-  if (client.data.handler === tunnel.clientHandler) client.data.handler = previous;
+    if (client.data.handler === tunnel.clientHandler) client.data.handler = previous;
     throw err;
   }
   if (tunnel.clientClosed) {
