@@ -106,4 +106,5 @@ async function main(): Promise<void> {
   process.on("SIGINT", onSignal);
 }
 
-await main();
+// No top-level await: `--bytecode` builds are CommonJS, where it is not allowed.
+main().catch((e) => fatal(e instanceof Error ? e.message : String(e)));

@@ -68,13 +68,14 @@ export interface ProxyChild {
  */
 export async function startProxyChild(
   args: string[],
-  opts: { key?: string; stdin?: string | Uint8Array; env?: Record<string, string | undefined>; cmd?: string[] } = {},
+  opts: { key?: string; stdin?: string | Uint8Array; env?: Record<string, string | undefined>; cmd?: string[]; cwd?: string } = {},
 ): Promise<ProxyChild> {
   const proc = Bun.spawn([...(opts.cmd ?? [BUN, MAIN]), ...args], {
     stdin: "pipe",
     stdout: "pipe",
     stderr: "pipe",
     env: { PATH: process.env.PATH, ...opts.env },
+    cwd: opts.cwd,
   });
   proc.stdin.write(opts.stdin ?? `${opts.key ?? "sk-test-key_123"}\n`);
   await proc.stdin.end();

@@ -1,0 +1,52 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { BUN, ROOT, startProxyChild } from "./helpers.ts";
+
+const KEY = "sk-compiled_KEY-9";
+
+describe("the compiled executable (scripts/build.ts)", () => {
+  const dir = mkdtempSync(join(tmpdir(), "rp-bin-"));
+  const bin = join(dir, "codex-responses-api-proxy");
+  let upstream: ReturnType<typeof Bun.serve>;
+  const seen: Array<string | null> = [];
+
+  beforeAll(() => {
+    const r = Bun.spawnSync([BUN, join(ROOT, "scripts", "build.ts"), "--only", "responses", "--outdir", dir], { stderr: "pipe" });
+    if (r.exitCode !== 0) throw new Error(`build failed: ${r.stderr.toString()}`);
+    upstream = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      fetch(req) {
+        seen.push(req.headers.get("authorization"));
+        return new Response("ok");
+      },
+    });
+  }, 120_000);
+  afterAll(() => {
+    upstream?.stop(true);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("key on stdin, one forwarded request, /shutdown exits 0; .env in cwd is not loaded", async () => {
+    // A .env next to the binary must not be auto-loaded (built with --no-compile-autoload-dotenv).
+    writeFileSync(join(dir, ".env"), "HTTP_PROXY=http://127.0.0.1:1\n");
+    const p = await startProxyChild(["--http-shutdown", "--upstream-url", `http://127.0.0.1:${upstream.port}/v1/responses`], {
+      key: KEY,
+      cmd: [bin],
+      cwd: dir,
+    });
+    try {
+      const res = await fetch(`${p.base}/v1/responses`, { method: "POST", body: "{}" });
+      expect(res.status).toBe(200);
+      expect(await res.text()).toBe("ok");
+      expect(seen).toEqual([`Bearer ${KEY}`]);
+      const bye = await fetch(`${p.base}/shutdown`);
+      expect(bye.status).toBe(200);
+      expect(await p.proc.exited).toBe(0);
+    } finally {
+      await p.stop();
+    }
+  });
+});
