@@ -8,7 +8,7 @@
  */
 import { DialError, type PolicyRequest } from "../types.ts";
 import { spliceTunnel } from "../tunnel.ts";
-import type { ConnIO, Outcome } from "./connection.ts";
+import type { ConnIO, Outcome } from "./conn-io.ts";
 import type { RequestHead } from "./head-parser.ts";
 import { parseConnectTarget } from "./target.ts";
 

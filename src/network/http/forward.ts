@@ -13,7 +13,7 @@
 import { UpstreamError } from "../../http1/types.ts";
 import type { PolicyRequest } from "../types.ts";
 import { CHUNKED_END, encodeChunk } from "./chunked.ts";
-import type { ConnIO, Outcome } from "./connection.ts";
+import type { ConnIO, Outcome } from "./conn-io.ts";
 import type { RequestHead } from "./head-parser.ts";
 import { expectsContinue, hasHeader, stripHopByHop } from "./headers.ts";
 import { parseAuthority, resolveRequestTarget, type HttpTarget } from "./target.ts";

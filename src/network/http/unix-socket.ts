@@ -16,7 +16,7 @@ import { isAbsolute } from "node:path";
 import { WriteQueue } from "../../net/write-queue.ts";
 import type { PolicyRequest } from "../types.ts";
 import { encodeChunk, CHUNKED_END } from "./chunked.ts";
-import type { ConnIO, Outcome } from "./connection.ts";
+import type { ConnIO, Outcome } from "./conn-io.ts";
 import { requestHasBody } from "./forward.ts";
 import type { RequestHead } from "./head-parser.ts";
 import { expectsContinue, hasHeader, stripHopByHop } from "./headers.ts";
