@@ -115,6 +115,9 @@ describe("plain HTTP forwarding through curl", () => {
         hint: blockHint("not_allowed", "blocked.test", "GET"),
       }),
     );
+    expect(JSON.parse(r.body).hint).toBe(
+      '"blocked.test" is not in network_proxy.policy.allowed_domains; the user can add it (or a pattern such as "*.example.com") to allow it. This is a policy decision: do not retry through another route.',
+    );
     expect(r.body.startsWith('{"status":"blocked","host":"blocked.test","reason":"not_allowed",')).toBe(true);
   });
 
