@@ -11,7 +11,7 @@ describe("parseCli (SPEC §1.1)", () => {
   });
 
   test("every flag, both spellings", () => {
-    const expected = {
+    const expected: ReturnType<typeof parseCli> = {
       kind: "run",
       args: { port: 8080, serverInfo: "/tmp/i.json", httpShutdown: true, upstreamUrl: "http://h/x?a=b=c", dumpDir: "/tmp/d" },
     };
