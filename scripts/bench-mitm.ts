@@ -3,6 +3,8 @@
  * sent directly to the TLS origin (nginx). mitmproxy is the peer named in the goals; when
  * `mitmdump` is on PATH it is measured the same way, otherwise only the direct baseline is.
  *
+ * Both front ends are measured: HTTP CONNECT (TLS via `upgradeTLS`) and SOCKS5 (the peeked
+ * ClientHello forces the node:tls bridge).
  * - keep-alive GETs of a 1 KiB object: `--clients` curl processes, each fetching
  *   `--requests` URLs over one connection (curl URL globbing), total requests per second;
  * - one download of `--mib` MiB, MB/s;
@@ -76,7 +78,7 @@ const config = parseConfig(
 mode = "limited"
 proxy_url = "http://127.0.0.1:0"
 admin_url = "http://127.0.0.1:0"
-enable_socks5 = false
+socks_url = "http://127.0.0.1:0"
 [network_proxy.policy]
 allowed_domains = ["allowed.test"]
 allow_local_binding = true
@@ -97,6 +99,8 @@ const proxy = await startNetworkProxy({
 });
 const caPath = config.mitm.caCertPath;
 const viaMitm = ["--cacert", caPath, "-x", `http://127.0.0.1:${proxy.ports.http}`];
+// SOCKS5 peeks the ClientHello, so its MITM runs TLS through the node:tls bridge.
+const viaSocks = ["--cacert", caPath, "-x", `socks5h://127.0.0.1:${proxy.ports.socks}`];
 const direct = ["--cacert", originCert, "--resolve", `allowed.test:${upPort}:127.0.0.1`];
 const env = { PATH: process.env.PATH ?? "/usr/bin:/bin" };
 
@@ -131,7 +135,10 @@ try {
   await keepAliveRps(viaMitm); // warm-up (JIT, leaf issued, pools)
   const mitm = await keepAliveRps(viaMitm);
   const base = await keepAliveRps(direct);
+  const socks = await keepAliveRps(viaSocks);
+  await downloadMBps(viaMitm); // warm-up: the first large body through the process runs slower (JIT)
   const mitmDl = await downloadMBps(viaMitm);
+  const socksDl = await downloadMBps(viaSocks);
   const baseDl = await downloadMBps(direct);
 
   const ca = await loadOrCreateCa(caPath, config.mitm.caKeyPath, { create: false });
@@ -144,10 +151,12 @@ try {
 
   console.log(`MITM keep-alive GET 1 KiB, ${clients} clients × ${requests}:`);
   console.log(`  through MITM   ${mitm.rps.toFixed(0)} req/s (${mitm.failed} failed)`);
+  console.log(`  SOCKS5 + MITM  ${socks.rps.toFixed(0)} req/s (${socks.failed} failed)`);
   console.log(`  direct TLS     ${base.rps.toFixed(0)} req/s (${base.failed} failed)`);
   console.log(`  ratio          ${(mitm.rps / base.rps).toFixed(2)}× direct`);
   console.log(`MITM download ${mib} MiB:`);
   console.log(`  through MITM   ${mitmDl.toFixed(0)} MB/s`);
+  console.log(`  SOCKS5 + MITM  ${socksDl.toFixed(0)} MB/s`);
   console.log(`  direct TLS     ${baseDl.toFixed(0)} MB/s`);
   console.log(`  ratio          ${(mitmDl / baseDl).toFixed(2)}× direct`);
   console.log(`leaf issuance  ${leafMs.toFixed(3)} ms/host`);
