@@ -52,6 +52,10 @@ export interface Libc {
   unsetenv(name: string): void;
   /** One `read(2)` of up to `dst.byteLength` bytes from `fd` into `dst`; 0 = EOF. No retry. */
   read(fd: number, dst: Uint8Array): number | OsError;
+  /** `poll(2)` until `fd` is readable (or hung up); for descriptors left non-blocking by a parent. */
+  waitReadable(fd: number): OsError | null;
+  /** errno of EAGAIN/EWOULDBLOCK on this OS. */
+  readonly EAGAIN: number;
   /** `size` rounded up to whole pages, mmapped, locked, excluded from core dumps. Throws on mmap failure. */
   allocLockedPages(size: number): LockedPages;
   /** Page size from `sysconf(_SC_PAGESIZE)`. */
@@ -105,6 +109,7 @@ const SYMBOLS = {
   mlock: { args: [FFIType.ptr, FFIType.u64], returns: FFIType.i32 },
   munlock: { args: [FFIType.ptr, FFIType.u64], returns: FFIType.i32 },
   sysconf: { args: [FFIType.i32], returns: FFIType.i64 },
+  poll: { args: [FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i32 },
 } as const;
 
 const LINUX_SYMBOLS = {
@@ -175,6 +180,14 @@ export function loadLibc(): Libc | null {
     },
     unsetenv(name) {
       s.unsetenv(Buffer.from(name + "\0", "utf8"));
+    },
+    EAGAIN: platform === "linux" ? 11 : 35,
+    waitReadable(fd) {
+      // struct pollfd { int fd; short events; short revents; } with events = POLLIN (1).
+      const pfd = new Int32Array(2);
+      pfd[0] = fd;
+      new Int16Array(pfd.buffer)[2] = 1;
+      return s.poll(pfd, 1, -1) < 0 ? lastError() : null;
     },
     read(fd, dst) {
       if (dst.byteLength === 0) return 0;

@@ -24,9 +24,19 @@ export interface LockedKey {
   dispose(): void;
 }
 
-/** `read(2)` on `fd` via libc (EINTR is retried by the key reader). */
-export function libcReader(libc: Libc, fd = 0): ReadFn {
-  return (dst) => libc.read(fd, dst);
+/**
+ * `read(2)` on `fd` via libc. EINTR is retried by the key reader; EAGAIN (a parent left the
+ * pipe non-blocking) waits with poll(2) and reads again, so the key is still read whole.
+ */
+export function libcReader(libc: Pick<Libc, "read" | "waitReadable" | "EAGAIN">, fd = 0): ReadFn {
+  return (dst) => {
+    for (let attempt = 0; ; attempt++) {
+      const r = libc.read(fd, dst);
+      if (typeof r === "number" || r.errno !== libc.EAGAIN || attempt >= 1_000_000) return r;
+      const err = libc.waitReadable(fd);
+      if (err) return err;
+    }
+  };
 }
 
 function fallbackReader(fd = 0): ReadFn {

@@ -44,6 +44,8 @@ function fakeLibc(platform: Libc["platform"], fail: { prctl?: OsError; ptrace?: 
     getCoreLimit: () => ({ soft: 0n, hard: 0n }),
     unsetenv: (n) => void calls.push(`unsetenv ${n}`),
     read: no,
+    waitReadable: no,
+    EAGAIN: 11,
     allocLockedPages: no,
   };
 }
@@ -70,7 +72,7 @@ const EPERM = { errno: 1, message: "Operation not permitted (os error 1)" };
 describe.skipIf(process.platform === "win32")("hardenProcess messages and exit codes", () => {
   test("Linux order and LD_* removal", () => {
     const libc = fakeLibc("linux", {});
-    const env = { LD_PRELOAD: "x", LD_LIBRARY_PATH: "y", DYLD_X: "z", PATH: "/bin", XLD_NOT: "1" };
+    const env: Record<string, string> = { LD_PRELOAD: "x", LD_LIBRARY_PATH: "y", DYLD_X: "z", PATH: "/bin", XLD_NOT: "1" };
     const r = runHarden(libc, env);
     expect(r).toEqual({ code: null, lines: [], removed: ["LD_PRELOAD", "LD_LIBRARY_PATH"] });
     expect(libc.calls).toEqual(["prctl", "setrlimit", "unsetenv LD_PRELOAD", "unsetenv LD_LIBRARY_PATH"]);

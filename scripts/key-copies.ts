@@ -1,0 +1,233 @@
+/**
+ * Measure how many plaintext copies of the API key live in the responses proxy's memory
+ * (SPEC §1.3 "beyond": the goal is exactly one, the locked page).
+ *
+ *   sudo bun scripts/key-copies.ts [--requests N] [--binary PATH] [--concurrency C] [--tls] [--verbose]
+ *
+ * Starts the compiled proxy (building it into dist/ when missing) with a random key piped
+ * on stdin, sends N requests (default 1000) through it to a fake upstream served by this
+ * script (a different process, so its copies do not count), then reads every readable
+ * region of /proc/<pid>/mem and counts occurrences of the key bytes. Prints
+ * `key copies after N requests: <count>`. `--tls` makes the fake upstream https (a throwaway
+ * CA passed through NODE_EXTRA_CA_CERTS), the production path (BoringSSL in the proxy).
+ *
+ * Must run as root: the proxy sets PR_SET_DUMPABLE=0, which makes /proc/<pid>/mem owned
+ * by root (and ptrace-protected) for everybody else, including the proxy's own user.
+ */
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { createTestPki } from "../test/responses/tls-fixture.ts";
+
+const ROOT = resolve(import.meta.dir, "..");
+
+interface Options {
+  requests: number;
+  binary: string;
+  concurrency: number;
+  tls: boolean;
+  verbose: boolean;
+}
+
+function parseOptions(argv: string[]): Options {
+  const o: Options = { requests: 1000, binary: join(ROOT, "dist", "codex-responses-api-proxy"), concurrency: 8, tls: false, verbose: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const next = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    if (a === "--requests") o.requests = Number(next());
+    else if (a === "--binary") o.binary = resolve(next());
+    else if (a === "--concurrency") o.concurrency = Number(next());
+    else if (a === "--verbose") o.verbose = true;
+    else if (a === "--tls") o.tls = true;
+    else throw new Error(`unknown argument ${a}`);
+  }
+  if (!Number.isInteger(o.requests) || o.requests < 0) throw new Error("--requests must be a non-negative integer");
+  if (!Number.isInteger(o.concurrency) || o.concurrency < 1) throw new Error("--concurrency must be a positive integer");
+  return o;
+}
+
+function randomKey(): string {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  const bytes = crypto.getRandomValues(new Uint8Array(48));
+  return "sk-keycopies-" + Array.from(bytes, (b) => alphabet[b % alphabet.length]).join("");
+}
+
+/** One readable mapping of /proc/<pid>/maps. */
+interface Region {
+  start: number;
+  end: number;
+  perms: string;
+  name: string;
+}
+
+function readableRegions(pid: number): Region[] {
+  const out: Region[] = [];
+  for (const line of readFileSync(`/proc/${pid}/maps`, "utf8").split("\n")) {
+    const m = line.match(/^([0-9a-f]+)-([0-9a-f]+) (\S+) \S+ \S+ \S+\s*(.*)$/);
+    if (!m || m[3]![0] !== "r") continue;
+    // [vvar]/[vvar_vclock] pages fault on read; [vsyscall] is outside the process's memory.
+    if (m[4]!.startsWith("[vvar") || m[4] === "[vsyscall]") continue;
+    out.push({ start: parseInt(m[1]!, 16), end: parseInt(m[2]!, 16), perms: m[3]!, name: m[4]! });
+  }
+  return out;
+}
+
+/** Occurrences of `needle` in the process's readable memory, with where they are. */
+function scan(pid: number, needle: Buffer): Array<{ address: number; region: Region }> {
+  const hits: Array<{ address: number; region: Region }> = [];
+  const fd = openSync(`/proc/${pid}/mem`, "r");
+  const CHUNK = 4 * 1024 * 1024;
+  const buf = Buffer.alloc(CHUNK + needle.length);
+  try {
+    for (const region of readableRegions(pid)) {
+      // Chunks overlap by needle.length - 1 bytes so a copy across a chunk edge is found once.
+      for (let pos = region.start; pos < region.end; ) {
+        const want = Math.min(CHUNK + needle.length - 1, region.end - pos);
+        let n: number;
+        try {
+          n = readSync(fd, buf, 0, want, pos);
+        } catch {
+          break; // unreadable (e.g. a guard page the kernel refuses): skip the rest of the region
+        }
+        if (n <= 0) break;
+        const view = buf.subarray(0, n);
+        for (let i = view.indexOf(needle); i >= 0; i = view.indexOf(needle, i + 1)) {
+          if (i <= CHUNK - 1 || pos + n >= region.end) hits.push({ address: pos + i, region });
+        }
+        if (pos + n >= region.end) break;
+        pos += Math.min(CHUNK, n);
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+  // The overlap rule above can report a copy twice at a chunk edge; dedupe by address.
+  return [...new Map(hits.map((h) => [h.address, h])).values()];
+}
+
+async function main(): Promise<number> {
+  const o = parseOptions(process.argv.slice(2));
+  if (process.platform !== "linux") throw new Error("key-copies needs Linux /proc");
+  if (process.getuid?.() !== 0) {
+    process.stderr.write("warning: not root; /proc/<pid>/mem of a non-dumpable process is readable only by root\n");
+  }
+  if (!existsSync(o.binary)) {
+    process.stderr.write(`building ${o.binary} ...\n`);
+    const r = Bun.spawnSync([process.execPath, join(ROOT, "scripts", "build.ts"), "--only", "responses"], { stdout: "inherit", stderr: "inherit" });
+    if (r.exitCode !== 0) throw new Error("build failed");
+  }
+
+  const key = randomKey();
+  const pki = o.tls ? createTestPki() : null;
+  const tmp = mkdtempSync(join(tmpdir(), "key-copies-"));
+  const caFile = join(tmp, "ca.pem");
+  if (pki) writeFileSync(caFile, pki.caPem);
+  const upstream = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    idleTimeout: 0,
+    ...(pki ? { tls: { cert: pki.certPem, key: pki.keyPem } } : {}),
+    async fetch(req) {
+      const auth = req.headers.get("authorization");
+      await req.arrayBuffer();
+      if (auth !== `Bearer ${key}`) return new Response("bad key", { status: 401 });
+      return new Response('event: response.completed\ndata: {"type":"response.completed"}\n\n', {
+        headers: { "content-type": "text/event-stream" },
+      });
+    },
+  });
+
+  const upstreamUrl = pki ? `https://localhost:${upstream.port}/v1/responses` : `http://127.0.0.1:${upstream.port}/v1/responses`;
+  const proxy = Bun.spawn([o.binary, "--upstream-url", upstreamUrl], {
+    stdin: "pipe",
+    stdout: "ignore",
+    stderr: "pipe",
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...(pki ? { NODE_EXTRA_CA_CERTS: caFile } : {}) },
+  });
+  proxy.stdin.write(key + "\n");
+  await proxy.stdin.end();
+  const reader = proxy.stderr.getReader();
+  let head = "";
+  while (!head.includes("\n")) {
+    const { done, value } = await reader.read();
+    if (done) throw new Error(`proxy exited before listening: ${head}`);
+    head += new TextDecoder().decode(value);
+  }
+  const m = head.match(/listening on 127\.0\.0\.1:(\d+)/);
+  if (!m) throw new Error(`unexpected proxy output: ${head}`);
+  const base = `http://127.0.0.1:${m[1]}`;
+
+  try {
+    const needle = Buffer.from(key, "latin1");
+    const report = (label: string) => {
+      const hits = scan(proxy.pid, needle);
+      if (o.verbose) {
+        for (const h of hits) {
+          const withPrefix = (() => {
+            const fd = openSync(`/proc/${proxy.pid}/mem`, "r");
+            const b = Buffer.alloc(7);
+            try {
+              readSync(fd, b, 0, 7, h.address - 7);
+            } catch {
+              /* region start */
+            } finally {
+              closeSync(fd);
+            }
+            return b.toString("latin1") === "Bearer ";
+          })();
+          process.stderr.write(
+            `  ${label}: 0x${h.address.toString(16)} in ${h.region.perms} ${h.region.name || "[anon]"} ` +
+              `(region 0x${h.region.start.toString(16)}+0x${(h.address - h.region.start).toString(16)}, size ${h.region.end - h.region.start})` +
+              `${withPrefix ? " preceded by 'Bearer '" : ""}\n`,
+          );
+        }
+      }
+      return hits.length;
+    };
+    const atStart = report("start");
+    process.stderr.write(`key copies after startup: ${atStart}\n`);
+
+    let sent = 0;
+    let failed = 0;
+    const worker = async () => {
+      while (sent < o.requests) {
+        sent++;
+        const res = await fetch(`${base}/v1/responses`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ model: "gpt-test", input: "hello", stream: true }),
+        });
+        await res.arrayBuffer();
+        if (res.status !== 200) failed++;
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(o.concurrency, Math.max(o.requests, 1)) }, worker));
+    if (failed) process.stderr.write(`warning: ${failed} requests did not get 200\n`);
+
+    const count = report("after");
+    // Scanner self-check: the upstream URL is certainly in the proxy's memory; if it is not
+    // found, the scan is blind and the key figure means nothing.
+    const control = scan(proxy.pid, Buffer.from(upstreamUrl, "latin1")).length;
+    process.stderr.write(`scanner self-check: upstream URL found ${control} times\n`);
+    if (control === 0) throw new Error("scanner self-check failed: could not find the upstream URL in the proxy's memory");
+    process.stdout.write(`key copies after ${o.requests} requests: ${count}\n`);
+    return 0;
+  } finally {
+    proxy.kill("SIGTERM");
+    await proxy.exited;
+    upstream.stop(true);
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e) => {
+    process.stderr.write(`key-copies: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exit(1);
+  },
+);
