@@ -67,7 +67,21 @@ async function main(): Promise<void> {
   }
 
   const client = createHttp1Client();
-  let server;
+  // Signal handlers go in before the listening line is printed: whoever reads that line may
+  // signal at once, and a handler installed later would miss it (default action, exit 143).
+  let server: ReturnType<typeof startResponsesProxy> | undefined;
+  let stopping = false;
+  const onSignal = () => {
+    if (stopping) return;
+    stopping = true;
+    void (server ? server.stop(SHUTDOWN_GRACE_MS) : Promise.resolve()).finally(() => {
+      client.close();
+      process.exit(0);
+    });
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+
   try {
     server = startResponsesProxy({
       port: args.port,
@@ -92,18 +106,6 @@ async function main(): Promise<void> {
     }
   }
   process.stderr.write(`responses-api-proxy listening on 127.0.0.1:${server.port}\n`);
-
-  let stopping = false;
-  const onSignal = () => {
-    if (stopping) return;
-    stopping = true;
-    void server.stop(SHUTDOWN_GRACE_MS).finally(() => {
-      client.close();
-      process.exit(0);
-    });
-  };
-  process.on("SIGTERM", onSignal);
-  process.on("SIGINT", onSignal);
 }
 
 // No top-level await: `--bytecode` builds are CommonJS, where it is not allowed.
