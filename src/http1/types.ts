@@ -7,8 +7,21 @@
 
 /** One request to an origin. */
 export interface ClientRequest {
-  /** Absolute `http:` or `https:` URL. The request-target is `pathname + search` exactly as in `url.href`. */
+  /**
+   * Absolute `http:` or `https:` URL: scheme, host, port and routing. The request-target is
+   * `pathname + search` exactly as in `url.href`, unless `target` is given.
+   */
   url: URL;
+  /**
+   * Origin-form request-target written verbatim instead of `url.pathname + url.search`
+   * (RFC 9112 §3.2.1): a forward proxy must pass on the client's path and query byte-exact,
+   * without the URL parser's dot-segment removal or percent-encoding. It must start with `/`,
+   * or be `*` with method OPTIONS (asterisk-form, §3.2.4), and hold visible ASCII only (no
+   * CTL, no space); otherwise the request rejects with a TypeError before any dial. Sent to an
+   * HTTP proxy it becomes absolute-form `scheme://authority` + target (for `*`: just
+   * `scheme://authority`, §3.2.4).
+   */
+  target?: string;
   method: string;
   /**
    * Header fields written verbatim, in order. The caller supplies `host` and everything
@@ -26,8 +39,18 @@ export interface ClientRequest {
    * including any part queued for backpressure.
    */
   secretHeader?: { name: string; value: Uint8Array };
-  /** Body bytes (content-length framing), a stream (chunked framing), or none. */
+  /** Body bytes (content-length framing), a stream (chunked framing, or `bodyLength`), or none. */
   body?: Uint8Array | ReadableStream<Uint8Array> | null;
+  /**
+   * Length in bytes of a ReadableStream body: the client writes `content-length: <bodyLength>`
+   * instead of chunked framing (RFC 9112 §6.2) and streams the body unframed. A stream that
+   * yields more bytes, or ends with fewer, fails the request with UpstreamError kind
+   * "aborted" (a rejection before the response head, else an error of the response body) and
+   * closes the connection; the extra bytes are never written. With a byte body it must equal
+   * its length, with no body it must be 0; anything else (or a negative / non-integer value)
+   * rejects with a TypeError before any dial.
+   */
+  bodyLength?: number;
   /** Connect to these addresses (in order) instead of resolving `url.hostname` (network proxy pinning). */
   connectTo?: string[];
   /** TLS server name for SNI and certificate verification; default `url.hostname`. */
