@@ -10,7 +10,7 @@
  */
 import type { ClientOptions, ClientRequest, ClientResponse, Http1Client } from "./types.ts";
 import { UpstreamError } from "./types.ts";
-import { absoluteForm, buildRequestHead, originForm, type RequestFraming } from "./request-head.ts";
+import { absoluteForm, buildRequestHead, checkOriginTarget, originForm, type RequestFraming } from "./request-head.ts";
 import { proxyForUrl, type ProxyChoice } from "./proxy-env.ts";
 import { buildTrustedCa, loadExtraCaFromEnv } from "./tls-trust.ts";
 import { dial, type DialSpec } from "./connection.ts";
@@ -35,6 +35,26 @@ function unbracket(host: string): string {
 }
 
 /**
+ * The request's framing (RFC 9112 §6): `content-length` for bytes and for a stream with a
+ * `bodyLength`, chunked for other streams, `content-length: 0` for a body-less POST/PUT/PATCH.
+ * @throws TypeError when `bodyLength` is not a non-negative safe integer or contradicts the body
+ */
+function requestFraming(
+  method: string,
+  body: Uint8Array | ReadableStream<Uint8Array> | null,
+  bodyLength: number | undefined,
+): RequestFraming {
+  if (bodyLength !== undefined) {
+    if (!Number.isSafeInteger(bodyLength) || bodyLength < 0) throw new TypeError("invalid bodyLength");
+    if (body instanceof ReadableStream) return { kind: "length", length: bodyLength };
+    if (bodyLength !== (body?.length ?? 0)) throw new TypeError("bodyLength does not match the body");
+  }
+  if (body instanceof ReadableStream) return { kind: "chunked" };
+  if (body) return { kind: "length", length: body.length };
+  return BODY_METHODS.has(method.toUpperCase()) ? { kind: "length", length: 0 } : { kind: "none" };
+}
+
+/**
  * Create a client that owns a keep-alive pool.
  * @param opts see ClientOptions (extra CAs, proxy environment, idle pool size)
  * @param hooks test-only observation points
@@ -54,6 +74,7 @@ export function createHttp1Client(opts: ClientOptions = {}, hooks: ClientTestHoo
     if (host === "") throw new TypeError("URL has no host");
     const port = url.port === "" ? (https ? 443 : 80) : Number(url.port);
     const method = req.method;
+    if (req.target !== undefined) checkOriginTarget(req.target, method);
 
     let proxy: ProxyChoice | null = null;
     if (!req.connectTo) {
@@ -66,17 +87,12 @@ export function createHttp1Client(opts: ClientOptions = {}, hooks: ClientTestHoo
     const viaHttpProxy = proxy !== null && !https;
     const servername = req.servername ?? host;
     const body = req.body ?? null;
-    const framing: RequestFraming =
-      body instanceof ReadableStream
-        ? { kind: "chunked" }
-        : body
-          ? { kind: "length", length: body.length }
-          : BODY_METHODS.has(method.toUpperCase())
-            ? { kind: "length", length: 0 }
-            : { kind: "none" };
+    const framing = requestFraming(method, body, req.bodyLength);
     const extra: Array<[string, string]> = [];
     if (viaHttpProxy && proxy!.authorization) extra.push(["proxy-authorization", proxy!.authorization]);
-    const target = viaHttpProxy ? absoluteForm(url) : originForm(url);
+    const target = viaHttpProxy ? absoluteForm(url, req.target) : originForm(url, req.target);
+    // A stream announced with a content-length is checked against it while it is written.
+    const streamLength = body instanceof ReadableStream && framing.kind === "length" ? framing.length : undefined;
     const build = () =>
       buildRequestHead({ method, target, headers: req.headers, secretHeader: req.secretHeader, framing, extra });
 
@@ -112,7 +128,7 @@ export function createHttp1Client(opts: ClientOptions = {}, hooks: ClientTestHoo
       try {
         return await runExchange(
           conn,
-          { method, head, body, signal: req.signal, onHeadZeroed: hooks.onHeadZeroed },
+          { method, head, body, bodyLength: streamLength, signal: req.signal, onHeadZeroed: hooks.onHeadZeroed },
           (c) => pool.release(c),
         );
       } catch (e) {

@@ -1,6 +1,7 @@
 /**
  * One request/response exchange on a connection (RFC 9112): writes the head (zeroed once the
- * socket took it) and the body (content-length bytes, or a chunked stream with backpressure),
+ * socket took it) and the body (content-length bytes, a stream checked against its announced
+ * content-length, or a chunked stream; streams with backpressure),
  * parses the response head, and streams the decoded body chunk by chunk.
  *
  * Response backpressure: the body stream's queue is bounded by bytes; when it is full the
@@ -26,6 +27,11 @@ export interface ExchangeInput {
   /** The request head; the exchange zeroes it once written (or when the write is abandoned). */
   head: Uint8Array;
   body: Uint8Array | ReadableStream<Uint8Array> | null;
+  /**
+   * For a stream body framed by `content-length` (the head announced it): the exact byte
+   * count the stream must yield. Absent: the stream is written chunked.
+   */
+  bodyLength?: number;
   signal?: AbortSignal;
   /** Test hook: called with the head buffer right after it was zeroed. */
   onHeadZeroed?: (head: Uint8Array) => void;
@@ -80,9 +86,16 @@ class Exchange implements ConnectionSink {
     }
   }
 
+  /**
+   * Write a stream body: chunked, or raw when `bodyLength` (content-length framing) is set,
+   * in which case the stream must yield exactly that many bytes (RFC 9112 §6.2; a message
+   * shorter or longer than its content-length would desynchronise the connection).
+   */
   private async pump(stream: ReadableStream<Uint8Array>): Promise<void> {
     const queue = this.conn.queue!;
     const reader = stream.getReader();
+    const length = this.input.bodyLength;
+    let sent = 0;
     this.bodyReader = reader;
     try {
       for (;;) {
@@ -95,12 +108,25 @@ class Exchange implements ConnectionSink {
         const { done, value } = await reader.read();
         if (this.ended()) return;
         if (done) {
-          queue.write(LAST_CHUNK);
+          if (length !== undefined && sent !== length) {
+            this.fail(new UpstreamError("aborted", `request body stream ended after ${sent} of ${length} bytes (bodyLength)`));
+            return;
+          }
+          if (length === undefined) queue.write(LAST_CHUNK);
           this.requestDone = true;
           this.finishIfComplete();
           return;
         }
         if (value.length === 0) continue;
+        if (length !== undefined) {
+          sent += value.length;
+          if (sent > length) {
+            this.fail(new UpstreamError("aborted", `request body stream yielded more than its bodyLength (${length} bytes)`));
+            return;
+          }
+          queue.write(value);
+          continue;
+        }
         const size = value.length.toString(16);
         if (value.length <= COPY_FRAME_MAX) {
           const frame = new Uint8Array(size.length + 2 + value.length + 2);

@@ -151,12 +151,36 @@ function putSecret(buf: Uint8Array, at: number, h: { name: string; value: Uint8A
   return at;
 }
 
-/** The origin-form request-target of `url` (RFC 9112 §3.2.1): path and query as in `url.href`. */
-export function originForm(url: URL): string {
-  return url.pathname + url.search;
+/**
+ * Check a caller-supplied request-target (ClientRequest.target): origin-form starting with
+ * `/` (RFC 9112 §3.2.1), or `*` for OPTIONS only (asterisk-form, §3.2.4); visible ASCII
+ * only. The target is not echoed in the message (it may carry a token in its query).
+ * @throws TypeError when the target is not acceptable
+ */
+export function checkOriginTarget(target: string, method: string): void {
+  if (target === "*") {
+    if (method !== "OPTIONS") throw new TypeError("request-target * is only valid for OPTIONS");
+    return;
+  }
+  if (!target.startsWith("/")) throw new TypeError("request-target must start with /");
+  checkTarget(target);
 }
 
-/** The absolute-form request-target for a proxy (RFC 9112 §3.2.2): no userinfo, no fragment. */
-export function absoluteForm(url: URL): string {
-  return `${url.protocol}//${url.host}${url.pathname}${url.search}`;
+/**
+ * The origin-form request-target (RFC 9112 §3.2.1): `target` verbatim when given, else path
+ * and query as in `url.href`.
+ */
+export function originForm(url: URL, target?: string): string {
+  return target ?? url.pathname + url.search;
+}
+
+/**
+ * The absolute-form request-target for a proxy (RFC 9112 §3.2.2): no userinfo, no fragment;
+ * `target` (verbatim) replaces path and query when given, and `*` leaves the authority
+ * alone (§3.2.4: the last proxy turns `OPTIONS scheme://authority` into `OPTIONS *`).
+ */
+export function absoluteForm(url: URL, target?: string): string {
+  const origin = `${url.protocol}//${url.host}`;
+  if (target === undefined) return `${origin}${url.pathname}${url.search}`;
+  return target === "*" ? origin : origin + target;
 }
