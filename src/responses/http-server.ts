@@ -47,7 +47,21 @@ export interface HttpServerHandle {
 
 export const MAX_BODY_BYTES = 128 * 1024 * 1024;
 const MAX_PIPELINED = 1024 * 1024;
-const SMALL_CHUNK = 16 * 1024;
+/** Batched output is written once it reaches this size, whatever else is pending. */
+const FLUSH_BYTES = 64 * 1024;
+const TURN = Symbol("turn");
+/** Resolves after one event-loop turn (setImmediate runs after pending I/O callbacks). */
+const nextTurn = () => new Promise<typeof TURN>((resolve) => setImmediate(resolve, TURN));
+
+function concat(parts: Uint8Array[], total: number): Uint8Array {
+  const buf = new Uint8Array(total);
+  let off = 0;
+  for (const p of parts) {
+    buf.set(p, off);
+    off += p.byteLength;
+  }
+  return buf;
+}
 const CRLF = new Uint8Array([13, 10]);
 const LAST_CHUNK = new Uint8Array([48, 13, 10, 13, 10]); // "0\r\n\r\n"
 const FRAMING = new Set(["content-length", "transfer-encoding", "connection", "keep-alive"]);
@@ -152,51 +166,71 @@ export function startHttpServer(opts: { hostname: string; port: number; app: Htt
     else if (stream && head.version === "HTTP/1.1") text += "transfer-encoding: chunked\r\n";
     else if (!stream) text += `content-length: ${bytes?.byteLength ?? 0}\r\n`;
     if (!keepAlive) text += "connection: close\r\n";
-    c.queue.write(encoder.encode(text + "\r\n"));
+    const headBytes = encoder.encode(text + "\r\n");
     if (noBody || !stream) {
       if (stream) void stream.cancel().catch(() => {});
+      c.queue.write(headBytes);
       if (!noBody && bytes && bytes.byteLength) c.queue.write(bytes);
       finishExchange(c, keepAlive);
       return;
     }
     const chunked = head.version === "HTTP/1.1";
+    // Output is batched into as few send()s as possible without delaying anything: pieces
+    // that are already here (the first chunk after the head, several chunks read together,
+    // the end of the stream) join one write; whatever waits longer than one event-loop
+    // turn is written on its own. Small responses become a single send().
+    const out: Uint8Array[] = [headBytes];
+    let outBytes = headBytes.byteLength;
+    const push = (piece: Uint8Array) => {
+      out.push(piece);
+      outBytes += piece.byteLength;
+    };
+    const flush = () => {
+      if (out.length === 0) return;
+      c.queue.write(out.length === 1 ? out[0]! : concat(out, outBytes));
+      out.length = 0;
+      outBytes = 0;
+    };
     const reader = stream.getReader();
     try {
+      let next = reader.read();
       for (;;) {
-        const { done, value } = await reader.read();
+        if (out.length > 0 && (await Promise.race([next, nextTurn()])) === TURN) {
+          flush();
+          if (c.queue.size > 0) await waitDrained(c);
+        }
+        const { done, value } = await next;
         if (c.phase === "closed") {
           void reader.cancel().catch(() => {});
           return;
         }
         if (done) break;
-        if (!value || value.byteLength === 0) continue;
-        if (!chunked) c.queue.write(value);
-        else if (value.byteLength <= SMALL_CHUNK) {
-          // One buffer, one send(): small SSE events must not become three TCP segments.
-          const size = value.byteLength.toString(16);
-          const out = new Uint8Array(size.length + 4 + value.byteLength);
-          encoder.encodeInto(size, out);
-          out[size.length] = 13;
-          out[size.length + 1] = 10;
-          out.set(value, size.length + 2);
-          out[out.length - 2] = 13;
-          out[out.length - 1] = 10;
-          c.queue.write(out);
-        } else {
-          c.queue.write(encoder.encode(`${value.byteLength.toString(16)}\r\n`));
-          c.queue.write(value);
-          c.queue.write(CRLF);
+        if (value && value.byteLength > 0) {
+          if (chunked) {
+            push(encoder.encode(`${value.byteLength.toString(16)}\r\n`));
+            push(value);
+            push(CRLF);
+          } else push(value);
+          if (outBytes >= FLUSH_BYTES) {
+            flush();
+            if (c.queue.size > 0) await waitDrained(c);
+          }
         }
-        if (c.queue.size > 0) await waitDrained(c);
+        next = reader.read();
       }
     } catch (e) {
-      // Upstream body failed mid-stream: the only honest signal left is to cut the connection
+      // Upstream body failed mid-stream: the only honest signal left is to end the connection
       // without the terminating chunk, so the client sees an incomplete message.
       app.onError?.(e instanceof Error ? e.message : String(e));
-      if (c.phase !== "closed") c.socket.terminate();
+      if (c.phase !== "closed") {
+        flush();
+        c.phase = "discard";
+        c.socket.end();
+      }
       return;
     }
-    if (chunked) c.queue.write(LAST_CHUNK);
+    if (chunked) push(LAST_CHUNK);
+    flush();
     finishExchange(c, keepAlive && chunked);
   };
 

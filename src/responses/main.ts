@@ -66,7 +66,9 @@ async function main(): Promise<void> {
     dumper = createDumper(args.dumpDir, logError);
   }
 
-  const client = createHttp1Client();
+  // Keep-alive pool sized for many concurrent streams (SPEC §1.6): with the default 16, a
+  // burst of 32 clients makes the pool close and redial upstream connections constantly.
+  const client = createHttp1Client({ maxIdlePerOrigin: 256 });
   // Signal handlers go in before the listening line is printed: whoever reads that line may
   // signal at once, and a handler installed later would miss it (default action, exit 143).
   let server: ReturnType<typeof startResponsesProxy> | undefined;
