@@ -5,10 +5,13 @@
  * `method_not_allowed`), then send the request with the project HTTP/1.1 client to the
  * addresses the policy checked (§3.4) and stream the response back.
  *
+ * The request-target goes upstream as the client sent its path and query, byte-exact (RFC
+ * 9112 §3.2: no dot-segment removal, no percent-encoding; `HttpTarget.path`).
  * Framing towards the client: `content-length` passed through when the upstream gave one,
  * else chunked to HTTP/1.1 clients and close-delimited to HTTP/1.0 clients. Hop-by-hop
- * fields are removed both ways. Request bodies up to 1 MiB are collected and sent with
- * their `content-length`; larger ones stream (the client frames a stream as chunked).
+ * fields are removed both ways. A request body keeps the client's framing upstream:
+ * content-length bodies up to 1 MiB are collected (replayable), larger ones stream with their
+ * `content-length` (`bodyLength`); chunked bodies stream chunked.
  */
 import { UpstreamError } from "../../http1/types.ts";
 import type { PolicyRequest } from "../types.ts";
@@ -16,10 +19,11 @@ import { CHUNKED_END, encodeChunk } from "./chunked.ts";
 import type { ConnIO, Outcome } from "./conn-io.ts";
 import type { RequestHead } from "./head-parser.ts";
 import { expectsContinue, hasHeader, stripHopByHop } from "./headers.ts";
-import { parseAuthority, resolveRequestTarget, type HttpTarget } from "./target.ts";
+import { parseAuthority, resolveRequestTarget, withoutFragment, type HttpTarget } from "./target.ts";
 
-// Collected so they keep their content-length upstream (the client frames a stream as chunked,
-// which some origins refuse); larger bodies stream.
+// Content-length bodies up to this size are collected: a byte body is what the HTTP/1.1 client
+// may replay once on a fresh connection when a pooled keep-alive one turns out closed (a
+// stream cannot be replayed). Larger ones stream, announced with their content-length.
 const SMALL_BODY = 1024 * 1024;
 const CONTINUE = new TextEncoder().encode("HTTP/1.1 100 Continue\r\n\r\n");
 // `x-unix-socket` only reaches here on a SOCKS5 hand-off, where it has no meaning: never forward it.
@@ -75,6 +79,7 @@ export async function forwardRequest(io: ConnIO, head: RequestHead): Promise<Out
   if (!target.hasHost) headers.unshift(["Host", target.url.host]);
 
   let body: Uint8Array | ReadableStream<Uint8Array> | null = null;
+  let bodyLength: number | undefined;
   if (hasBody) {
     // The client announced it waits for 100 before sending the body; we answer it ourselves
     // (the request is allowed) so the body comes at once instead of after curl's 1 s wait.
@@ -88,6 +93,8 @@ export async function forwardRequest(io: ConnIO, head: RequestHead): Promise<Out
       }
     } else {
       body = pump.stream;
+      // Keep the client's content-length framing (some origins refuse chunked uploads).
+      if (head.framing.kind === "length") bodyLength = head.framing.length;
     }
   }
 
@@ -96,9 +103,11 @@ export async function forwardRequest(io: ConnIO, head: RequestHead): Promise<Out
   try {
     res = await io.clients.get(cfg).request({
       url: target.url,
+      target: target.path,
       method: head.method,
       headers,
       body,
+      bodyLength,
       // With allow_upstream_proxy the client must be free to use HTTP(S)_PROXY (connectTo
       // would force a direct dial).
       connectTo: cfg.allowUpstreamProxy ? undefined : connectTo,
@@ -209,14 +218,14 @@ function fixedTargetOf(io: ConnIO, head: RequestHead): ({ ok: true } & HttpTarge
   const fixed = io.opts.fixedTarget!;
   const hostName = fixed.host.includes(":") ? `[${fixed.host}]` : fixed.host;
   const authority = fixed.port === 80 ? hostName : `${hostName}:${fixed.port}`;
-  let path = head.target;
+  let path = withoutFragment(head.target);
   if (!path.startsWith("/")) {
     const r = resolveRequestTarget(head);
     if (!r.ok) return r;
     if (!sameHost(r.hostname, hostName) || r.port !== fixed.port) {
       return { ok: false, message: "Host header does not match request target" };
     }
-    path = r.url.pathname + r.url.search;
+    path = r.path;
   }
   let hasHost = false;
   for (const [k, v] of head.headers) {
@@ -229,11 +238,11 @@ function fixedTargetOf(io: ConnIO, head: RequestHead): ({ ok: true } & HttpTarge
   }
   let url: URL;
   try {
-    url = new URL(`http://${authority}${path}`);
+    url = new URL(`http://${authority}/`);
   } catch {
     return { ok: false, message: "invalid host" };
   }
-  return { ok: true, scheme: "http", hostname: url.hostname, port: fixed.port, url, hasHost };
+  return { ok: true, scheme: "http", hostname: url.hostname, port: fixed.port, url, path, hasHost };
 }
 
 function canonical(host: string): string {

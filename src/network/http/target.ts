@@ -14,8 +14,15 @@ export interface HttpTarget {
   /** WHATWG hostname (IPv6 in brackets), what the policy is asked about. */
   hostname: string;
   port: number;
-  /** Upstream URL (the client writes `pathname + search` as the request-target). */
+  /** Upstream URL: scheme, host and port (its path is the URL parser's normalised one). */
   url: URL;
+  /**
+   * The origin-form request-target to send upstream (RFC 9112 §3.2): the client's path and
+   * query byte-exact (no dot-segment removal, no percent-encoding), without a fragment; `/`
+   * when an absolute-form target has an empty path, `*` for OPTIONS with an empty path and
+   * no query (§3.2.4).
+   */
+  path: string;
   /** Whether the request carried a Host field (else one is added from the target). */
   hasHost: boolean;
 }
@@ -68,7 +75,7 @@ export function resolveRequestTarget(head: RequestHead): TargetResult {
     } catch {
       return { ok: false, message: "invalid host" };
     }
-    return { ok: true, scheme: "http", hostname, port, url, hasHost: true };
+    return { ok: true, scheme: "http", hostname, port, url, path: withoutFragment(t), hasHost: true };
   }
   const m = ABSOLUTE.exec(t);
   if (!m) return { ok: false, message: "missing host" };
@@ -81,9 +88,11 @@ export function resolveRequestTarget(head: RequestHead): TargetResult {
   if (!a || !hostname) return { ok: false, message: "invalid host" };
   const defaultPort = scheme === "https" ? 443 : 80;
   const port = a.port ?? defaultPort;
+  const rest = m[3]!;
+  const path = rest.startsWith("/") ? rest : rest === "" && head.method === "OPTIONS" ? "*" : `/${rest}`;
   let url: URL;
   try {
-    url = new URL(`${scheme}://${authority}${m[3]!.startsWith("/") ? m[3] : `/${m[3]}`}`);
+    url = new URL(`${scheme}://${authority}${rest.startsWith("/") ? rest : `/${rest}`}`);
   } catch {
     return { ok: false, message: "invalid host" };
   }
@@ -94,7 +103,13 @@ export function resolveRequestTarget(head: RequestHead): TargetResult {
       return { ok: false, message: "Host header does not match request target" };
     }
   }
-  return { ok: true, scheme, hostname, port, url, hasHost: hostField !== undefined };
+  return { ok: true, scheme, hostname, port, url, path, hasHost: hostField !== undefined };
+}
+
+/** Path and query of an origin-form target as sent; a fragment (never valid here) is dropped. */
+export function withoutFragment(t: string): string {
+  const hash = t.indexOf("#");
+  return hash < 0 ? t : t.slice(0, hash);
 }
 
 function stripDots(h: string): string {

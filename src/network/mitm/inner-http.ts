@@ -232,21 +232,29 @@ export function createInnerHttpSession(
 
   const forward = async (head: RequestHead, path: string) => {
     const host = target.host.includes(":") ? `[${target.host}]` : target.host;
-    const url = new URL(`https://${host}${target.port === 443 ? "" : `:${target.port}`}${path}`);
+    // The URL names the origin only; the path and query go upstream byte-exact as the client
+    // sent them (`target`: no dot-segment removal or percent-encoding, RFC 9112 §3.2).
+    const url = new URL(`https://${host}${target.port === 443 ? "" : `:${target.port}`}/`);
+    const hash = path.indexOf("#");
+    const rawTarget = hash < 0 ? path : path.slice(0, hash);
     const headers = endToEndHeaders(head.headers).filter(([k]) => k.length !== 6 || k.toLowerCase() !== "expect");
     if (headerValue(headers, "host") === undefined) headers.unshift(["host", url.host]);
     abort = new AbortController();
     let reqBody: Uint8Array | ReadableStream<Uint8Array> | null = null;
     if (current) reqBody = await current.body();
     if (closed) return;
+    // A streamed Content-Length body keeps its framing upstream (some origins refuse chunked).
+    const bodyLength = reqBody instanceof ReadableStream && head.framing.kind === "length" ? head.framing.length : undefined;
     let res;
     try {
       const cfg = ctx.config();
       res = await deps.clients.get(cfg).request({
         url,
+        target: rawTarget,
         method: head.method,
         headers,
         body: reqBody,
+        bodyLength,
         // The pinned, policy-checked addresses (§3.4) — unless allow_upstream_proxy sends the
         // request through HTTPS_PROXY, which then resolves the name (as the HTTP listener does).
         connectTo: cfg.allowUpstreamProxy ? undefined : target.addresses,

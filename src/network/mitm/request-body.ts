@@ -1,10 +1,11 @@
 /**
  * A decrypted request body on its way upstream, with backpressure towards the client.
  *
- * A Content-Length body up to 1 MiB is collected and sent as bytes, so the origin sees the
- * same Content-Length framing the client used; larger or chunked bodies stream (the HTTP/1.1
- * client then frames them chunked). Streaming buffers at most 256 KiB before asking the
- * reader to pause the client.
+ * A Content-Length body up to 1 MiB is collected and sent as bytes (a byte body is what the
+ * HTTP/1.1 client may replay once when a pooled connection turns out closed); larger or
+ * chunked bodies stream. Either way the origin sees the client's framing: the caller hands a
+ * streamed Content-Length body to the client with `bodyLength`, a chunked one goes chunked.
+ * Streaming buffers at most 256 KiB before asking the reader to pause the client.
  */
 
 /** Largest Content-Length body collected in memory. */
