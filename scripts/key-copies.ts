@@ -2,7 +2,7 @@
  * Measure how many plaintext copies of the API key live in the responses proxy's memory
  * (SPEC §1.3 "beyond": the goal is exactly one, the locked page).
  *
- *   sudo bun scripts/key-copies.ts [--requests N] [--binary PATH] [--concurrency C] [--tls] [--verbose]
+ *   sudo bun scripts/key-copies.ts [--requests N] [--binary PATH] [--concurrency C] [--tls] [--full-scan] [--verbose]
  *
  * Starts the compiled proxy (building it into dist/ when missing) with a random key piped
  * on stdin, sends N requests (default 1000) through it to a fake upstream served by this
@@ -10,6 +10,8 @@
  * region of /proc/<pid>/mem and counts occurrences of the key bytes. Prints
  * `key copies after N requests: <count>`. `--tls` makes the fake upstream https (a throwaway
  * CA passed through NODE_EXTRA_CA_CERTS), the production path (BoringSSL in the proxy).
+ * Only resident or swapped pages are read (see dataRuns); `--full-scan` reads every readable
+ * byte instead (several GB of reserved address space, slow) to cross-check that shortcut.
  *
  * Must run as root: the proxy sets PR_SET_DUMPABLE=0, which makes /proc/<pid>/mem owned
  * by root (and ptrace-protected) for everybody else, including the proxy's own user.
@@ -26,11 +28,12 @@ interface Options {
   binary: string;
   concurrency: number;
   tls: boolean;
+  fullScan: boolean;
   verbose: boolean;
 }
 
 function parseOptions(argv: string[]): Options {
-  const o: Options = { requests: 1000, binary: join(ROOT, "dist", "codex-responses-api-proxy"), concurrency: 8, tls: false, verbose: false };
+  const o: Options = { requests: 1000, binary: join(ROOT, "dist", "codex-responses-api-proxy"), concurrency: 8, tls: false, fullScan: false, verbose: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const next = () => {
@@ -43,6 +46,7 @@ function parseOptions(argv: string[]): Options {
     else if (a === "--concurrency") o.concurrency = Number(next());
     else if (a === "--verbose") o.verbose = true;
     else if (a === "--tls") o.tls = true;
+    else if (a === "--full-scan") o.fullScan = true;
     else throw new Error(`unknown argument ${a}`);
   }
   if (!Number.isInteger(o.requests) || o.requests < 0) throw new Error("--requests must be a non-negative integer");
@@ -76,36 +80,70 @@ function readableRegions(pid: number): Region[] {
   return out;
 }
 
+const PAGE = 4096;
+
+/**
+ * Runs of pages of `region` that hold data: present in RAM or swapped out, from
+ * /proc/<pid>/pagemap (bit 63 present, bit 62 swapped). Pages that were never touched read
+ * as zeros and cannot hold a copy; skipping them turns a scan of several GB of reserved
+ * JavaScriptCore address space into a scan of the resident set.
+ */
+function dataRuns(pagemapFd: number, region: Region): Array<[number, number]> {
+  const pages = (region.end - region.start) / PAGE;
+  const runs: Array<[number, number]> = [];
+  const BATCH = 64 * 1024;
+  const entries = Buffer.alloc(BATCH * 8);
+  let runStart = -1;
+  for (let first = 0; first < pages; first += BATCH) {
+    const count = Math.min(BATCH, pages - first);
+    const n = readSync(pagemapFd, entries, 0, count * 8, ((region.start / PAGE + first) * 8));
+    for (let i = 0; i < count; i++) {
+      const used = i * 8 < n && (entries.readUInt32LE(i * 8 + 4) & 0xc0000000) !== 0;
+      const addr = region.start + (first + i) * PAGE;
+      if (used && runStart < 0) runStart = addr;
+      if (!used && runStart >= 0) {
+        runs.push([runStart, addr]);
+        runStart = -1;
+      }
+    }
+  }
+  if (runStart >= 0) runs.push([runStart, region.end]);
+  return runs;
+}
+
 /** Occurrences of `needle` in the process's readable memory, with where they are. */
-function scan(pid: number, needle: Buffer): Array<{ address: number; region: Region }> {
+function scan(pid: number, needle: Buffer, full = false): Array<{ address: number; region: Region }> {
   const hits: Array<{ address: number; region: Region }> = [];
   const fd = openSync(`/proc/${pid}/mem`, "r");
+  const pagemap = openSync(`/proc/${pid}/pagemap`, "r");
   const CHUNK = 4 * 1024 * 1024;
   const buf = Buffer.alloc(CHUNK + needle.length);
   try {
     for (const region of readableRegions(pid)) {
-      // Chunks overlap by needle.length - 1 bytes so a copy across a chunk edge is found once.
-      for (let pos = region.start; pos < region.end; ) {
-        const want = Math.min(CHUNK + needle.length - 1, region.end - pos);
-        let n: number;
-        try {
-          n = readSync(fd, buf, 0, want, pos);
-        } catch {
-          break; // unreadable (e.g. a guard page the kernel refuses): skip the rest of the region
+      const runs: Array<[number, number]> = full ? [[region.start, region.end]] : dataRuns(pagemap, region);
+      for (const [runStart, runEnd] of runs) {
+        // Chunks overlap by needle.length - 1 bytes so a copy across a chunk edge is found.
+        for (let pos = runStart; pos < runEnd; ) {
+          const want = Math.min(CHUNK + needle.length - 1, runEnd - pos);
+          let n: number;
+          try {
+            n = readSync(fd, buf, 0, want, pos);
+          } catch {
+            break; // unreadable (e.g. a guard page the kernel refuses): skip the rest of the run
+          }
+          if (n <= 0) break;
+          const view = buf.subarray(0, n);
+          for (let i = view.indexOf(needle); i >= 0; i = view.indexOf(needle, i + 1)) hits.push({ address: pos + i, region });
+          if (pos + n >= runEnd) break;
+          pos += Math.min(CHUNK, n);
         }
-        if (n <= 0) break;
-        const view = buf.subarray(0, n);
-        for (let i = view.indexOf(needle); i >= 0; i = view.indexOf(needle, i + 1)) {
-          if (i <= CHUNK - 1 || pos + n >= region.end) hits.push({ address: pos + i, region });
-        }
-        if (pos + n >= region.end) break;
-        pos += Math.min(CHUNK, n);
       }
     }
   } finally {
     closeSync(fd);
+    closeSync(pagemap);
   }
-  // The overlap rule above can report a copy twice at a chunk edge; dedupe by address.
+  // Overlapping chunk edges can report a copy twice; dedupe by address.
   return [...new Map(hits.map((h) => [h.address, h])).values()];
 }
 
@@ -164,7 +202,7 @@ async function main(): Promise<number> {
   try {
     const needle = Buffer.from(key, "latin1");
     const report = (label: string) => {
-      const hits = scan(proxy.pid, needle);
+      const hits = scan(proxy.pid, needle, o.fullScan);
       if (o.verbose) {
         for (const h of hits) {
           const withPrefix = (() => {
@@ -211,7 +249,7 @@ async function main(): Promise<number> {
     const count = report("after");
     // Scanner self-check: the upstream URL is certainly in the proxy's memory; if it is not
     // found, the scan is blind and the key figure means nothing.
-    const control = scan(proxy.pid, Buffer.from(upstreamUrl, "latin1")).length;
+    const control = scan(proxy.pid, Buffer.from(upstreamUrl, "latin1"), o.fullScan).length;
     process.stderr.write(`scanner self-check: upstream URL found ${control} times\n`);
     if (control === 0) throw new Error("scanner self-check failed: could not find the upstream URL in the proxy's memory");
     process.stdout.write(`key copies after ${o.requests} requests: ${count}\n`);

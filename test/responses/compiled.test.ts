@@ -49,4 +49,22 @@ describe("the compiled executable (scripts/build.ts)", () => {
       await p.stop();
     }
   });
+
+  // The SPEC §1.3 benchmark: exactly one plaintext copy of the key (the locked page) after
+  // many requests. Reading /proc/<pid>/mem of a non-dumpable process needs root.
+  test.skipIf(process.platform !== "linux" || process.getuid?.() !== 0)(
+    "scripts/key-copies.ts: one copy of the key after 300 requests (http and https upstream)",
+    async () => {
+      for (const extra of [[], ["--tls"]]) {
+        const r = Bun.spawn([BUN, join(ROOT, "scripts", "key-copies.ts"), "--binary", bin, "--requests", "300", ...extra], {
+          stdout: "pipe",
+          stderr: "pipe",
+        });
+        const [out, err, code] = await Promise.all([new Response(r.stdout).text(), new Response(r.stderr).text(), r.exited]);
+        expect({ code, out }).toEqual({ code: 0, out: "key copies after 300 requests: 1\n" });
+        expect(err).toMatch(/scanner self-check: upstream URL found [1-9]\d* times/);
+      }
+    },
+    60_000,
+  );
 });
