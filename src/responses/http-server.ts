@@ -47,6 +47,7 @@ export interface HttpServerHandle {
 
 export const MAX_BODY_BYTES = 128 * 1024 * 1024;
 const MAX_PIPELINED = 1024 * 1024;
+const DISCARD_IDLE_SECONDS = 30;
 /** Batched output is written once it reaches this size, whatever else is pending. */
 const FLUSH_BYTES = 64 * 1024;
 const TURN = Symbol("turn");
@@ -114,15 +115,25 @@ export function startHttpServer(opts: { hostname: string; port: number; app: Htt
     c.scanFrom = 0;
   };
 
+  /**
+   * Send FIN once everything queued is written, then ignore whatever the client still sends
+   * (e.g. a request body we never read): closing with unread bytes would make the kernel
+   * answer with an RST that can destroy the response. Bounded: a client that neither reads
+   * nor closes is dropped after DISCARD_IDLE_SECONDS without traffic.
+   */
+  const closeAfterFlush = (c: Conn) => {
+    c.phase = "discard";
+    c.socket.timeout(DISCARD_IDLE_SECONDS);
+    if (c.queue.size === 0) c.socket.shutdown();
+    else void waitDrained(c).then(() => c.socket.shutdown());
+  };
+
   /** Answer with an empty body; close unless the connection can safely continue. */
   const respondEmpty = (c: Conn, status: number, keepOpen: boolean) => {
     const close = !keepOpen || stopping;
     c.queue.write(encoder.encode(`${statusLine(status)}content-length: 0\r\n${close ? "connection: close\r\n" : ""}\r\n`));
     if (close) {
-      // Half-close and ignore whatever the client still sends (its unread body), so the
-      // kernel does not answer it with an RST that could destroy our response.
-      c.phase = "discard";
-      c.socket.shutdown();
+      closeAfterFlush(c);
     }
     return !close;
   };
@@ -134,8 +145,7 @@ export function startHttpServer(opts: { hostname: string; port: number; app: Htt
     c.abort = undefined;
     if (c.phase === "closed") return;
     if (!keepAlive || stopping) {
-      c.phase = "discard";
-      c.socket.shutdown();
+      closeAfterFlush(c);
       return;
     }
     c.phase = "head";
@@ -224,8 +234,7 @@ export function startHttpServer(opts: { hostname: string; port: number; app: Htt
       app.onError?.(e instanceof Error ? e.message : String(e));
       if (c.phase !== "closed") {
         flush();
-        c.phase = "discard";
-        c.socket.end();
+        closeAfterFlush(c);
       }
       return;
     }
@@ -380,6 +389,10 @@ export function startHttpServer(opts: { hostname: string; port: number; app: Htt
       },
       drain(socket) {
         socket.data.queue.drain();
+      },
+      timeout(socket) {
+        // Only armed for connections we are closing (closeAfterFlush); streams have no timeout.
+        socket.terminate();
       },
       close(socket) {
         const c = socket.data;

@@ -219,3 +219,83 @@ describe("client disconnect aborts the upstream request", () => {
     }
   });
 });
+
+describe("large streamed bodies under backpressure", () => {
+  test.each(["HTTP/1.1", "HTTP/1.0"])("%s client that pauses reading gets every byte, in order", async (version) => {
+    const CHUNK = 64 * 1024;
+    const CHUNKS = 80; // 5 MiB
+    const halfway = Promise.withResolvers<void>();
+    let produced = 0;
+    const upstream = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      idleTimeout: 0,
+      fetch() {
+        return new Response(
+          new ReadableStream({
+            pull(c) {
+              if (produced === CHUNKS) return c.close();
+              c.enqueue(new Uint8Array(CHUNK).fill(produced % 251));
+              produced++;
+              if (produced === CHUNKS / 4) halfway.resolve();
+            },
+          }),
+        );
+      },
+    });
+    const client = createHttp1Client({ proxyEnv: null });
+    const proxy = startResponsesProxy({
+      port: 0,
+      httpShutdown: false,
+      upstream: new URL(`http://127.0.0.1:${upstream.port}/v1/responses`),
+      authorization: new TextEncoder().encode(`Bearer ${KEY}`),
+      client,
+      dumper: null,
+      onShutdown: () => {},
+      logError: () => {},
+    });
+    try {
+      const chunks: Uint8Array[] = [];
+      const closed = Promise.withResolvers<void>();
+      const sock = await Bun.connect({
+        hostname: "127.0.0.1",
+        port: proxy.port,
+        socket: {
+          data(_s, d) {
+            chunks.push(new Uint8Array(d));
+          },
+          close: () => closed.resolve(),
+        },
+      });
+      sock.pause();
+      sock.write(`POST /v1/responses ${version}\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}`);
+      await halfway.promise;
+      sock.resume();
+      await closed.promise;
+      const all = Buffer.concat(chunks);
+      const headEnd = all.indexOf("\r\n\r\n") + 4;
+      const head = all.subarray(0, headEnd).toString("latin1");
+      let body = all.subarray(headEnd);
+      if (version === "HTTP/1.1") {
+        expect(head).toContain("transfer-encoding: chunked");
+        // De-chunk.
+        const parts: Buffer[] = [];
+        let i = 0;
+        for (;;) {
+          const nl = body.indexOf("\r\n", i);
+          const size = parseInt(body.subarray(i, nl).toString("latin1"), 16);
+          if (size === 0) break;
+          parts.push(body.subarray(nl + 2, nl + 2 + size));
+          i = nl + 2 + size + 2;
+        }
+        body = Buffer.concat(parts);
+      }
+      expect(body.length).toBe(CHUNK * CHUNKS);
+      for (let k = 0; k < CHUNKS; k++) expect(body[k * CHUNK]).toBe(k % 251);
+    } finally {
+      await proxy.stop(0);
+      client.close();
+      upstream.stop(true);
+    }
+  });
+});
