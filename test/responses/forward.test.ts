@@ -299,3 +299,62 @@ describe("large streamed bodies under backpressure", () => {
     }
   });
 });
+
+describe("many concurrent streams (SPEC §1.6)", () => {
+  test("64 concurrent SSE streams all complete intact over kept-alive upstream connections", async () => {
+    const N = 64;
+    const release = Promise.withResolvers<void>();
+    let open = 0;
+    const allOpen = Promise.withResolvers<void>();
+    const upstream = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      idleTimeout: 0,
+      async fetch(req) {
+        const id = (await req.json()).id as number;
+        const enc = new TextEncoder();
+        let step = 0;
+        return new Response(
+          new ReadableStream({
+            async pull(c) {
+              if (step === 0) {
+                c.enqueue(enc.encode(`data: start ${id}\n\n`));
+                if (++open === N) allOpen.resolve();
+              } else if (step === 1) {
+                await release.promise;
+                c.enqueue(enc.encode(`data: end ${id}\n\n`));
+              } else c.close();
+              step++;
+            },
+          }),
+          { headers: { "content-type": "text/event-stream" } },
+        );
+      },
+    });
+    const client = createHttp1Client({ proxyEnv: null, maxIdlePerOrigin: 256 });
+    const proxy = startResponsesProxy({
+      port: 0,
+      httpShutdown: false,
+      upstream: new URL(`http://127.0.0.1:${upstream.port}/v1/responses`),
+      authorization: new TextEncoder().encode(`Bearer ${KEY}`),
+      client,
+      dumper: null,
+      onShutdown: () => {},
+      logError: () => {},
+    });
+    try {
+      const results = Array.from({ length: N }, (_, id) =>
+        fetch(`http://127.0.0.1:${proxy.port}/v1/responses`, { method: "POST", body: JSON.stringify({ id }) }).then((r) => r.text()),
+      );
+      // Every stream is open at the same time before any of them may finish.
+      await allOpen.promise;
+      release.resolve();
+      const texts = await Promise.all(results);
+      texts.forEach((t, id) => expect(t).toBe(`data: start ${id}\n\ndata: end ${id}\n\n`));
+    } finally {
+      await proxy.stop(0);
+      client.close();
+      upstream.stop(true);
+    }
+  });
+});
