@@ -311,7 +311,7 @@ describe("many concurrent streams (SPEC §1.6)", () => {
       port: 0,
       idleTimeout: 0,
       async fetch(req) {
-        const id = (await req.json()).id as number;
+        const id = ((await req.json()) as { id: number }).id;
         const enc = new TextEncoder();
         let step = 0;
         return new Response(
