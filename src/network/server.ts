@@ -37,8 +37,13 @@ export interface NetworkProxyOptions {
   resolver?: Resolver;
   dialer?: Dialer;
   log?: Logger;
-  /** Reload on SIGHUP (default true). Tests running several proxies in one process pass false. */
+  /**
+   * Reload on SIGHUP, and on SIGTERM/SIGINT stop with a grace of `shutdownGraceMs` (default
+   * true). Tests running several proxies in one process pass false.
+   */
   handleSignals?: boolean;
+  /** Grace (ms) open connections get on SIGTERM/SIGINT before they are closed; default 2000. */
+  shutdownGraceMs?: number;
   /** Watch the config file (default true when `configFile` is set). */
   watch?: boolean;
 }
@@ -52,10 +57,12 @@ export interface NetworkProxy {
   /** Same as POST /reload. Never throws. */
   reload(): Promise<ReloadResult>;
   /**
-   * Stop listening, stop the admin API, the reloader and the MITM engine. Open connections
-   * are closed by the listeners' own `stop()`.
+   * Stop accepting on every listener and stop the admin API at once, let open proxy
+   * connections (tunnels included) run for up to `graceMs` (default 0), close the rest, then
+   * stop the reloader and the MITM engine (SPEC-network §1). Calling it again returns the
+   * same promise (the first call's grace applies).
    */
-  stop(): Promise<void>;
+  stop(opts?: { graceMs?: number }): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
 
@@ -110,10 +117,15 @@ async function buildMitm(ctx: NetworkContextHandle, cfg: RuntimeConfig): Promise
  */
 export async function startNetworkProxy(opts: NetworkProxyOptions): Promise<NetworkProxy> {
   const log = opts.log ?? createLogger();
+  const listenerStops: Array<(graceMs: number) => Promise<void>> = [];
   const initial = opts.config;
   const ctx = createNetworkContext({ config: initial, resolver: opts.resolver, dialer: opts.dialer, log });
   const cleanups: Array<() => unknown> = [];
+  let graceMs = 0;
   const undo = async () => {
+    // Listeners first and together: all stop accepting now and share one grace period; the
+    // MITM engine and the reloader stay up until the connections that use them are gone.
+    await Promise.all(listenerStops.splice(0).map((fn) => fn(graceMs).catch(() => {})));
     for (const fn of cleanups.reverse()) {
       try {
         await fn();
@@ -138,7 +150,7 @@ export async function startNetworkProxy(opts: NetworkProxyOptions): Promise<Netw
       log,
     );
     const http = await bind("HTTP proxy", httpAddr, () => startHttpProxyListener(ctx, httpAddr));
-    cleanups.push(() => http.stop());
+    listenerStops.push((graceMs) => http.stop({ graceMs }));
     log.info(`HTTP proxy listening on ${formatListenAddress({ host: httpAddr.host, port: http.port })}`);
 
     let socksPort: number | null = null;
@@ -149,7 +161,7 @@ export async function startNetworkProxy(opts: NetworkProxyOptions): Promise<Netw
         log,
       );
       const socks = await bind("SOCKS5 proxy", socksAddr, () => startSocks5Listener(ctx, socksAddr));
-      cleanups.push(() => socks.stop());
+      listenerStops.push((graceMs) => socks.stop({ graceMs }));
       socksPort = socks.port;
       log.info(`SOCKS5 proxy listening on ${formatListenAddress({ host: socksAddr.host, port: socks.port })}`);
     }
@@ -206,18 +218,37 @@ export async function startNetworkProxy(opts: NetworkProxyOptions): Promise<Netw
         token: () => token,
       }),
     );
-    cleanups.push(() => admin.stop());
+    // Stops with the proxy listeners (all stop listening at once); it does not wait for the grace.
+    listenerStops.push(() => admin.stop());
     log.info(`admin API listening on ${formatListenAddress({ host: adminAddr.host, port: admin.port })}`);
 
     let stopping: Promise<void> | null = null;
-    const stop = () => (stopping ??= undo());
+    const stop = (stopOpts: { graceMs?: number } = {}) => {
+      if (!stopping) {
+        graceMs = Math.max(0, stopOpts.graceMs ?? 0);
+        stopping = undo();
+      }
+      return stopping;
+    };
+    if (opts.handleSignals ?? true) {
+      // SIGTERM/SIGINT: the CLI (cli.ts) waits for stop() and exits 0; this handler, installed
+      // first, makes that stop graceful. stop() is idempotent, so the CLI's own call joins it.
+      const shutdownGraceMs = opts.shutdownGraceMs ?? 2000;
+      const onSignal = () => void stop({ graceMs: shutdownGraceMs });
+      process.once("SIGTERM", onSignal);
+      process.once("SIGINT", onSignal);
+      cleanups.push(() => {
+        process.off("SIGTERM", onSignal);
+        process.off("SIGINT", onSignal);
+      });
+    }
     return {
       ports: { http: http.port, socks: socksPort, admin: admin.port },
       context: ctx,
       reloader,
       reload: () => reloader.reload("admin"),
       stop,
-      [Symbol.asyncDispose]: stop,
+      [Symbol.asyncDispose]: () => stop(),
     };
   } catch (err) {
     await undo();

@@ -15,8 +15,19 @@ export { createHttpConnectionHandler, type HttpConnectionHandler, type HttpConne
 export interface HttpProxyListener {
   /** The bound port (useful with port 0). */
   readonly port: number;
-  /** Stop accepting, close every connection it accepted (tunnels included) and pooled upstream connections. */
-  stop(): Promise<void>;
+  /**
+   * Stop accepting at once; connections already accepted (tunnels, MITM included) may finish
+   * for up to `graceMs` (default 0); then close the rest and the pooled upstream connections.
+   * Resolves once the open connections are gone or the grace ended (SPEC-network §1).
+   * Calling it again returns the same promise.
+   */
+  stop(opts?: StopOptions): Promise<void>;
+}
+
+/** Options of a listener's `stop()`. */
+export interface StopOptions {
+  /** How long (ms) open connections may still run before they are closed; default 0. */
+  graceMs?: number;
 }
 
 /** Options (tests): upstream clients, the tunnel hook, the head timeout. */
@@ -37,6 +48,8 @@ export function startHttpProxyListener(
 ): HttpProxyListener {
   const clients = opts.clients ?? createUpstreamClients();
   const open = new Set<Socket<ConnState>>();
+  const drained = drainSignal(open);
+  let stopping: Promise<void> | null = null;
   // A bug in a connection owner must cost that connection only, never the listener.
   const fault = (s: Socket<ConnState>, err: unknown) => {
     ctx.log.error("http proxy connection handler failed", { client: s.data.client, error: errorText(err) });
@@ -86,7 +99,7 @@ export function startHttpProxyListener(
         }
       },
       close(s) {
-        open.delete(s);
+        drained.remove(s);
         try {
           s.data.handler?.close(s);
         } catch (err) {
@@ -100,11 +113,36 @@ export function startHttpProxyListener(
   });
   return {
     port: listener.port,
-    async stop() {
-      listener.stop(true);
-      for (const s of open) s.end();
-      open.clear();
-      clients.close();
+    stop(stopOpts: StopOptions = {}) {
+      return (stopping ??= (async () => {
+        // stop(false): close the listening socket only; accepted sockets keep running.
+        listener.stop(false);
+        await drained.wait(stopOpts.graceMs ?? 0);
+        for (const s of open) s.end();
+        open.clear();
+        clients.close();
+      })());
+    },
+  };
+}
+
+/**
+ * Tracks a listener's open sockets: `remove` on close, `wait(ms)` resolves once none is left
+ * or after `ms` (whichever comes first). Shared with the SOCKS5 listener.
+ */
+export function drainSignal<S>(open: Set<S>): { remove(s: S): void; wait(ms: number): Promise<void> } {
+  let empty: PromiseWithResolvers<void> | null = null;
+  return {
+    remove(s) {
+      open.delete(s);
+      if (open.size === 0) empty?.resolve();
+    },
+    async wait(ms) {
+      if (open.size === 0 || ms <= 0) return;
+      empty = Promise.withResolvers<void>();
+      const timer = setTimeout(() => empty?.resolve(), ms);
+      await empty.promise;
+      clearTimeout(timer);
     },
   };
 }

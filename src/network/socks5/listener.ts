@@ -8,6 +8,7 @@ import type { Socket, TCPSocketListener } from "bun";
 import type { ConnState, NetworkContext } from "../types.ts";
 import { blockHint, blockResponseBytes } from "../http/block-response.ts";
 import { createHttpConnectionHandler } from "../http/connection.ts";
+import { drainSignal, type StopOptions } from "../http/listener.ts";
 import type { PeekDeps } from "./connect.ts";
 import { createSocks5Session, type Socks5Options } from "./session.ts";
 
@@ -38,8 +39,12 @@ export const DEFAULT_PEEK_DEPS: PeekDeps = {
 export interface Socks5ListenerHandle {
   /** The bound port (useful with port 0). */
   readonly port: number;
-  /** Stop accepting and close every connection this listener accepted (tunnels included). */
-  stop(): Promise<void>;
+  /**
+   * Stop accepting at once; connections already accepted (tunnels, UDP associations
+   * included) may finish for up to `graceMs` (default 0), then the rest are closed.
+   * Resolves once none is left or the grace ended (SPEC-network §1). Idempotent.
+   */
+  stop(opts?: StopOptions): Promise<void>;
 }
 
 /**
@@ -59,6 +64,8 @@ export function startSocks5Listener(
     deps: opts.deps ?? DEFAULT_PEEK_DEPS,
   };
   const open = new Set<Socket<ConnState>>();
+  const drained = drainSignal(open);
+  let stopping: Promise<void> | null = null;
   // A bug in a connection owner must cost that connection only, never the listener.
   const fault = (socket: Socket<ConnState>, err: unknown) => {
     ctx.log.error("socks5 connection handler failed", {
@@ -71,6 +78,10 @@ export function startSocks5Listener(
   const listener: TCPSocketListener<ConnState> = Bun.listen<ConnState>({
     hostname: addr.host,
     port: addr.port,
+    // Half-close: a tunnel client may send its request, FIN, and still read the answer; the
+    // default would close both directions. The current owner gets `end` (a tunnel passes the
+    // FIN on upstream); owners without `end` (handshake, peeking) get the old full close.
+    allowHalfOpen: true,
     socket: {
       open(socket) {
         socket.data = { handler: null, client: `${socket.remoteAddress}:${socket.remotePort}` };
@@ -92,8 +103,17 @@ export function startSocks5Listener(
           fault(socket, err);
         }
       },
+      end(socket) {
+        try {
+          const h = socket.data.handler;
+          if (h?.end) h.end(socket);
+          else socket.end();
+        } catch (err) {
+          fault(socket, err);
+        }
+      },
       close(socket) {
-        open.delete(socket);
+        drained.remove(socket);
         socket.data.handler?.close(socket);
       },
       error(socket, err) {
@@ -103,10 +123,14 @@ export function startSocks5Listener(
   });
   return {
     port: listener.port,
-    async stop() {
-      listener.stop(true);
-      for (const s of open) s.end();
-      open.clear();
+    stop(stopOpts: StopOptions = {}) {
+      return (stopping ??= (async () => {
+        // stop(false): close the listening socket only; accepted sockets keep running.
+        listener.stop(false);
+        await drained.wait(stopOpts.graceMs ?? 0);
+        for (const s of open) s.end();
+        open.clear();
+      })());
     },
   };
 }
