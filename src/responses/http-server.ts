@@ -8,8 +8,8 @@
  * streamed chunk by chunk with backpressure (WriteQueue), no timeouts (SSE may be quiet).
  */
 import type { Socket, TCPSocketListener } from "bun";
-import { STATUS_CODES } from "node:http";
 import { WriteQueue } from "../net/write-queue.ts";
+import { encodeResponseHead, pipeBody, type BodySink } from "./body-writer.ts";
 import { ChunkedDecoder } from "./chunked.ts";
 import { parseRequestHead, type RequestHead } from "./http-head.ts";
 
@@ -48,25 +48,6 @@ export interface HttpServerHandle {
 export const MAX_BODY_BYTES = 128 * 1024 * 1024;
 const MAX_PIPELINED = 1024 * 1024;
 const DISCARD_IDLE_SECONDS = 30;
-/** Batched output is written once it reaches this size, whatever else is pending. */
-const FLUSH_BYTES = 64 * 1024;
-const TURN = Symbol("turn");
-/** Resolves after one event-loop turn (setImmediate runs after pending I/O callbacks). */
-const nextTurn = () => new Promise<typeof TURN>((resolve) => setImmediate(resolve, TURN));
-
-function concat(parts: Uint8Array[], total: number): Uint8Array {
-  const buf = new Uint8Array(total);
-  let off = 0;
-  for (const p of parts) {
-    buf.set(p, off);
-    off += p.byteLength;
-  }
-  return buf;
-}
-const CRLF = new Uint8Array([13, 10]);
-const LAST_CHUNK = new Uint8Array([48, 13, 10, 13, 10]); // "0\r\n\r\n"
-const FRAMING = new Set(["content-length", "transfer-encoding", "connection", "keep-alive"]);
-
 interface Conn {
   socket: Socket<Conn>;
   queue: WriteQueue;
@@ -83,11 +64,8 @@ interface Conn {
   paused: boolean;
 }
 
-const encoder = new TextEncoder();
+const CONTINUE = new TextEncoder().encode("HTTP/1.1 100 Continue\r\n\r\n");
 
-function statusLine(status: number): string {
-  return `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? "Unknown"}\r\n`;
-}
 
 /**
  * Listen on `hostname:port` (0 = ephemeral) and serve `app`.
@@ -131,7 +109,7 @@ export function startHttpServer(opts: { hostname: string; port: number; app: Htt
   /** Answer with an empty body; close unless the connection can safely continue. */
   const respondEmpty = (c: Conn, status: number, keepOpen: boolean) => {
     const close = !keepOpen || stopping;
-    c.queue.write(encoder.encode(`${statusLine(status)}content-length: 0\r\n${close ? "connection: close\r\n" : ""}\r\n`));
+    c.queue.write(encodeResponseHead(status, [], { kind: "length", length: 0 }, close));
     if (close) {
       closeAfterFlush(c);
     }
@@ -164,83 +142,40 @@ export function startHttpServer(opts: { hostname: string; port: number; app: Htt
   const writeResponse = async (c: Conn, head: RequestHead, resp: OutgoingResponse) => {
     const noBody = resp.status < 200 || resp.status === 204 || resp.status === 304;
     const stream = resp.body instanceof ReadableStream ? resp.body : null;
-    const bytes = resp.body instanceof Uint8Array ? resp.body : null;
-    // HTTP/1.0 clients cannot parse chunked framing: their streamed bodies end with the connection.
-    const keepAlive = head.keepAlive && !stopping && (noBody || !stream || head.version === "HTTP/1.1");
-    let text = statusLine(resp.status);
-    for (const [name, value] of resp.headers) {
-      if (FRAMING.has(name.toLowerCase())) continue;
-      text += `${name}: ${value}\r\n`;
-    }
-    if (noBody) text += "";
-    else if (stream && head.version === "HTTP/1.1") text += "transfer-encoding: chunked\r\n";
-    else if (!stream) text += `content-length: ${bytes?.byteLength ?? 0}\r\n`;
-    if (!keepAlive) text += "connection: close\r\n";
-    const headBytes = encoder.encode(text + "\r\n");
+    const bytes = resp.body instanceof Uint8Array ? resp.body : new Uint8Array(0);
+    const chunked = head.version === "HTTP/1.1";
     if (noBody || !stream) {
       if (stream) void stream.cancel().catch(() => {});
-      c.queue.write(headBytes);
-      if (!noBody && bytes && bytes.byteLength) c.queue.write(bytes);
+      const keepAlive = head.keepAlive && !stopping;
+      const framing = noBody ? ({ kind: "none" } as const) : ({ kind: "length", length: bytes.byteLength } as const);
+      c.queue.write(encodeResponseHead(resp.status, resp.headers, framing, !keepAlive));
+      if (!noBody && bytes.byteLength) c.queue.write(bytes);
       finishExchange(c, keepAlive);
       return;
     }
-    const chunked = head.version === "HTTP/1.1";
-    // Output is batched into as few send()s as possible without delaying anything: pieces
-    // that are already here (the first chunk after the head, several chunks read together,
-    // the end of the stream) join one write; whatever waits longer than one event-loop
-    // turn is written on its own. Small responses become a single send().
-    const out: Uint8Array[] = [headBytes];
-    let outBytes = headBytes.byteLength;
-    const push = (piece: Uint8Array) => {
-      out.push(piece);
-      outBytes += piece.byteLength;
+    // HTTP/1.0 clients cannot parse chunked framing: their streamed bodies end with the connection.
+    const keepAlive = head.keepAlive && !stopping && chunked;
+    const headBytes = encodeResponseHead(resp.status, resp.headers, chunked ? { kind: "chunked" } : { kind: "close" }, !keepAlive);
+    const sink: BodySink = {
+      write: (b) => void c.queue.write(b),
+      get backlog() {
+        return c.queue.size;
+      },
+      drained: () => waitDrained(c),
+      get closed() {
+        return c.phase === "closed";
+      },
     };
-    const flush = () => {
-      if (out.length === 0) return;
-      c.queue.write(out.length === 1 ? out[0]! : concat(out, outBytes));
-      out.length = 0;
-      outBytes = 0;
-    };
-    const reader = stream.getReader();
     try {
-      let next = reader.read();
-      for (;;) {
-        if (out.length > 0 && (await Promise.race([next, nextTurn()])) === TURN) {
-          flush();
-          if (c.queue.size > 0) await waitDrained(c);
-        }
-        const { done, value } = await next;
-        if (c.phase === "closed") {
-          void reader.cancel().catch(() => {});
-          return;
-        }
-        if (done) break;
-        if (value && value.byteLength > 0) {
-          if (chunked) {
-            push(encoder.encode(`${value.byteLength.toString(16)}\r\n`));
-            push(value);
-            push(CRLF);
-          } else push(value);
-          if (outBytes >= FLUSH_BYTES) {
-            flush();
-            if (c.queue.size > 0) await waitDrained(c);
-          }
-        }
-        next = reader.read();
-      }
+      if ((await pipeBody(sink, headBytes, stream, chunked)) === "client-closed") return;
     } catch (e) {
       // Upstream body failed mid-stream: the only honest signal left is to end the connection
       // without the terminating chunk, so the client sees an incomplete message.
       app.onError?.(e instanceof Error ? e.message : String(e));
-      if (c.phase !== "closed") {
-        flush();
-        closeAfterFlush(c);
-      }
+      if (c.phase !== "closed") closeAfterFlush(c);
       return;
     }
-    if (chunked) push(LAST_CHUNK);
-    flush();
-    finishExchange(c, keepAlive && chunked);
+    finishExchange(c, keepAlive);
   };
 
   const dispatch = (c: Conn) => {
@@ -299,7 +234,7 @@ export function startHttpServer(opts: { hostname: string; port: number; app: Htt
           respondEmpty(c, 413, false);
           return;
         }
-        if (head.expectContinue && head.framing.kind !== "none") c.queue.write(encoder.encode("HTTP/1.1 100 Continue\r\n\r\n"));
+        if (head.expectContinue && head.framing.kind !== "none") c.queue.write(CONTINUE);
         if (head.framing.kind === "none") {
           dispatch(c);
           return;
