@@ -18,8 +18,11 @@ export interface BodySink {
 /** How the body of a response is delimited. */
 export type ResponseFraming = { kind: "none" } | { kind: "length"; length: number } | { kind: "chunked" } | { kind: "close" };
 
-/** Header fields the listener owns; an app's values for them are dropped. */
-const FRAMING_FIELDS = new Set(["content-length", "transfer-encoding", "connection", "keep-alive"]);
+/**
+ * Header fields the listener owns; an app's values for them are dropped. (`keep-alive` is
+ * not among them: SPEC §1.5 forwards every upstream header but these and trailer/upgrade.)
+ */
+const FRAMING_FIELDS = new Set(["content-length", "transfer-encoding", "connection"]);
 const CRLF = new Uint8Array([13, 10]);
 const LAST_CHUNK = new Uint8Array([48, 13, 10, 13, 10]); // "0\r\n\r\n"
 /** Batched output is written once it reaches this size, whatever else is pending. */

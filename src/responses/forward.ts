@@ -7,8 +7,8 @@
  * then `host` (upstream authority, default port omitted, IPv6 brackets kept) and
  * `authorization`. Framing headers belong to the client (it writes its own
  * `content-length` for the buffered body and drops `content-length`, `transfer-encoding`,
- * `connection`, `keep-alive`); `expect` is dropped too because this hop already answered
- * `100 Continue` and the body is sent at once.
+ * `connection`, `keep-alive`). `expect: 100-continue` is forwarded as RFC 9110 §10.1.1 asks of
+ * a proxy; the client sends the body at once and skips an interim `100` from upstream.
  *
  * Response: status mirrored, headers except content-length, transfer-encoding, connection,
  * trailer, upgrade (our listener owns framing), body streamed, never decompressed, 3xx
@@ -19,7 +19,7 @@ import type { Http1Client } from "../http1/types.ts";
 import type { Dumper } from "./dump.ts";
 import type { IncomingRequest, OutgoingResponse } from "./http-server.ts";
 
-const DROP_REQUEST = new Set(["authorization", "host", "expect"]);
+const DROP_REQUEST = new Set(["authorization", "host"]);
 const DROP_RESPONSE = new Set(["content-length", "transfer-encoding", "connection", "trailer", "upgrade"]);
 
 /** What a forwarder needs; built once at startup. */

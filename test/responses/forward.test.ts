@@ -105,6 +105,30 @@ describe("forwarding through the real HTTP/1.1 client", () => {
     expect(seen[0]!.body).toBe(body);
   });
 
+  test("Expect: 100-continue: the client gets 100 before sending the body; the header is forwarded", async () => {
+    seen.length = 0;
+    const done = Promise.withResolvers<string>();
+    let text = "";
+    const sock = await Bun.connect({
+      hostname: "127.0.0.1",
+      port: proxy.port,
+      socket: {
+        data(s, d) {
+          text += d.toString();
+          if (text === "HTTP/1.1 100 Continue\r\n\r\n") s.write('{"x":1}');
+          if (text.endsWith("0\r\n\r\n")) done.resolve(text);
+        },
+        close: () => done.resolve(text),
+      },
+    });
+    sock.write("POST /v1/responses HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\nExpect: 100-continue\r\n\r\n");
+    const reply = await done.promise;
+    sock.end();
+    expect(reply).toStartWith("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\n");
+    expect(seen[0]!.body).toBe('{"x":1}');
+    expect(new Map(seen[0]!.headers).get("expect")).toBe("100-continue");
+  });
+
   test("gzip passes through: bytes identical, content-encoding kept", async () => {
     const res = await fetch(`http://127.0.0.1:${gzipProxy.port}/v1/responses`, { method: "POST", body: "{}", decompress: false });
     expect(res.headers.get("content-encoding")).toBe("gzip");
@@ -351,6 +375,49 @@ describe("many concurrent streams (SPEC §1.6)", () => {
       release.resolve();
       const texts = await Promise.all(results);
       texts.forEach((t, id) => expect(t).toBe(`data: start ${id}\n\ndata: end ${id}\n\n`));
+    } finally {
+      await proxy.stop(0);
+      client.close();
+      upstream.stop(true);
+    }
+  });
+});
+
+describe("response header mirroring (SPEC §1.5)", () => {
+  test("every upstream header except content-length, transfer-encoding, connection, trailer, upgrade; repeats kept", async () => {
+    const upstream = Bun.listen({
+      hostname: "127.0.0.1",
+      port: 0,
+      socket: {
+        data(s, d) {
+          if (!d.toString().includes("\r\n\r\n{}")) return;
+          s.write(
+            "HTTP/1.1 418 I'm a teapot\r\nContent-Type: application/json\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n" +
+              "Connection: keep-alive\r\nKeep-Alive: timeout=5\r\nTrailer: X-T\r\nUpgrade: h2c\r\nX-Request-Id: r-1\r\n" +
+              "Content-Length: 2\r\n\r\n{}",
+          );
+        },
+      },
+    });
+    const client = createHttp1Client({ proxyEnv: null });
+    const proxy = startResponsesProxy({
+      port: 0,
+      httpShutdown: false,
+      upstream: new URL(`http://127.0.0.1:${upstream.port}/v1/responses`),
+      authorization: new TextEncoder().encode(`Bearer ${KEY}`),
+      client,
+      dumper: null,
+      onShutdown: () => {},
+      logError: () => {},
+    });
+    try {
+      const r = await rawExchange(proxy.port, "POST /v1/responses HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}", (t) =>
+        t.endsWith("\r\n0\r\n\r\n"),
+      );
+      expect(r.text).toBe(
+        "HTTP/1.1 418 I'm a Teapot\r\ncontent-type: application/json\r\nset-cookie: a=1\r\nset-cookie: b=2\r\n" +
+          "keep-alive: timeout=5\r\nx-request-id: r-1\r\ntransfer-encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+      );
     } finally {
       await proxy.stop(0);
       client.close();
