@@ -2,16 +2,18 @@
  * Measure how many plaintext copies of the API key live in the responses proxy's memory
  * (SPEC §1.3 "beyond": the goal is exactly one, the locked page).
  *
- *   sudo bun scripts/key-copies.ts [--requests N] [--binary PATH] [--concurrency C] [--tls] [--full-scan] [--verbose]
+ *   sudo bun scripts/key-copies.ts [--requests N] [--binary PATH] [--concurrency C] [--tls] [--full-scan] [--control] [--verbose]
  *
  * Starts the compiled proxy (building it into dist/ when missing) with a random key piped
  * on stdin, sends N requests (default 1000) through it to a fake upstream served by this
  * script (a different process, so its copies do not count), then reads every readable
- * region of /proc/<pid>/mem and counts occurrences of the key bytes. Prints
+ * region of /proc/<pid>/mem and counts occurrences of the key (as Latin-1/ASCII bytes and as
+ * UTF-16LE, the two ways JavaScriptCore stores strings). Prints
  * `key copies after N requests: <count>`. `--tls` makes the fake upstream https (a throwaway
  * CA passed through NODE_EXTRA_CA_CERTS), the production path (BoringSSL in the proxy).
  * Only resident or swapped pages are read (see dataRuns); `--full-scan` reads every readable
  * byte instead (several GB of reserved address space, slow) to cross-check that shortcut.
+ * `--control` also puts the key in the proxy's environment, a copy the scan must find.
  *
  * Must run as root: the proxy sets PR_SET_DUMPABLE=0, which makes /proc/<pid>/mem owned
  * by root (and ptrace-protected) for everybody else, including the proxy's own user.
@@ -29,11 +31,12 @@ interface Options {
   concurrency: number;
   tls: boolean;
   fullScan: boolean;
+  control: boolean;
   verbose: boolean;
 }
 
 function parseOptions(argv: string[]): Options {
-  const o: Options = { requests: 1000, binary: join(ROOT, "dist", "codex-responses-api-proxy"), concurrency: 8, tls: false, fullScan: false, verbose: false };
+  const o: Options = { requests: 1000, binary: join(ROOT, "dist", "codex-responses-api-proxy"), concurrency: 8, tls: false, fullScan: false, control: false, verbose: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const next = () => {
@@ -47,6 +50,7 @@ function parseOptions(argv: string[]): Options {
     else if (a === "--verbose") o.verbose = true;
     else if (a === "--tls") o.tls = true;
     else if (a === "--full-scan") o.fullScan = true;
+    else if (a === "--control") o.control = true;
     else throw new Error(`unknown argument ${a}`);
   }
   if (!Number.isInteger(o.requests) || o.requests < 0) throw new Error("--requests must be a non-negative integer");
@@ -184,7 +188,12 @@ async function main(): Promise<number> {
     stdin: "pipe",
     stdout: "ignore",
     stderr: "pipe",
-    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...(pki ? { NODE_EXTRA_CA_CERTS: caFile } : {}) },
+    env: {
+      PATH: process.env.PATH ?? "/usr/bin:/bin",
+      ...(pki ? { NODE_EXTRA_CA_CERTS: caFile } : {}),
+      // Negative control: a key in the environment must be found (the figure then exceeds 1).
+      ...(o.control ? { KEY_COPIES_CONTROL: key } : {}),
+    },
   });
   proxy.stdin.write(key + "\n");
   await proxy.stdin.end();
@@ -200,9 +209,13 @@ async function main(): Promise<number> {
   const base = `http://127.0.0.1:${m[1]}`;
 
   try {
-    const needle = Buffer.from(key, "latin1");
+    // JavaScriptCore keeps strings as Latin-1 when it can and as UTF-16 otherwise: count both.
+    const needles = [
+      { enc: "latin1", bytes: Buffer.from(key, "latin1") },
+      { enc: "utf16le", bytes: Buffer.from(key, "utf16le") },
+    ];
     const report = (label: string) => {
-      const hits = scan(proxy.pid, needle, o.fullScan);
+      const hits = needles.flatMap((n) => scan(proxy.pid, n.bytes, o.fullScan).map((h) => ({ ...h, enc: n.enc })));
       if (o.verbose) {
         for (const h of hits) {
           const withPrefix = (() => {
@@ -220,7 +233,7 @@ async function main(): Promise<number> {
           process.stderr.write(
             `  ${label}: 0x${h.address.toString(16)} in ${h.region.perms} ${h.region.name || "[anon]"} ` +
               `(region 0x${h.region.start.toString(16)}+0x${(h.address - h.region.start).toString(16)}, size ${h.region.end - h.region.start})` +
-              `${withPrefix ? " preceded by 'Bearer '" : ""}\n`,
+              `${h.enc === "utf16le" ? " as UTF-16" : ""}${withPrefix ? " preceded by 'Bearer '" : ""}\n`,
           );
         }
       }

@@ -64,6 +64,14 @@ describe("the compiled executable (scripts/build.ts)", () => {
         expect({ code, out }).toEqual({ code: 0, out: "key copies after 300 requests: 1\n" });
         expect(err).toMatch(/scanner self-check: upstream URL found [1-9]\d* times/);
       }
+      // Negative control: with the key also in the proxy's environment the scan must see more.
+      const r = Bun.spawn([BUN, join(ROOT, "scripts", "key-copies.ts"), "--binary", bin, "--requests", "10", "--control"], {
+        stdout: "pipe",
+        stderr: "ignore",
+      });
+      const out = await new Response(r.stdout).text();
+      expect(await r.exited).toBe(0);
+      expect(Number(out.match(/^key copies after 10 requests: (\d+)\n$/)?.[1])).toBeGreaterThan(1);
     },
     60_000,
   );
