@@ -101,3 +101,18 @@ export function parseCli(argv: readonly string[]): CliOutcome {
 function valueName(flag: string): string {
   return flag === "--port" ? "PORT" : flag === "--upstream-url" ? "URL" : flag === "--dump-dir" ? "DIR" : "FILE";
 }
+
+/**
+ * Parse `--upstream-url` per SPEC §1.2 step 4: the URL, or the error message (without the
+ * `Error: ` prefix) — unparsable → `parsing --upstream-url: …`, no host → `upstream URL must include a host`.
+ */
+export function parseUpstreamUrl(text: string): URL | string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return `parsing --upstream-url: ${/^[A-Za-z][A-Za-z0-9+.-]*:/.test(text) ? "invalid URL" : "relative URL without a base"}`;
+  }
+  if (!url.hostname) return "upstream URL must include a host";
+  return url;
+}

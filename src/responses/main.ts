@@ -8,7 +8,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { createHttp1Client } from "../http1/client.ts";
 import { loadLibc } from "../hardening/libc.ts";
-import { parseCli } from "./cli.ts";
+import { parseCli, parseUpstreamUrl } from "./cli.ts";
 import { createDumper, ensureDumpDir } from "./dump.ts";
 import { readLockedKey } from "./locked-key.ts";
 import { startResponsesProxy } from "./server.ts";
@@ -19,18 +19,6 @@ const SHUTDOWN_GRACE_MS = 10_000;
 function fatal(message: string): never {
   process.stderr.write(`Error: ${message}\n`);
   process.exit(1);
-}
-
-/** Parse `--upstream-url` per SPEC §1.2 step 4. */
-export function parseUpstreamUrl(text: string): URL | string {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    return `parsing --upstream-url: ${/^[A-Za-z][A-Za-z0-9+.-]*:/.test(text) ? "invalid URL" : "relative URL without a base"}`;
-  }
-  if (!url.hostname) return "upstream URL must include a host";
-  return url;
 }
 
 async function main(): Promise<void> {
@@ -110,5 +98,5 @@ async function main(): Promise<void> {
   process.stderr.write(`responses-api-proxy listening on 127.0.0.1:${server.port}\n`);
 }
 
-// No top-level await: `--bytecode` builds are CommonJS, where it is not allowed.
+// No top-level await, so the entry also works if bundled as CommonJS (`--bytecode` defaults to it).
 main().catch((e) => fatal(e instanceof Error ? e.message : String(e)));

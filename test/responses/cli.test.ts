@@ -2,7 +2,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DEFAULT_UPSTREAM_URL, parseCli } from "../../src/responses/cli.ts";
+import { DEFAULT_UPSTREAM_URL, parseCli, parseUpstreamUrl } from "../../src/responses/cli.ts";
 import { emptyResponseComplete, rawExchange, runChild, startProxyChild } from "./helpers.ts";
 
 describe("parseCli (SPEC §1.1)", () => {
@@ -285,5 +285,22 @@ describe("shutdown", () => {
       await p.stop();
       upstream.stop(true);
     }
+  });
+});
+
+describe("parseUpstreamUrl (SPEC §1.2 step 4)", () => {
+  test.each([
+    ["https://api.openai.com/v1/responses", "https://api.openai.com/v1/responses"],
+    ["https://x.openai.azure.com/openai/deployments/d/responses?api-version=2025-04-01-preview", "https://x.openai.azure.com/openai/deployments/d/responses?api-version=2025-04-01-preview"],
+    ["http://[::1]:8080/v1/responses", "http://[::1]:8080/v1/responses"],
+  ])("%s", (input, href) => {
+    expect((parseUpstreamUrl(input) as URL).href).toBe(href);
+  });
+  test.each([
+    ["not a url", "parsing --upstream-url: relative URL without a base"],
+    ["http://", "parsing --upstream-url: invalid URL"],
+    ["file:///x", "upstream URL must include a host"],
+  ])("%s → %s", (input, message) => {
+    expect(parseUpstreamUrl(input)).toBe(message);
   });
 });
