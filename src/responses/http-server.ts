@@ -66,7 +66,6 @@ interface Conn {
 
 const CONTINUE = new TextEncoder().encode("HTTP/1.1 100 Continue\r\n\r\n");
 
-
 /**
  * Listen on `hostname:port` (0 = ephemeral) and serve `app`.
  * @throws when the address cannot be bound (message from Bun, e.g. EADDRINUSE).
@@ -110,9 +109,7 @@ export function startHttpServer(opts: { hostname: string; port: number; app: Htt
   const respondEmpty = (c: Conn, status: number, keepOpen: boolean) => {
     const close = !keepOpen || stopping;
     c.queue.write(encodeResponseHead(status, [], { kind: "length", length: 0 }, close));
-    if (close) {
-      closeAfterFlush(c);
-    }
+    if (close) closeAfterFlush(c);
     return !close;
   };
 
