@@ -15,6 +15,8 @@ export const HARDEN_EXIT = { prctl: 5, ptrace: 6, setrlimit: 7 } as const;
 /** Injection points for tests; defaults are the real process. */
 export interface HardenDeps {
   libc?: Libc | null;
+  /** Loader used when `libc` is not given (default: loadLibc). */
+  loadLibc?: () => Libc | null;
   env?: Record<string, string | undefined>;
   /** Writes one line (without newline) to stderr. */
   stderr?: (line: string) => void;
@@ -29,10 +31,20 @@ export interface HardenDeps {
 export function hardenProcess(deps: HardenDeps = {}): string[] {
   const platform = process.platform;
   if (platform !== "linux" && platform !== "darwin" && platform !== "freebsd") return [];
-  const libc = deps.libc === undefined ? loadLibc() : deps.libc;
   const env = deps.env ?? process.env;
   const stderr = deps.stderr ?? ((line: string) => process.stderr.write(line + "\n"));
   const exit = deps.exit ?? ((code: number) => process.exit(code));
+  let libc: Libc | null;
+  try {
+    libc = deps.libc === undefined ? (deps.loadLibc ?? loadLibc)() : deps.libc;
+  } catch (e) {
+    // Fail closed: without libc the first hardening call cannot run, so report it as failed.
+    const why = e instanceof Error ? e.message : String(e);
+    if (platform === "linux") stderr(`ERROR: prctl(PR_SET_DUMPABLE, 0) failed: ${why}`);
+    else if (platform === "darwin") stderr(`ERROR: ptrace(PT_DENY_ATTACH) failed: ${why}`);
+    else stderr(`ERROR: setrlimit(RLIMIT_CORE) failed: ${why}`);
+    return exit(platform === "linux" ? HARDEN_EXIT.prctl : platform === "darwin" ? HARDEN_EXIT.ptrace : HARDEN_EXIT.setrlimit);
+  }
   if (!libc) return [];
 
   if (libc.platform === "linux") {

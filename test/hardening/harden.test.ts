@@ -107,6 +107,27 @@ describe.skipIf(process.platform === "win32")("hardenProcess messages and exit c
     expect(libc.calls).toEqual(["ptrace", "setrlimit", "unsetenv DYLD_INSERT_LIBRARIES"]);
   });
 
+  test.skipIf(process.platform !== "linux")("no loadable C library: fails closed like a failed prctl (exit 5)", () => {
+    const lines: string[] = [];
+    let code: number | null = null;
+    try {
+      hardenProcess({
+        loadLibc: () => {
+          throw new Error("cannot load the C library (libc.so.6)");
+        },
+        env: {},
+        stderr: (l) => lines.push(l),
+        exit: (c) => {
+          throw new Exit(c);
+        },
+      });
+    } catch (e) {
+      if (!(e instanceof Exit)) throw e;
+      code = e.code;
+    }
+    expect({ code, lines }).toEqual({ code: 5, lines: ["ERROR: prctl(PR_SET_DUMPABLE, 0) failed: cannot load the C library (libc.so.6)"] });
+  });
+
   test("FreeBSD: setrlimit only, LD_* removed", () => {
     const libc = fakeLibc("freebsd", {});
     expect(runHarden(libc, { LD_PRELOAD: "x" }).removed).toEqual(["LD_PRELOAD"]);
