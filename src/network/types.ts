@@ -164,6 +164,12 @@ export interface NetworkContext {
   evaluate(req: PolicyRequest): Promise<Verdict>;
   /** Record + log a block a transport decided itself (sni_mismatch, MITM method, SOCKS peek). */
   recordBlock(req: PolicyRequest, reason: BlockReason): void;
+  /**
+   * The agent-friendly `hint` of a JSON block body (SPEC-network §4) for a block of `req` with
+   * `reason`, judged against the current compiled policy (so a `denied` hint can name the
+   * matching denied_domains entry). `host` is the normalised host the block names.
+   */
+  explain(reason: BlockReason, req: PolicyRequest, host: string): string;
   dialer: Dialer;
   metrics: Metrics;
   log: Logger;
