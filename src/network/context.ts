@@ -15,7 +15,14 @@ import { createLogger } from "../log.ts";
 import type { BlockReason } from "./reasons.ts";
 import { recordedProtocol } from "./reasons.ts";
 import type { Dialer, MitmEngine, Mode, NetworkContext, PolicyRequest, RuntimeConfig, Verdict } from "./types.ts";
-import { compilePolicy, createSystemResolver, evaluatePolicy, type CompiledPolicy, type Resolver } from "./policy.ts";
+import {
+  compilePolicy,
+  createSystemResolver,
+  evaluatePolicy,
+  explainDeny,
+  type CompiledPolicy,
+  type Resolver,
+} from "./policy.ts";
 import { createDialer } from "./dialer.ts";
 import { normalizeHost } from "./host.ts";
 import { createRecorder, type BlockRecorder } from "./recorder.ts";
@@ -158,6 +165,10 @@ export function createNetworkContext(opts: NetworkContextOptions): NetworkContex
       const host = safeHost(req.host);
       const mode = state.effective.mode;
       report(req, { action: "deny", reason, host }, mode);
+    },
+
+    explain(reason, req, host) {
+      return explainDeny(state.policy, { action: "deny", reason, host }, req);
     },
 
     setConfig(cfg) {

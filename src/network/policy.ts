@@ -149,8 +149,9 @@ const NO_RETRY = "this is a policy decision: do not retry through another route"
 
 /**
  * The agent-friendly `hint` of plain-HTTP JSON block bodies (SPEC-network §4): which allowlist
- * entry, flag or mode would permit the request, then a do-not-retry note. Empty for a verdict
- * that is not a deny.
+ * entry, flag or mode would permit the request (a `denied` hint names the matching pattern),
+ * then a do-not-retry note. Empty for a verdict that is not a deny. The one hint text of the
+ * proxy: transports reach it through `NetworkContext.explain`.
  */
 export function explainDeny(p: CompiledPolicy, verdict: Verdict, req: PolicyRequest): string {
   if (verdict.action !== "deny") return "";
@@ -163,7 +164,12 @@ export function explainDeny(p: CompiledPolicy, verdict: Verdict, req: PolicyRequ
       break;
     }
     case "not_allowed":
-      advice = host === "" ? "the request names no host" : `add "${host}" to network_proxy.policy.allowed_domains`;
+      advice =
+        req.protocol === "unix_socket"
+          ? "add the socket's absolute path to network_proxy.policy.allow_unix_sockets"
+          : host === ""
+            ? "the request names no host"
+            : `add "${host}" to network_proxy.policy.allowed_domains`;
       break;
     case "not_allowed_local":
       advice = isLocalLiteral(verdict.host)
@@ -171,7 +177,7 @@ export function explainDeny(p: CompiledPolicy, verdict: Verdict, req: PolicyRequ
         : `"${host}" resolves to a local/private address; only network_proxy.policy.allow_local_binding = true permits that`;
       break;
     case "method_not_allowed":
-      advice = `limited mode allows only GET, HEAD and OPTIONS; switch to full mode (network_proxy.mode = "full") to use ${req.method ?? "this method"}`;
+      advice = `limited mode allows only GET, HEAD and OPTIONS without a body or Upgrade (got ${req.method ?? "no HTTP request"}); full mode (network_proxy.mode = "full") permits it`;
       break;
     case "mitm_required":
       advice = `limited mode needs network_proxy.mitm.enabled = true for HTTPS, or switch to full mode`;

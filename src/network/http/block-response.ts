@@ -38,7 +38,7 @@ export interface BlockDetails {
   method: string | null;
   /** Recorded protocol name (`http`, `http-connect`, `https`, `unix-socket`, …). */
   protocol: string;
-  /** Agent-friendly explanation (JSON bodies only). */
+  /** Agent-friendly explanation (JSON bodies only): `NetworkContext.explain`. */
   hint: string;
   /** `application/json` body (plain HTTP) or the reason text as `text/plain` (CONNECT, MITM). */
   json: boolean;
@@ -91,28 +91,4 @@ function responseBytes(
   out.set(headBytes, 0);
   out.set(bodyBytes, headBytes.byteLength);
   return out;
-}
-
-/**
- * The `hint` of a JSON block body: what configuration would permit the request, and that
- * retrying through another route is pointless (SPEC-network §4, beyond).
- */
-export function blockHint(reason: BlockReason, host: string, method: string | null): string {
-  const tail = "This is a policy decision: do not retry through another route.";
-  switch (reason) {
-    case "not_allowed":
-      return `"${host}" is not in network_proxy.policy.allowed_domains; the user can add it (or a pattern such as "*.example.com") to allow it. ${tail}`;
-    case "not_allowed_local":
-      return `"${host}" is or resolves to a local/private address; only network_proxy.policy.allow_local_binding = true or an exact allowed_domains entry permits it. ${tail}`;
-    case "denied":
-      return `"${host}" matches network_proxy.policy.denied_domains, which beats every allow rule. ${tail}`;
-    case "method_not_allowed":
-      return `limited mode permits only GET, HEAD and OPTIONS without a body or Upgrade (got ${method ?? "none"}); full mode (network_proxy.mode = "full") would permit it. ${tail}`;
-    case "mitm_required":
-      return `limited mode needs network_proxy.mitm.enabled = true to inspect HTTPS. ${tail}`;
-    case "proxy_disabled":
-      return `network_proxy.enabled is false. ${tail}`;
-    default:
-      return tail;
-  }
 }

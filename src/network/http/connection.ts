@@ -15,7 +15,7 @@ import type { BlockReason } from "../reasons.ts";
 import { recordedProtocol } from "../reasons.ts";
 import type { ConnHandler, ConnState, NetworkContext, PolicyRequest } from "../types.ts";
 import type { ConnIO, HttpConnectionOptions, Outcome } from "./conn-io.ts";
-import { blockHint, blockResponseBytes, textResponseBytes } from "./block-response.ts";
+import { blockResponseBytes, textResponseBytes } from "./block-response.ts";
 import { BodyPump } from "./body-stream.ts";
 import { handleConnect } from "./connect.ts";
 import { forwardRequest } from "./forward.ts";
@@ -204,7 +204,7 @@ class HttpConnection implements HttpConnectionHandler, ConnIO {
         port: req.port,
         method: req.method,
         protocol: recordedProtocol(req.protocol),
-        hint: blockHint(reason, host, req.method),
+        hint: json ? this.ctx.explain(reason, req, host) : "",
         json,
         close,
       }),

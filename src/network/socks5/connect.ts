@@ -28,8 +28,11 @@ export interface PeekDeps {
    * request itself): `createHttpConnectionHandler(ctx, {fixedTarget})` of http/listener.ts.
    */
   httpHandler(ctx: NetworkContext, target: PinnedTarget): ConnHandler;
-  /** The full 403 HTTP/1.1 response (head + JSON body) for a plain-HTTP block (http/block-response.ts). */
-  blockResponse(reason: BlockReason, info: { host: string; port: number; method: string | null }): Uint8Array;
+  /**
+   * The full 403 HTTP/1.1 response (head + JSON body, `hint` from `ctx.explain`) for a
+   * plain-HTTP block of `req` (http/block-response.ts); `host` is the normalised host.
+   */
+  blockResponse(ctx: NetworkContext, reason: BlockReason, req: PolicyRequest, host: string): Uint8Array;
 }
 
 /** Handle a parsed CONNECT request; the session has paused the client socket. Never throws for policy or dial failures. */

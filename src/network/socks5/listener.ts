@@ -6,7 +6,7 @@
  */
 import type { Socket, TCPSocketListener } from "bun";
 import type { ConnState, NetworkContext } from "../types.ts";
-import { blockHint, blockResponseBytes } from "../http/block-response.ts";
+import { blockResponseBytes } from "../http/block-response.ts";
 import { createHttpConnectionHandler } from "../http/connection.ts";
 import { drainSignal, type StopOptions } from "../http/listener.ts";
 import type { PeekDeps } from "./connect.ts";
@@ -23,13 +23,13 @@ export const SOCKS5_DEFAULTS = {
 export const DEFAULT_PEEK_DEPS: PeekDeps = {
   // Requests are judged (and recorded) as `socks5_tcp`, the transport the client used.
   httpHandler: (ctx, target) => createHttpConnectionHandler(ctx, { protocol: "socks5_tcp", fixedTarget: target }),
-  blockResponse: (reason, info) =>
+  blockResponse: (ctx, reason, req, host) =>
     blockResponseBytes(reason, {
-      host: info.host,
-      port: info.port,
-      method: info.method,
+      host,
+      port: req.port,
+      method: req.method,
       protocol: "socks5",
-      hint: blockHint(reason, info.host, info.method),
+      hint: ctx.explain(reason, req, host),
       json: true,
       close: true,
     }),

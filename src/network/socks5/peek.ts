@@ -127,7 +127,7 @@ export function createPeekHandler(
   const decide = (r: Exclude<PeekResult, { kind: "incomplete" }>) => {
     if (r.kind === "http") {
       if (!READ_ONLY_METHODS.has(r.method)) {
-        const body = opts.deps.blockResponse("method_not_allowed", { host: target.host, port: target.port, method: r.method });
+        const body = opts.deps.blockResponse(ctx, "method_not_allowed", request(r.method), target.host);
         block(r.method, "method not allowed in limited mode", body);
         return;
       }

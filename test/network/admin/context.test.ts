@@ -180,6 +180,17 @@ describe("createNetworkContext", () => {
     expect(lines.filter((l) => l.includes("network.policy.reason=sni_mismatch")).length).toBe(1);
   });
 
+  test("explain: the hint names the deny pattern of the current compiled policy (follows reloads)", () => {
+    const { ctx } = createTestContext({ policy: { deniedDomains: ["*.evil.test"] } });
+    const req = { protocol: "http" as const, host: "A.evil.test", port: 80, method: "GET", client: null };
+    const tail = "; this is a policy decision: do not retry through another route";
+    expect(ctx.explain("denied", req, "a.evil.test")).toBe(`"a.evil.test" matches denied_domains entry "*.evil.test"${tail}`);
+    ctx.setConfig(testConfig({ policy: { deniedDomains: ["**.evil.test"] } }));
+    expect(ctx.explain("denied", req, "a.evil.test")).toBe(`"a.evil.test" matches denied_domains entry "**.evil.test"${tail}`);
+    expect(ctx.explain("not_allowed", req, "a.evil.test")).toBe(`add "a.evil.test" to network_proxy.policy.allowed_domains${tail}`);
+    expect(ctx.explain("proxy_disabled", req, "a.evil.test")).toBe(`the proxy is disabled (network_proxy.enabled = false)${tail}`);
+  });
+
   test("a disabled proxy denies with proxy_disabled", async () => {
     const { ctx } = createTestContext({ enabled: false, policy: { allowedDomains: ["*"] } });
     const v = await ctx.evaluate({ protocol: "http", host: "allowed.test", port: 80, method: "GET", client: null });

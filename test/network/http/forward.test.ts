@@ -5,7 +5,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Server } from "bun";
 import { curl } from "../../helpers/network.ts";
-import { blockHint } from "../../../src/network/http/block-response.ts";
 import { createHttp1Client } from "../../../src/http1/client.ts";
 import { createUpstreamClients } from "../../../src/network/http/upstream-clients.ts";
 import { createHttpConnectionHandler } from "../../../src/network/http/listener.ts";
@@ -112,11 +111,8 @@ describe("plain HTTP forwarding through curl", () => {
         method: "GET",
         protocol: "http",
         message: "Codex blocked this request: domain not in allowlist.",
-        hint: blockHint("not_allowed", "blocked.test", "GET"),
+        hint: 'add "blocked.test" to network_proxy.policy.allowed_domains; this is a policy decision: do not retry through another route',
       }),
-    );
-    expect(JSON.parse(r.body).hint).toBe(
-      '"blocked.test" is not in network_proxy.policy.allowed_domains; the user can add it (or a pattern such as "*.example.com") to allow it. This is a policy decision: do not retry through another route.',
     );
     expect(r.body.startsWith('{"status":"blocked","host":"blocked.test","reason":"not_allowed",')).toBe(true);
   });
@@ -124,11 +120,24 @@ describe("plain HTTP forwarding through curl", () => {
   test("denied host and a local literal", async () => {
     const d = await curl(["-x", proxy.url, `http://denied.test:${up}/`]);
     expect([d.status, d.headers["x-proxy-error"], JSON.parse(d.body).reason]).toEqual([403, "blocked-by-denylist", "denied"]);
-    const strict = startProxy({ policy: { allowedDomains: ["*"] } });
+    // The hint names the denied_domains entry that matched (the context's compiled policy).
+    expect(JSON.parse(d.body).hint).toBe(
+      '"denied.test" matches denied_domains entry "denied.test"; this is a policy decision: do not retry through another route',
+    );
+    const strict = startProxy({ policy: { allowedDomains: ["*"], deniedDomains: ["**.evil.test"] } });
     try {
       const l = await curl(["-x", strict.url, `http://127.0.0.1:${up}/`]);
       expect([l.status, l.headers["x-proxy-error"], JSON.parse(l.body).reason, JSON.parse(l.body).host]).toEqual([
         403, "blocked-by-allowlist", "not_allowed_local", "127.0.0.1",
+      ]);
+      expect(JSON.parse(l.body).hint).toBe(
+        'local/private targets need an exact entry "127.0.0.1" in network_proxy.policy.allowed_domains or network_proxy.policy.allow_local_binding = true; this is a policy decision: do not retry through another route',
+      );
+      const w = await curl(["-x", strict.url, `http://a.b.EVIL.test:${up}/`]);
+      expect([w.status, JSON.parse(w.body).host, JSON.parse(w.body).hint]).toEqual([
+        403,
+        "a.b.evil.test",
+        '"a.b.evil.test" matches denied_domains entry "**.evil.test"; this is a policy decision: do not retry through another route',
       ]);
     } finally {
       await strict.stop();
@@ -264,8 +273,14 @@ describe("modes and the enabled switch", () => {
     try {
       const post = await curl(["-x", proxy.url, "-d", "x=1", `http://allowed.test:${up}/`]);
       expect([post.status, post.headers["x-proxy-error"], JSON.parse(post.body).reason]).toEqual([403, "blocked-by-method-policy", "method_not_allowed"]);
+      expect(JSON.parse(post.body).hint).toBe(
+        'limited mode allows only GET, HEAD and OPTIONS without a body or Upgrade (got POST); full mode (network_proxy.mode = "full") permits it; this is a policy decision: do not retry through another route',
+      );
       const getBody = await curl(["-x", proxy.url, "-X", "GET", "-d", "x=1", `http://allowed.test:${up}/`]);
       expect([getBody.status, JSON.parse(getBody.body).reason, JSON.parse(getBody.body).method]).toEqual([403, "method_not_allowed", "GET"]);
+      expect(JSON.parse(getBody.body).hint).toBe(
+        'limited mode allows only GET, HEAD and OPTIONS without a body or Upgrade (got GET); full mode (network_proxy.mode = "full") permits it; this is a policy decision: do not retry through another route',
+      );
       const upgrade = await curl(["-x", proxy.url, "-H", "Upgrade: websocket", "-H", "Connection: Upgrade", `http://allowed.test:${up}/`]);
       expect([upgrade.status, JSON.parse(upgrade.body).reason]).toEqual([403, "method_not_allowed"]);
       const get = await curl(["-x", proxy.url, `http://allowed.test:${up}/ok`]);

@@ -69,6 +69,9 @@ describe.skipIf(process.platform === "win32")("x-unix-socket", () => {
       expect([r.status, r.headers["x-proxy-error"], body.status, body.host, body.reason, body.protocol]).toEqual([
         403, "blocked-by-allowlist", "blocked", "unix-socket", "not_allowed", "unix-socket",
       ]);
+      expect(body.hint).toBe(
+        "add the socket's absolute path to network_proxy.policy.allow_unix_sockets; this is a policy decision: do not retry through another route",
+      );
     }
     expect(proxy.ctx.recorder.drain().map((e) => [e.host, e.reason, e.protocol])).toEqual([
       ["unix-socket", "not_allowed", "unix-socket"],

@@ -240,7 +240,7 @@ describe("explainDeny hints", () => {
       `"r.allowed.test" resolves to a local/private address; only network_proxy.policy.allow_local_binding = true permits that${NO_RETRY}`,
     );
     expect(await hint("a.allowed.test", LIMITED, "POST")).toBe(
-      `limited mode allows only GET, HEAD and OPTIONS; switch to full mode (network_proxy.mode = "full") to use POST${NO_RETRY}`,
+      `limited mode allows only GET, HEAD and OPTIONS without a body or Upgrade (got POST); full mode (network_proxy.mode = "full") permits it${NO_RETRY}`,
     );
     expect(await hint("a.allowed.test", FULL)).toBe("");
   });

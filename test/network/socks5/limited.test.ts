@@ -70,6 +70,7 @@ describe("limited mode over SOCKS5", () => {
       method: "POST",
       protocol: "socks5",
       message: "Codex blocked this request: method not allowed in limited mode.",
+      hint: 'limited mode allows only GET, HEAD and OPTIONS without a body or Upgrade (got POST); full mode (network_proxy.mode = "full") permits it; this is a policy decision: do not retry through another route',
     });
     expect(upstream.seen.length).toBe(seen);
     expect(recorded()).toEqual([
