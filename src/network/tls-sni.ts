@@ -9,6 +9,7 @@
  * of record bytes are examined. Nothing is decrypted and nothing is copied except when a
  * hello spans records.
  */
+import { concatBytes } from "./bytes.ts";
 
 /** Outcome of {@link parseClientHello}. */
 export type ClientHelloResult =
@@ -66,13 +67,13 @@ export function parseClientHello(buf: Uint8Array, maxBytes = DEFAULT_MAX_BYTES):
     parts.push(frag);
     have += frag.byteLength;
     if (need < 0 && have >= 4) {
-      const first = parts.length === 1 ? frag : concat(parts, have);
+      const first = concatBytes(parts);
       if (first[0] !== HANDSHAKE_CLIENT_HELLO) return { kind: "invalid", message: "first handshake message is not a ClientHello" };
       need = 4 + ((first[1]! << 16) | (first[2]! << 8) | first[3]!);
       if (need > maxBytes) return tooBig();
     }
     if (need >= 0 && have >= need) {
-      msg = (parts.length === 1 ? frag : concat(parts, have)).subarray(0, need);
+      msg = (concatBytes(parts)).subarray(0, need);
       break;
     }
   }
@@ -83,16 +84,6 @@ export function parseClientHello(buf: Uint8Array, maxBytes = DEFAULT_MAX_BYTES):
 
 function tooBig(): ClientHelloResult {
   return { kind: "invalid", message: "ClientHello larger than the inspection bound" };
-}
-
-function concat(parts: Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.byteLength;
-  }
-  return out;
 }
 
 /** Parse the ClientHello body (after the 4-byte handshake header) for the SNI host_name. */

@@ -13,6 +13,7 @@
  */
 import type { Socket, SocketHandler } from "bun";
 import { WriteQueue } from "../net/write-queue.ts";
+import { concatBytes } from "./bytes.ts";
 import { parseClientHello } from "./tls-sni.ts";
 import type { ConnHandler, ConnState, NetworkContext, PolicyRequest } from "./types.ts";
 
@@ -271,7 +272,7 @@ export class Tunnel implements TunnelHandle {
   /** After start: run the SNI check if pending, then send held bytes upstream. */
   private release(): void {
     if (this.sniPending) {
-      const buf = this.held.length === 1 ? this.held[0]! : Buffer.concat(this.held);
+      const buf = this.held.length === 1 ? this.held[0]! : concatBytes(this.held);
       this.held = [buf];
       const check = this.opts.sniCheck!;
       const hello = parseClientHello(buf, SNI_HOLD_LIMIT);

@@ -13,6 +13,7 @@
 import type { Socket } from "bun";
 import type { Http1Client } from "../../http1/types.ts";
 import { createUpstreamClients, type UpstreamClients } from "../http/upstream-clients.ts";
+import { concatBytes } from "../bytes.ts";
 import type { ConnHandler, ConnState, MitmEngine } from "../types.ts";
 import type { Ca } from "./ca.ts";
 import { createCertCache, type CertCache } from "./cert-cache.ts";
@@ -165,7 +166,7 @@ export function createMitmEngine(ctx: MitmContext, ca: Ca, opts: MitmEngineOptio
           (leaf) => {
             if (conn.closed) return;
             try {
-              serve(conn, socket, t, clientAddr, leaf, early.length === 0 ? null : concat(early));
+              serve(conn, socket, t, clientAddr, leaf, early.length === 0 ? null : concatBytes(early));
             } catch (e) {
               // E.g. the socket died while we waited: never let it become an unhandled rejection.
               ctx.log.error("MITM intercept failed", { host: t.host, error: (e as Error).message });
@@ -198,13 +199,3 @@ interface LiveConn {
   closed: boolean;
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.byteLength;
-  }
-  return out;
-}

@@ -10,6 +10,7 @@
  */
 import type { Socket } from "bun";
 import { WriteQueue } from "../../net/write-queue.ts";
+import { concatBytes } from "../bytes.ts";
 import type { ConnHandler, ConnState, NetworkContext, PolicyRequest } from "../types.ts";
 import type { PeekDeps, PinnedTarget } from "./connect.ts";
 
@@ -74,14 +75,6 @@ export function classifyFirstBytes(buf: Uint8Array, maxBytes: number): PeekResul
     return { kind: "other", why: "not an HTTP/1.x request line" };
   }
   return { kind: "http", method: new TextDecoder().decode(buf.subarray(0, sp)) };
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  if (a.byteLength === 0) return b;
-  const out = new Uint8Array(a.byteLength + b.byteLength);
-  out.set(a, 0);
-  out.set(b, a.byteLength);
-  return out;
 }
 
 /**
@@ -156,7 +149,7 @@ export function createPeekHandler(
   return {
     data(_s, chunk) {
       if (decided || closed) return;
-      buf = concat(buf, chunk);
+      buf = concatBytes([buf, chunk]);
       const r = classifyFirstBytes(buf, opts.peekMaxBytes);
       if (r.kind !== "incomplete") decide(r);
     },

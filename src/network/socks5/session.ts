@@ -9,6 +9,7 @@
  */
 import type { Socket } from "bun";
 import { WriteQueue } from "../../net/write-queue.ts";
+import { concatBytes } from "../bytes.ts";
 import type { ConnHandler, ConnState, NetworkContext } from "../types.ts";
 import { CMD, METHOD_NO_AUTH, METHOD_NONE_ACCEPTABLE, parseGreeting, parseRequest, type SocksAddress } from "./handshake.ts";
 import { methodSelection, REP, replyBytes } from "./reply.ts";
@@ -55,14 +56,6 @@ export interface SessionIo {
 }
 
 const EMPTY = new Uint8Array(0);
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  if (a.byteLength === 0) return b;
-  const out = new Uint8Array(a.byteLength + b.byteLength);
-  out.set(a, 0);
-  out.set(b, a.byteLength);
-  return out;
-}
 
 /**
  * Create the handshake owner of a freshly accepted `socket` (install it as
@@ -192,11 +185,11 @@ export function createSocks5Session(ctx: NetworkContext, socket: Socket<ConnStat
           socket.end();
           return;
         }
-        held = concat(held, chunk);
+        held = concatBytes([held, chunk]);
         return;
       }
       if (phase === "closed") return;
-      buf = concat(buf, chunk);
+      buf = concatBytes([buf, chunk]);
       step();
     },
     drain() {
