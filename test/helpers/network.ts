@@ -265,3 +265,53 @@ export function parseProm(text: string): Map<string, number> {
   }
   return out;
 }
+
+/** Resolves true when a TCP connect to 127.0.0.1:`port` is refused, false when it is accepted. */
+export async function connectRefused(port: number): Promise<boolean> {
+  try {
+    const s = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } });
+    s.end();
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+/** A network proxy CLI child process (see {@link spawnNetworkProxy}). */
+export interface ProxyChild {
+  proc: ReturnType<typeof Bun.spawn>;
+  /** Everything the child wrote on stderr so far. */
+  stderr(): string;
+  /** Resolve once stderr contains `text`; reject after `ms` (default 10 s: a failsafe, never a wait). */
+  waitFor(text: string, ms?: number): Promise<void>;
+}
+
+/**
+ * Run the real entry (`src/network/main.ts`) with `args` in a child: HOME and CODEX_HOME set to
+ * `home`, a minimal environment (no proxy variables), stderr collected as it arrives.
+ */
+export function spawnNetworkProxy(args: string[], home: string, stdout: "pipe" | "ignore" = "ignore"): ProxyChild {
+  const root = join(import.meta.dir, "../..");
+  const proc = Bun.spawn([join(root, "node_modules/.bin/bun"), join(root, "src/network/main.ts"), ...args], {
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home, CODEX_HOME: home },
+    stdout,
+    stderr: "pipe",
+  });
+  let stderr = "";
+  const waiters: Array<{ text: string; resolve(): void }> = [];
+  void (async () => {
+    const dec = new TextDecoder();
+    for await (const chunk of proc.stderr) {
+      stderr += dec.decode(chunk, { stream: true });
+      for (const w of waiters) if (stderr.includes(w.text)) w.resolve();
+    }
+  })();
+  const waitFor = (text: string, ms = 10_000): Promise<void> => {
+    const d = Promise.withResolvers<void>();
+    const t = setTimeout(() => d.reject(new Error(`stderr never showed ${text}: ${stderr}`)), ms);
+    waiters.push({ text, resolve: () => (clearTimeout(t), d.resolve()) });
+    if (stderr.includes(text)) d.resolve();
+    return d.promise;
+  };
+  return { proc, stderr: () => stderr, waitFor };
+}

@@ -6,7 +6,7 @@
  * Every wait is on an event, bounded by a failsafe.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { createTestContext, startTcpEcho } from "../helpers/network.ts";
+import { connectRefused as refused, createTestContext, startTcpEcho } from "../helpers/network.ts";
 import { startHttpProxyListener } from "../../src/network/http/listener.ts";
 import { startSocks5Listener } from "../../src/network/socks5/listener.ts";
 import { rawClient, type RawClient } from "./http/helpers.ts";
@@ -18,17 +18,6 @@ const ESTABLISHED = "HTTP/1.1 200 Connection established\r\n\r\n";
 const echo = startTcpEcho();
 const { ctx } = createTestContext({ policy: { allowedDomains: ["allowed.test", "127.0.0.1"], allowLocalBinding: true } });
 afterAll(() => echo.stop());
-
-/** Resolves true when a TCP connect to `port` is refused, false when it is accepted. */
-async function refused(port: number): Promise<boolean> {
-  try {
-    const s = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } });
-    s.end();
-    return false;
-  } catch {
-    return true;
-  }
-}
 
 /** Track whether `p` has settled (checked after an event, never after a sleep). */
 function track(p: Promise<void>): { settled(): boolean; promise: Promise<void> } {

@@ -7,14 +7,18 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync, watch, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { loadConfig } from "../../../src/network/config.ts";
 import { startNetworkProxy } from "../../../src/network/server.ts";
-import { captureLogger, curl, mapResolver, parseProm, startFakeHttpUpstream, startTestProxy } from "../../helpers/network.ts";
-
-const ROOT = resolve(import.meta.dir, "../../..");
-const BUN = join(ROOT, "node_modules/.bin/bun");
-const MAIN = join(ROOT, "src/network/main.ts");
+import {
+  captureLogger,
+  curl,
+  mapResolver,
+  parseProm,
+  spawnNetworkProxy,
+  startFakeHttpUpstream,
+  startTestProxy,
+} from "../../helpers/network.ts";
 
 const upstream = startFakeHttpUpstream();
 const dirs: string[] = [];
@@ -106,31 +110,10 @@ async function startChild(args: string[], dir: string) {
   Bun.spawnSync(["mkdir", "-p", join(dir, "run")]);
   const appeared = Promise.withResolvers<void>();
   const watcher = watch(join(dir, "run"), () => existsSync(info) && appeared.resolve());
-  let stderr = "";
-  const waiters: Array<{ text: string; resolve(): void }> = [];
-  const proc = Bun.spawn([BUN, MAIN, ...args, "--server-info", info], {
-    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir, CODEX_HOME: dir },
-    stdout: "pipe",
-    stderr: "pipe",
-  });
+  const { proc, stderr, waitFor } = spawnNetworkProxy([...args, "--server-info", info], dir, "pipe");
   const exited = Promise.withResolvers<never>();
-  void (async () => {
-    const dec = new TextDecoder();
-    for await (const chunk of proc.stderr) {
-      stderr += dec.decode(chunk, { stream: true });
-      for (const w of waiters) if (stderr.includes(w.text)) w.resolve();
-    }
-  })();
-  /** Resolve when stderr contains `text`; reject after 10 s (bounded, never a fixed sleep). */
-  const waitFor = (text: string): Promise<void> => {
-    const d = Promise.withResolvers<void>();
-    const t = setTimeout(() => d.reject(new Error(`stderr never showed ${text}: ${stderr}`)), 10_000);
-    waiters.push({ text, resolve: () => (clearTimeout(t), d.resolve()) });
-    if (stderr.includes(text)) d.resolve();
-    return d.promise;
-  };
-  void proc.exited.then((c) => exited.reject(new Error(`exited early (${c}): ${stderr}`)));
-  const timer = setTimeout(() => appeared.reject(new Error(`no server-info within 15 s: ${stderr}`)), 15_000);
+  void proc.exited.then((c) => exited.reject(new Error(`exited early (${c}): ${stderr()}`)));
+  const timer = setTimeout(() => appeared.reject(new Error(`no server-info within 15 s: ${stderr()}`)), 15_000);
   if (existsSync(info)) appeared.resolve();
   try {
     await Promise.race([appeared.promise, exited.promise]);
@@ -139,7 +122,7 @@ async function startChild(args: string[], dir: string) {
     watcher.close();
   }
   exited.promise.catch(() => {});
-  return { proc, info: JSON.parse(readFileSync(info, "utf8")), raw: readFileSync(info, "utf8"), stderr: () => stderr, waitFor };
+  return { proc, info: JSON.parse(readFileSync(info, "utf8")), raw: readFileSync(info, "utf8"), stderr, waitFor };
 }
 
 describe("child process", () => {

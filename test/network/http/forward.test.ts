@@ -7,9 +7,7 @@ import type { Server } from "bun";
 import { curl } from "../../helpers/network.ts";
 import { createHttp1Client } from "../../../src/http1/client.ts";
 import { createUpstreamClients } from "../../../src/network/http/upstream-clients.ts";
-import { createHttpConnectionHandler } from "../../../src/network/http/listener.ts";
-import type { ConnState } from "../../../src/network/types.ts";
-import { rawClient, selfSignedCert, splitResponse, startProxy } from "./helpers.ts";
+import { rawClient, selfSignedCert, splitResponse, startFixedTargetListener, startProxy } from "./helpers.ts";
 
 const BIG = randomBytes(6 * 1024 * 1024 + 123);
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
@@ -374,24 +372,7 @@ describe("hand-off with a fixed target (SOCKS5 peeked plain HTTP)", () => {
   test("origin-form requests go to the pinned target; Host must name it; each request is judged (limited mode)", async () => {
     const proxy = startProxy({ ...allowAll, mode: "limited" });
     // A listener standing in for SOCKS5: every connection is handed to a pinned HTTP handler.
-    const socksLike = Bun.listen<ConnState>({
-      hostname: "127.0.0.1",
-      port: 0,
-      data: { handler: null, client: "" },
-      socket: {
-        open(s) {
-          const handler = createHttpConnectionHandler(proxy.ctx, {
-            protocol: "socks5_tcp",
-            fixedTarget: { host: "allowed.test", port: up, addresses: ["127.0.0.1"] },
-          });
-          s.data = { handler, client: `${s.remoteAddress}:${s.remotePort}` };
-          handler.attach(s);
-        },
-        data: (s, d) => s.data.handler?.data(s, d),
-        drain: (s) => s.data.handler?.drain(s),
-        close: (s) => s.data.handler?.close(s),
-      },
-    });
+    const socksLike = startFixedTargetListener(proxy.ctx, { host: "allowed.test", port: up, addresses: ["127.0.0.1"] });
     try {
       const c = await rawClient(socksLike.port);
       c.write(`GET /pinned?q=1 HTTP/1.1\r\nHost: allowed.test:${up}\r\nX-Unix-Socket: /nope\r\n\r\n`);
@@ -406,7 +387,7 @@ describe("hand-off with a fixed target (SOCKS5 peeked plain HTTP)", () => {
       const mismatch = splitResponse(await other.closed());
       expect([mismatch.status, mismatch.body]).toEqual([400, "Host header does not match request target"]);
     } finally {
-      socksLike.stop(true);
+      await socksLike.stop();
       await proxy.stop();
     }
   });

@@ -7,9 +7,15 @@ import type { Socket } from "bun";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startHttpProxyListener, type HttpListenerOptions } from "../../../src/network/http/listener.ts";
+import {
+  createHttpConnectionHandler,
+  startHttpProxyListener,
+  type HttpListenerOptions,
+} from "../../../src/network/http/listener.ts";
+import { listenDelegating, type DelegatingListener } from "../../../src/network/listen-delegate.ts";
+import type { PinnedTarget } from "../../../src/network/socks5/connect.ts";
 import { parseClientHello } from "../../../src/network/tls-sni.ts";
-import type { Dialer, RuntimeConfig } from "../../../src/network/types.ts";
+import type { Dialer, NetworkContext, RuntimeConfig } from "../../../src/network/types.ts";
 import { createNetworkContext } from "../../../src/network/context.ts";
 import { captureLogger, createTestContext, mapResolver, testConfig, type DeepPartial } from "../../helpers/network.ts";
 
@@ -28,6 +34,23 @@ export function startProxy(
     : createTestContext(over, opts.table);
   const listener = startHttpProxyListener(made.ctx, { host: "127.0.0.1", port: 0 }, opts);
   return { ...made, port: listener.port, url: `http://127.0.0.1:${listener.port}`, stop: () => listener.stop() };
+}
+
+/**
+ * A listener standing in for SOCKS5's limited-mode hand-off: every accepted connection goes to
+ * an HTTP connection handler pinned to `target` (protocol `socks5_tcp`), as peek.ts does.
+ */
+export function startFixedTargetListener(ctx: NetworkContext, target: PinnedTarget): DelegatingListener {
+  return listenDelegating({
+    addr: { host: "127.0.0.1", port: 0 },
+    log: ctx.log,
+    name: "fixed-target test",
+    accept(s) {
+      const handler = createHttpConnectionHandler(ctx, { protocol: "socks5_tcp", fixedTarget: target });
+      handler.attach(s);
+      return handler;
+    },
+  });
 }
 
 /** Reject after `ms` (a failsafe so a regression fails instead of hanging; never used to wait). */

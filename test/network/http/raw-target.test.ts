@@ -9,10 +9,8 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createHttpConnectionHandler } from "../../../src/network/http/listener.ts";
-import type { ConnState } from "../../../src/network/types.ts";
 import { curl } from "../../helpers/network.ts";
-import { rawClient, splitResponse, startProxy } from "./helpers.ts";
+import { rawClient, splitResponse, startFixedTargetListener, startProxy } from "./helpers.ts";
 import { startRawUpstream } from "./raw-upstream.ts";
 
 const origin = startRawUpstream();
@@ -80,24 +78,7 @@ describe("request-target forwarded byte-exact", () => {
   });
 
   test("SOCKS5-style hand-off with a fixed target: origin-form and absolute-form byte-exact", async () => {
-    const socksLike = Bun.listen<ConnState>({
-      hostname: "127.0.0.1",
-      port: 0,
-      data: { handler: null, client: "" },
-      socket: {
-        open(s) {
-          const handler = createHttpConnectionHandler(proxy.ctx, {
-            protocol: "socks5_tcp",
-            fixedTarget: { host: "allowed.test", port: up, addresses: ["127.0.0.1"] },
-          });
-          s.data = { handler, client: `${s.remoteAddress}:${s.remotePort}` };
-          handler.attach(s);
-        },
-        data: (s, d) => s.data.handler?.data(s, d),
-        drain: (s) => s.data.handler?.drain(s),
-        close: (s) => s.data.handler?.close(s),
-      },
-    });
+    const socksLike = startFixedTargetListener(proxy.ctx, { host: "allowed.test", port: up, addresses: ["127.0.0.1"] });
     try {
       const host = `Host: allowed.test:${up}\r\n`;
       expect(await seenLine(`GET ${RAW} HTTP/1.1\r\n${host}\r\n`, socksLike.port)).toBe(`GET ${RAW} HTTP/1.1`);
@@ -105,7 +86,7 @@ describe("request-target forwarded byte-exact", () => {
         "GET /p/../q;r?s=%2F HTTP/1.1",
       );
     } finally {
-      socksLike.stop(true);
+      await socksLike.stop();
     }
   });
 });

@@ -6,11 +6,15 @@
  */
 import type { Socket, TCPSocketListener } from "bun";
 import { mkdtempSync } from "node:fs";
-import { connect as netConnect } from "node:net";
+import { connect as netConnect, type Socket as NetSocket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ConnState, MitmEngine } from "../../../src/network/types.ts";
+import { createHttp1Client } from "../../../src/http1/client.ts";
+import { loadOrCreateCa, type Ca } from "../../../src/network/mitm/ca.ts";
+import { createMitmEngine, type MitmEngineHandle } from "../../../src/network/mitm/engine.ts";
+import { createTestContext } from "../../helpers/network.ts";
 
 /** Run a command; resolves with exit code and output. Bounded by `timeoutMs` (default 15 s). */
 export async function run(
@@ -111,12 +115,38 @@ export function startConnectFront(engine: MitmEngine, opts: { holdFirst?: boolea
   return { port: listener.port, stop: () => listener.stop(true) };
 }
 
+/** What {@link startMitmContext} returns. */
+export interface MitmSetup {
+  t: ReturnType<typeof createTestContext>;
+  ca: Ca;
+  engine: MitmEngineHandle;
+}
+
 /**
- * One TLS connection through an HTTP proxy's CONNECT to `host:port`, trusting `caPem`.
- * `exchange` writes a request and resolves with the next whole response (Content-Length
- * framed); `closed` resolves when the connection closes.
+ * A limited-mode test context (`allowed.test` allowed, local binding on) with MITM enabled
+ * (`mitm` merged, e.g. `{inspect: true}`): its CA created, and an engine installed whose
+ * upstream client trusts `originCertPem` (the fake origin's self-signed certificate).
+ * Call `engine.stop()` in afterAll.
  */
-export async function tlsThroughProxy(proxyPort: number, host: string, port: number, caPem: string) {
+export async function startMitmContext(originCertPem: string, mitm: { inspect?: boolean } = {}): Promise<MitmSetup> {
+  const t = createTestContext({
+    mode: "limited",
+    policy: { allowedDomains: ["allowed.test"], allowLocalBinding: true },
+    mitm: { enabled: true, ...mitm },
+  });
+  const cfg = t.ctx.config();
+  const ca = await loadOrCreateCa(cfg.mitm.caCertPath, cfg.mitm.caKeyPath, { create: true });
+  const engine = createMitmEngine(t.ctx, ca, { client: createHttp1Client({ extraCa: [originCertPem], proxyEnv: null }) });
+  await engine.ready;
+  t.ctx.setMitm(engine);
+  return { t, ca, engine };
+}
+
+/**
+ * A raw TCP connection through the HTTP proxy at 127.0.0.1:`proxyPort`, tunnelled by
+ * `CONNECT host:port`; resolves once the proxy answered 200 (rejects with its answer otherwise).
+ */
+export async function connectThrough(proxyPort: number, host: string, port: number): Promise<NetSocket> {
   const sock = netConnect(proxyPort, "127.0.0.1");
   const established = Promise.withResolvers<void>();
   let head = "";
@@ -130,6 +160,16 @@ export async function tlsThroughProxy(proxyPort: number, host: string, port: num
   sock.on("error", (e) => established.reject(e));
   sock.write(`CONNECT ${host}:${port} HTTP/1.1\r\nHost: ${host}:${port}\r\n\r\n`);
   await established.promise;
+  return sock;
+}
+
+/**
+ * One TLS connection through an HTTP proxy's CONNECT to `host:port`, trusting `caPem`.
+ * `exchange` writes a request and resolves with the next whole response (Content-Length
+ * framed); `closed` resolves when the connection closes.
+ */
+export async function tlsThroughProxy(proxyPort: number, host: string, port: number, caPem: string) {
+  const sock = await connectThrough(proxyPort, host, port);
   const tls = tlsConnect({ socket: sock, servername: host, ca: caPem });
   const closed = Promise.withResolvers<void>();
   let buf = "";

@@ -3,14 +3,13 @@
  * curl `-x http://127.0.0.1:<port>` with our CA, through `startHttpProxyListener`.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { createHttp1Client } from "../../../src/http1/client.ts";
 import { startHttpProxyListener } from "../../../src/network/http/listener.ts";
-import { loadOrCreateCa, type Ca } from "../../../src/network/mitm/ca.ts";
-import { createMitmEngine, type MitmEngineHandle } from "../../../src/network/mitm/engine.ts";
-import { createTestContext, curl } from "../../helpers/network.ts";
-import { originCert, run, tlsThroughProxy } from "./helpers.ts";
+import type { Ca } from "../../../src/network/mitm/ca.ts";
+import type { MitmEngineHandle } from "../../../src/network/mitm/engine.ts";
+import { curl } from "../../helpers/network.ts";
+import { originCert, run, startMitmContext, tlsThroughProxy, type MitmSetup } from "./helpers.ts";
 
-let t: ReturnType<typeof createTestContext>;
+let t: MitmSetup["t"];
 let ca: Ca;
 let engine: MitmEngineHandle;
 let origin: ReturnType<typeof Bun.serve>;
@@ -18,14 +17,8 @@ let listener: Awaited<ReturnType<typeof startHttpProxyListener>>;
 let up: number;
 
 beforeAll(async () => {
-  t = createTestContext({
-    mode: "limited",
-    policy: { allowedDomains: ["allowed.test"], allowLocalBinding: true },
-    mitm: { enabled: true, inspect: true },
-  });
-  const cfg = t.ctx.config();
-  ca = await loadOrCreateCa(cfg.mitm.caCertPath, cfg.mitm.caKeyPath, { create: true });
   const cert = await originCert(["allowed.test"]);
+  ({ t, ca, engine } = await startMitmContext(cert.cert, { inspect: true }));
   origin = Bun.serve({
     hostname: "127.0.0.1",
     port: 0,
@@ -33,9 +26,6 @@ beforeAll(async () => {
     fetch: (req) => new Response(`origin saw ${req.method} ${new URL(req.url).pathname}`),
   });
   up = origin.port!;
-  engine = createMitmEngine(t.ctx, ca, { client: createHttp1Client({ extraCa: [cert.cert], proxyEnv: null }) });
-  await engine.ready;
-  t.ctx.setMitm(engine);
   listener = startHttpProxyListener(t.ctx, { host: "127.0.0.1", port: 0 });
 });
 

@@ -6,18 +6,15 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { randomBytes } from "node:crypto";
-import { connect as netConnect } from "node:net";
 import { connect as tlsConnect, type TLSSocket } from "node:tls";
-import { createHttp1Client } from "../../../src/http1/client.ts";
 import { startHttpProxyListener } from "../../../src/network/http/listener.ts";
-import { loadOrCreateCa, type Ca } from "../../../src/network/mitm/ca.ts";
-import { createMitmEngine, type MitmEngineHandle } from "../../../src/network/mitm/engine.ts";
-import { createTestContext } from "../../helpers/network.ts";
+import type { Ca } from "../../../src/network/mitm/ca.ts";
+import type { MitmEngineHandle } from "../../../src/network/mitm/engine.ts";
 import { failAfter } from "../http/helpers.ts";
 import { startRawUpstream, type RawUpstream } from "../http/raw-upstream.ts";
-import { originCert } from "./helpers.ts";
+import { connectThrough, originCert, startMitmContext, type MitmSetup } from "./helpers.ts";
 
-let t: ReturnType<typeof createTestContext>;
+let t: MitmSetup["t"];
 let ca: Ca;
 let engine: MitmEngineHandle;
 let origin: RawUpstream;
@@ -25,19 +22,10 @@ let listener: Awaited<ReturnType<typeof startHttpProxyListener>>;
 let up: number;
 
 beforeAll(async () => {
-  t = createTestContext({
-    mode: "limited",
-    policy: { allowedDomains: ["allowed.test"], allowLocalBinding: true },
-    mitm: { enabled: true },
-  });
-  const cfg = t.ctx.config();
-  ca = await loadOrCreateCa(cfg.mitm.caCertPath, cfg.mitm.caKeyPath, { create: true });
   const cert = await originCert(["allowed.test"]);
+  ({ t, ca, engine } = await startMitmContext(cert.cert));
   origin = startRawUpstream({ key: cert.key, cert: cert.cert });
   up = origin.port;
-  engine = createMitmEngine(t.ctx, ca, { client: createHttp1Client({ extraCa: [cert.cert], proxyEnv: null }) });
-  await engine.ready;
-  t.ctx.setMitm(engine);
   listener = startHttpProxyListener(t.ctx, { host: "127.0.0.1", port: 0 });
 });
 
@@ -49,19 +37,7 @@ afterAll(async () => {
 
 /** A TLS connection to `allowed.test:<up>` through the listener's CONNECT; collects what it reads. */
 async function tunnel(): Promise<{ tls: TLSSocket; until(pred: (got: string) => boolean): Promise<string> }> {
-  const sock = netConnect(listener.port, "127.0.0.1");
-  const established = Promise.withResolvers<void>();
-  let head = "";
-  sock.on("data", function onData(b: Buffer) {
-    head += b.toString("latin1");
-    if (!head.includes("\r\n\r\n")) return;
-    sock.off("data", onData);
-    if (head.startsWith("HTTP/1.1 200")) established.resolve();
-    else established.reject(new Error(`CONNECT refused: ${head}`));
-  });
-  sock.on("error", (e) => established.reject(e));
-  sock.write(`CONNECT allowed.test:${up} HTTP/1.1\r\nHost: allowed.test:${up}\r\n\r\n`);
-  await established.promise;
+  const sock = await connectThrough(listener.port, "allowed.test", up);
   const tls = tlsConnect({ socket: sock, servername: "allowed.test", ca: ca.certPem });
   let got = "";
   let wake: (() => void) | null = null;

@@ -4,18 +4,13 @@
  * fake origin, POST is blocked inside the tunnel and recorded with protocol `https`.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { createHttp1Client } from "../../../src/http1/client.ts";
-import { loadOrCreateCa, type Ca } from "../../../src/network/mitm/ca.ts";
-import { createMitmEngine, type MitmEngineHandle } from "../../../src/network/mitm/engine.ts";
+import type { Ca } from "../../../src/network/mitm/ca.ts";
+import type { MitmEngineHandle } from "../../../src/network/mitm/engine.ts";
 import { startSocks5Listener, type Socks5ListenerHandle } from "../../../src/network/socks5/listener.ts";
-import { createTestContext, curl } from "../../helpers/network.ts";
-import { originCert } from "../mitm/helpers.ts";
+import { curl } from "../../helpers/network.ts";
+import { originCert, startMitmContext, type MitmSetup } from "../mitm/helpers.ts";
 
-const t = createTestContext({
-  mode: "limited",
-  policy: { allowedDomains: ["allowed.test"], allowLocalBinding: true },
-  mitm: { enabled: true },
-});
+let t: MitmSetup["t"];
 let ca: Ca;
 let engine: MitmEngineHandle;
 let origin: ReturnType<typeof Bun.serve>;
@@ -23,9 +18,8 @@ let proxy: Socks5ListenerHandle;
 const seen: string[] = [];
 
 beforeAll(async () => {
-  const cfg = t.ctx.config();
-  ca = await loadOrCreateCa(cfg.mitm.caCertPath, cfg.mitm.caKeyPath, { create: true });
   const cert = await originCert(["allowed.test"]);
+  ({ t, ca, engine } = await startMitmContext(cert.cert));
   origin = Bun.serve({
     hostname: "127.0.0.1",
     port: 0,
@@ -35,9 +29,6 @@ beforeAll(async () => {
       return new Response("hello over tls");
     },
   });
-  engine = createMitmEngine(t.ctx, ca, { client: createHttp1Client({ extraCa: [cert.cert], proxyEnv: null }) });
-  await engine.ready;
-  t.ctx.setMitm(engine);
   proxy = startSocks5Listener(t.ctx, { host: "127.0.0.1", port: 0 });
 });
 
