@@ -12,7 +12,8 @@
 import { statSync } from "node:fs";
 import type { Logger } from "../log.ts";
 import { createLogger } from "../log.ts";
-import type { Dialer, MitmEngine, RuntimeConfig } from "./types.ts";
+import type { Dialer, MitmEngine, NetworkContext, RuntimeConfig } from "./types.ts";
+import type { DelegatingListener } from "./listen-delegate.ts";
 import type { Resolver } from "./policy.ts";
 import { loadConfig, type CliOverrides } from "./config.ts";
 import { clampListenAddress, formatListenAddress, parseListenAddress } from "./listen-addr.ts";
@@ -144,27 +145,22 @@ export async function startNetworkProxy(opts: NetworkProxyOptions): Promise<Netw
     cleanups.push(() => ctx.mitm()?.stop());
 
     const unixForce = initial.policy.allowUnixSockets.length > 0;
-    const httpAddr = clampListenAddress(
-      parseListenAddress(initial.proxyUrl, DEFAULT_PORTS.http),
-      { allowNonLoopback: initial.dangerouslyAllowNonLoopbackProxy, forceLoopback: unixForce, what: "HTTP proxy" },
-      log,
-    );
-    const http = await bind("HTTP proxy", httpAddr, () => startHttpProxyListener(ctx, httpAddr));
-    listenerStops.push((graceMs) => http.stop({ graceMs }));
-    log.info(`HTTP proxy listening on ${formatListenAddress({ host: httpAddr.host, port: http.port })}`);
-
-    let socksPort: number | null = null;
-    if (initial.enableSocks5) {
-      const socksAddr = clampListenAddress(
-        parseListenAddress(initial.socksUrl, DEFAULT_PORTS.socks),
-        { allowNonLoopback: initial.dangerouslyAllowNonLoopbackProxy, forceLoopback: unixForce, what: "SOCKS5 proxy" },
+    /** Parse, clamp (§1: loopback unless allowed; forced with unix sockets) and bind one proxy listener. */
+    const listen = async (what: string, url: string, defaultPort: number, start: (c: NetworkContext, a: { host: string; port: number }) => DelegatingListener) => {
+      const addr = clampListenAddress(
+        parseListenAddress(url, defaultPort),
+        { allowNonLoopback: initial.dangerouslyAllowNonLoopbackProxy, forceLoopback: unixForce, what },
         log,
       );
-      const socks = await bind("SOCKS5 proxy", socksAddr, () => startSocks5Listener(ctx, socksAddr));
-      listenerStops.push((graceMs) => socks.stop({ graceMs }));
-      socksPort = socks.port;
-      log.info(`SOCKS5 proxy listening on ${formatListenAddress({ host: socksAddr.host, port: socks.port })}`);
-    }
+      const listener = await bind(what, addr, () => start(ctx, addr));
+      listenerStops.push((graceMs) => listener.stop({ graceMs }));
+      log.info(`${what} listening on ${formatListenAddress({ host: addr.host, port: listener.port })}`);
+      return listener.port;
+    };
+    const httpPort = await listen("HTTP proxy", initial.proxyUrl, DEFAULT_PORTS.http, startHttpProxyListener);
+    const socksPort = initial.enableSocks5
+      ? await listen("SOCKS5 proxy", initial.socksUrl, DEFAULT_PORTS.socks, startSocks5Listener)
+      : null;
 
     const file = opts.configFile;
     const reloader = createReloader({
@@ -243,7 +239,7 @@ export async function startNetworkProxy(opts: NetworkProxyOptions): Promise<Netw
       });
     }
     return {
-      ports: { http: http.port, socks: socksPort, admin: admin.port },
+      ports: { http: httpPort, socks: socksPort, admin: admin.port },
       context: ctx,
       reloader,
       reload: () => reloader.reload("admin"),

@@ -12,6 +12,7 @@ import {
   startHttpProxyListener,
   type HttpListenerOptions,
 } from "../../../src/network/http/listener.ts";
+import { concatBytes } from "../../../src/network/bytes.ts";
 import { listenDelegating, type DelegatingListener } from "../../../src/network/listen-delegate.ts";
 import type { PinnedTarget } from "../../../src/network/socks5/connect.ts";
 import { parseClientHello } from "../../../src/network/tls-sni.ts";
@@ -78,7 +79,6 @@ export interface RawClient {
 /** Connect a raw TCP client to 127.0.0.1:`port`. */
 export async function rawClient(port: number): Promise<RawClient> {
   const chunks: Uint8Array[] = [];
-  let total = 0;
   const waiters: Array<() => void> = [];
   const closedP = Promise.withResolvers<void>();
   let isClosed = false;
@@ -88,7 +88,6 @@ export async function rawClient(port: number): Promise<RawClient> {
     socket: {
       data(_s, d) {
         chunks.push(new Uint8Array(d));
-        total += d.byteLength;
         for (const w of waiters.splice(0)) w();
       },
       close() {
@@ -99,15 +98,7 @@ export async function rawClient(port: number): Promise<RawClient> {
     },
   });
   socket.setNoDelay(true);
-  const bytes = () => {
-    const out = new Uint8Array(total);
-    let o = 0;
-    for (const c of chunks) {
-      out.set(c, o);
-      o += c.byteLength;
-    }
-    return out;
-  };
+  const bytes = () => concatBytes(chunks);
   const text = () => Buffer.from(bytes()).toString("latin1");
   return {
     socket,
