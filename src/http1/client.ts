@@ -8,13 +8,13 @@
  * http targets in absolute-form to the proxy; otherwise `url.hostname`.
  * No timeouts: nothing here can cut a long, quiet SSE stream.
  */
-import type { ClientOptions, ClientRequest, ClientResponse, Http1Client } from "./types.ts";
+import type { ClientOptions, ClientRequest, ClientResponse, DirectResponse, Http1DirectClient } from "./types.ts";
 import { UpstreamError } from "./types.ts";
 import { absoluteForm, buildRequestHead, checkOriginTarget, originForm, type RequestFraming } from "./request-head.ts";
 import { proxyForUrl, type ProxyChoice } from "./proxy-env.ts";
 import { buildTrustedCa, loadExtraCaFromEnv } from "./tls-trust.ts";
 import { dial, type DialSpec } from "./connection.ts";
-import { runExchange } from "./exchange.ts";
+import { runExchange, toClientResponse } from "./exchange.ts";
 import { ConnectionPool } from "./pool.ts";
 
 /** Test-only observation points (not part of the contract). */
@@ -27,11 +27,42 @@ export interface ClientTestHooks {
   onFlow?: (paused: boolean) => void;
 }
 
+/**
+ * Byte bodies up to this size are copied into the request-head buffer: one write (one send()
+ * and one segment) instead of two; the merged buffer is zeroed after the write like the head.
+ */
+export const INLINE_BODY_MAX = 64 * 1024;
+
 /** Methods whose body-less requests still announce `content-length: 0` (RFC 9110 §8.6). */
 const BODY_METHODS = new Set(["POST", "PUT", "PATCH"]);
 
 function unbracket(host: string): string {
   return host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
+}
+
+/** What a request needs from its URL (read once per href). */
+interface UrlParts {
+  https: boolean;
+  /** `url.hostname` as written (IPv6 in brackets), and without brackets (dial / SNI). */
+  hostname: string;
+  host: string;
+  port: number;
+  /** `protocol//host` (host with a non-default port). */
+  origin: string;
+  /** `pathname + search`: the origin-form request-target (RFC 9112 §3.2.1). */
+  originTarget: string;
+}
+
+/** @throws TypeError for a non-http(s) URL or one without a host */
+function parseUrlParts(url: URL): UrlParts {
+  const protocol = url.protocol;
+  const https = protocol === "https:";
+  if (!https && protocol !== "http:") throw new TypeError(`unsupported URL scheme ${protocol}`);
+  const hostname = url.hostname;
+  const host = unbracket(hostname);
+  if (host === "") throw new TypeError("URL has no host");
+  const port = url.port === "" ? (https ? 443 : 80) : Number(url.port);
+  return { https, hostname, host, port, origin: `${protocol}//${url.host}`, originTarget: originForm(url) };
 }
 
 /**
@@ -59,27 +90,51 @@ function requestFraming(
  * @param opts see ClientOptions (extra CAs, proxy environment, idle pool size)
  * @param hooks test-only observation points
  */
-export function createHttp1Client(opts: ClientOptions = {}, hooks: ClientTestHooks = {}): Http1Client {
+export function createHttp1Client(opts: ClientOptions = {}, hooks: ClientTestHooks = {}): Http1DirectClient {
   const pool = new ConnectionPool(opts.maxIdlePerOrigin ?? 16);
   const proxyEnv = opts.proxyEnv === undefined ? process.env : opts.proxyEnv;
+  // process.env is read on every request (it may change); a caller's own object is a snapshot,
+  // so its proxy choice per scheme + authority is computed once.
+  const proxyCache = proxyEnv !== process.env ? new Map<string, ProxyChoice | null>() : null;
+  const chooseProxy = (url: URL): ProxyChoice | null => {
+    if (!proxyCache) return proxyForUrl(url, proxyEnv);
+    const k = url.protocol + url.host;
+    let p = proxyCache.get(k);
+    if (p === undefined) {
+      p = proxyForUrl(url, proxyEnv);
+      proxyCache.set(k, p);
+    }
+    return p;
+  };
   let ca: string[] | null = null;
   // Built on first https use, then shared by every connection (one TLS context in Bun).
   const trustedCa = () => (ca ??= buildTrustedCa(opts.extraCa ?? loadExtraCaFromEnv(process.env).pems));
 
-  async function request(req: ClientRequest): Promise<ClientResponse> {
+  // Parsed pieces of each request URL, by href: URL getters are native calls that build a
+  // new string each time, and a proxy sends every request to the same URL. Bounded.
+  const urlParts = new Map<string, UrlParts>();
+  const partsOf = (url: URL): UrlParts => {
+    const href = url.href;
+    let p = urlParts.get(href);
+    if (p === undefined) {
+      p = parseUrlParts(url);
+      if (urlParts.size >= 256) urlParts.clear();
+      urlParts.set(href, p);
+    }
+    return p;
+  };
+
+  async function requestDirect(req: ClientRequest): Promise<DirectResponse> {
     const url = req.url;
-    const https = url.protocol === "https:";
-    if (!https && url.protocol !== "http:") throw new TypeError(`unsupported URL scheme ${url.protocol}`);
-    const host = unbracket(url.hostname);
-    if (host === "") throw new TypeError("URL has no host");
-    const port = url.port === "" ? (https ? 443 : 80) : Number(url.port);
+    const u = partsOf(url);
+    const { https, host, port } = u;
     const method = req.method;
     if (req.target !== undefined) checkOriginTarget(req.target, method);
 
     let proxy: ProxyChoice | null = null;
     if (!req.connectTo) {
       try {
-        proxy = proxyForUrl(url, proxyEnv);
+        proxy = chooseProxy(url);
       } catch (e) {
         throw new UpstreamError("proxy", (e as Error).message);
       }
@@ -90,25 +145,26 @@ export function createHttp1Client(opts: ClientOptions = {}, hooks: ClientTestHoo
     const framing = requestFraming(method, body, req.bodyLength);
     const extra: Array<[string, string]> = [];
     if (viaHttpProxy && proxy!.authorization) extra.push(["proxy-authorization", proxy!.authorization]);
-    const target = viaHttpProxy ? absoluteForm(url, req.target) : originForm(url, req.target);
+    const target = viaHttpProxy ? absoluteForm(url, req.target) : (req.target ?? u.originTarget);
     // A stream announced with a content-length is checked against it while it is written.
     const streamLength = body instanceof ReadableStream && framing.kind === "length" ? framing.length : undefined;
+    const inline = body instanceof Uint8Array && body.length > 0 && body.length <= INLINE_BODY_MAX ? body : undefined;
     const build = () =>
-      buildRequestHead({ method, target, headers: req.headers, secretHeader: req.secretHeader, framing, extra });
+      buildRequestHead({ method, target, headers: req.headers, secretHeader: req.secretHeader, framing, extra, inlineBody: inline });
 
-    const spec: DialSpec = {
+    const dialSpec = (): DialSpec => ({
       hosts: viaHttpProxy ? [proxy!.host] : (req.connectTo ?? [host]),
       port: viaHttpProxy ? proxy!.port : port,
       tls: https ? { ca: trustedCa(), servername } : null,
       tunnel:
         https && proxy
-          ? { host: proxy.host, port: proxy.port, authority: `${url.hostname}:${port}`, authorization: proxy.authorization }
+          ? { host: proxy.host, port: proxy.port, authority: `${u.hostname}:${port}`, authorization: proxy.authorization }
           : null,
       signal: req.signal,
-    };
+    });
     // Within one client the proxy (and its credentials) per target scheme is fixed, so the
     // proxy's host:port identifies it; the key never carries credentials.
-    const key = `${url.protocol}//${url.host}:${port}|${req.connectTo?.join(",") ?? ""}|${servername}|${proxy?.key ?? ""}`;
+    const key = `${u.origin}:${port}|${req.connectTo?.join(",") ?? ""}|${servername}|${proxy?.key ?? ""}`;
 
     for (let attempt = 0; ; attempt++) {
       const head = build(); // throws TypeError on invalid input, before any dial
@@ -116,7 +172,7 @@ export function createHttp1Client(opts: ClientOptions = {}, hooks: ClientTestHoo
       const reused = conn !== null;
       if (!conn) {
         try {
-          conn = await dial(key, spec);
+          conn = await dial(key, dialSpec());
         } catch (e) {
           head.fill(0);
           hooks.onHeadZeroed?.(head);
@@ -128,7 +184,7 @@ export function createHttp1Client(opts: ClientOptions = {}, hooks: ClientTestHoo
       try {
         return await runExchange(
           conn,
-          { method, head, body, bodyLength: streamLength, signal: req.signal, onHeadZeroed: hooks.onHeadZeroed },
+          { method, head, body: inline ? null : body, bodyLength: streamLength, signal: req.signal, onHeadZeroed: hooks.onHeadZeroed },
           (c) => pool.release(c),
         );
       } catch (e) {
@@ -147,7 +203,8 @@ export function createHttp1Client(opts: ClientOptions = {}, hooks: ClientTestHoo
   }
 
   return {
-    request,
+    requestDirect,
+    request: (req: ClientRequest): Promise<ClientResponse> => requestDirect(req).then(toClientResponse),
     close: () => pool.close(),
   };
 }

@@ -11,7 +11,7 @@
 import type { Socket, SocketHandler } from "bun";
 import tls from "node:tls";
 import { WriteQueue } from "../net/write-queue.ts";
-import { UpstreamError } from "./types.ts";
+import { UpstreamError, type AbortLike } from "./types.ts";
 import { HeadAccumulator, parseResponseHead } from "./response-head.ts";
 
 /** Receiver of a connection's socket events (the active exchange, or the pool while idle). */
@@ -31,7 +31,7 @@ export interface DialSpec {
   tls: { ca: string[]; servername: string } | null;
   /** Dial this proxy first and CONNECT to `connectAuthority` through it (https via proxy). */
   tunnel: { host: string; port: number; authority: string; authorization: string | null } | null;
-  signal?: AbortSignal;
+  signal?: AbortSignal | AbortLike;
 }
 
 const IS_IP = (h: string) => /^[0-9.]+$/.test(h) || h.includes(":");
@@ -308,7 +308,7 @@ export async function dial(key: string, spec: DialSpec): Promise<Http1Connection
   throw lastErr;
 }
 
-async function withAbort(conn: Http1Connection, signal: AbortSignal | undefined, fn: () => Promise<void>): Promise<void> {
+async function withAbort(conn: Http1Connection, signal: AbortSignal | AbortLike | undefined, fn: () => Promise<void>): Promise<void> {
   if (!signal) return fn();
   const aborted = Promise.withResolvers<never>();
   const onAbort = () => aborted.reject(new UpstreamError("aborted", "request aborted"));

@@ -4,11 +4,14 @@
  * content-length, or a chunked stream; streams with backpressure),
  * parses the response head, and streams the decoded body chunk by chunk.
  *
- * Response backpressure: the body stream's queue is bounded by bytes; when it is full the
- * socket is paused, and `pull` (the consumer read) resumes it. Nothing is batched: every
- * socket chunk is enqueued as soon as it is decoded (SSE latency, SPEC §1.5).
+ * The response body is pushed (BodySource / BodyConsumer, types.ts): each decoded piece goes
+ * to the consumer as soon as it is decoded (SSE latency, SPEC §1.5), then `flush()` once per
+ * socket read. Pieces that arrive before a consumer is attached (the head promise resolves a
+ * microtask later) wait in a list bounded by RESPONSE_HIGH_WATER_BYTES (the socket is paused
+ * beyond it). `toReadableStream` adapts a BodySource to the public ReadableStream contract:
+ * its queue is bounded by bytes, a full queue pauses the socket and `pull` resumes it.
  */
-import type { ClientResponse } from "./types.ts";
+import type { AbortLike, BodyConsumer, BodySource, ClientResponse, DirectResponse } from "./types.ts";
 import { UpstreamError } from "./types.ts";
 import type { ConnectionSink, Http1Connection } from "./connection.ts";
 import { HeadAccumulator, parseResponseHead, responseFraming, type ResponseHead } from "./response-head.ts";
@@ -32,7 +35,7 @@ export interface ExchangeInput {
    * count the stream must yield. Absent: the stream is written chunked.
    */
   bodyLength?: number;
-  signal?: AbortSignal;
+  signal?: AbortSignal | AbortLike;
   /** Test hook: called with the head buffer right after it was zeroed. */
   onHeadZeroed?: (head: Uint8Array) => void;
 }
@@ -43,16 +46,29 @@ class Exchange implements ConnectionSink {
   private phase: Phase = "head";
   private readonly acc = new HeadAccumulator();
   private decoder: BodyDecoder | null = null;
-  private ctrl: ReadableStreamDefaultController<Uint8Array> | null = null;
+  private consumer: BodyConsumer | null = null;
+  /** Pieces decoded before a consumer attached, their byte count, and how the body ended meanwhile. */
+  private early: Uint8Array[] = [];
+  private earlyBytes = 0;
+  private earlyEnd: true | Error | null = null;
+  private pausedEarly = false;
   private reusable = false;
   private requestDone = false;
   private drained: PromiseWithResolvers<void> | null = null;
   private bodyReader: { cancel(): Promise<void> } | null = null;
-  readonly result = Promise.withResolvers<ClientResponse>();
+  readonly result = Promise.withResolvers<DirectResponse>();
   private readonly emit = (c: Uint8Array) => {
-    const ctrl = this.ctrl!;
-    ctrl.enqueue(c);
-    if ((ctrl.desiredSize ?? 1) <= 0) this.conn.pause();
+    const consumer = this.consumer;
+    if (consumer) {
+      consumer.data(c);
+      return;
+    }
+    this.early.push(c);
+    this.earlyBytes += c.byteLength;
+    if (this.earlyBytes >= RESPONSE_HIGH_WATER_BYTES && !this.pausedEarly) {
+      this.pausedEarly = true;
+      this.conn.pause();
+    }
   };
   private readonly onAbort = () => this.fail(new UpstreamError("aborted", "request aborted"));
 
@@ -172,7 +188,9 @@ class Exchange implements ConnectionSink {
       if (this.phase === "body") {
         const used = this.decoder!.push(chunk, this.emit);
         if (used < chunk.length) this.reusable = false; // bytes beyond the message
-        this.finishIfComplete();
+        // A body that ended gets end() alone (the consumer writes its batch then); otherwise flush().
+        if (this.decoder!.done) this.finishIfComplete();
+        else this.consumer?.flush();
       } else if (this.phase === "done") {
         this.conn.destroy(); // unsolicited bytes after the response
       }
@@ -201,37 +219,64 @@ class Exchange implements ConnectionSink {
     this.reusable = reusable;
     this.decoder = createBodyDecoder(framing);
     this.phase = "body";
-    const body = new ReadableStream<Uint8Array>(
-      {
-        start: (c) => {
-          this.ctrl = c;
-        },
-        // Only while this exchange owns the connection: a late pull must not resume a
-        // connection that the pool already gave to another exchange.
-        pull: () => {
-          if (this.phase === "body") this.conn.resume();
-        },
-        cancel: () => {
-          if (this.phase !== "done") {
-            this.phase = "done";
-            this.cleanup();
-            this.conn.destroy();
-          }
-        },
+    const body: BodySource = {
+      attach: (consumer) => this.attach(consumer),
+      // Only while this exchange owns the connection: a late resume must not resume a
+      // connection that the pool already gave to another exchange.
+      pause: () => {
+        if (this.phase === "body") this.conn.pause();
       },
-      { highWaterMark: RESPONSE_HIGH_WATER_BYTES, size: (c) => c!.byteLength },
-    );
+      resume: () => {
+        if (this.phase === "body") this.conn.resume();
+      },
+      cancel: () => {
+        if (this.phase !== "done") {
+          this.phase = "done";
+          this.consumer = null;
+          this.cleanup();
+          this.conn.destroy();
+        }
+      },
+    };
     this.result.resolve({ status: head.status, reason: head.reason, headers: head.headers, body });
+  }
+
+  private attach(consumer: BodyConsumer): void {
+    if (this.consumer) throw new TypeError("response body already attached");
+    const early = this.early;
+    const end = this.earlyEnd;
+    this.early = [];
+    this.earlyBytes = 0;
+    this.earlyEnd = null;
+    if (end === null && this.phase !== "body") return; // cancelled
+    if (this.pausedEarly) {
+      this.pausedEarly = false;
+      if (this.phase === "body") this.conn.resume();
+    }
+    this.consumer = consumer;
+    for (const piece of early) consumer.data(piece);
+    if (end === true) this.endBody(true);
+    else if (end) this.endBody(end);
+    else if (early.length > 0) consumer.flush();
+  }
+
+  /** The body ended (`true`) or failed: tell the consumer, or keep it for `attach`. */
+  private endBody(how: true | Error): void {
+    const consumer = this.consumer;
+    this.consumer = null;
+    if (!consumer) this.earlyEnd = how;
+    else if (how === true) consumer.end();
+    else consumer.error(how);
   }
 
   private finishIfComplete(): void {
     if (this.phase !== "body" || !this.decoder!.done) return;
     this.phase = "done";
-    this.ctrl!.close();
     if (!this.requestDone) {
       // The response ended before the request body was sent: the connection is out of sync.
       this.cleanup();
       this.conn.destroy();
+      this.endBody(true);
       return;
     }
     this.cleanup();
@@ -241,13 +286,15 @@ class Exchange implements ConnectionSink {
     } else {
       this.conn.destroy();
     }
+    // Last: the consumer may start the next request, which may take this pooled connection.
+    this.endBody(true);
   }
 
   onClose(): void {
     if (this.phase === "body" && this.decoder!.eof()) {
       this.phase = "done";
-      this.ctrl!.close();
       this.cleanup();
+      this.endBody(true);
       return;
     }
     const msg =
@@ -267,13 +314,7 @@ class Exchange implements ConnectionSink {
     this.cleanup();
     this.conn.destroy();
     if (wasHead) this.result.reject(err);
-    else {
-      try {
-        this.ctrl!.error(err);
-      } catch {
-        // already closed by the consumer
-      }
-    }
+    else this.endBody(err);
   }
 
   private cleanup(): void {
@@ -295,7 +336,7 @@ export function runExchange(
   conn: Http1Connection,
   input: ExchangeInput,
   release: (conn: Http1Connection) => void,
-): Promise<ClientResponse> {
+): Promise<DirectResponse> {
   const ex = new Exchange(conn, input, release);
   if (input.signal?.aborted) {
     input.head.fill(0);
@@ -306,4 +347,46 @@ export function runExchange(
   conn.uses++;
   ex.start();
   return ex.result.promise;
+}
+
+/**
+ * The public ReadableStream view of a pushed body (ClientResponse.body): its queue is bounded
+ * by RESPONSE_HIGH_WATER_BYTES; a full queue pauses the connection and a read resumes it.
+ */
+export function toReadableStream(source: BodySource): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>(
+    {
+      start(ctrl) {
+        source.attach({
+          data(piece) {
+            ctrl.enqueue(piece);
+            if ((ctrl.desiredSize ?? 1) <= 0) source.pause();
+          },
+          flush() {},
+          end() {
+            try {
+              ctrl.close();
+            } catch {
+              // already cancelled by the reader
+            }
+          },
+          error(err) {
+            try {
+              ctrl.error(err);
+            } catch {
+              // already closed by the reader
+            }
+          },
+        });
+      },
+      pull: () => source.resume(),
+      cancel: () => source.cancel(),
+    },
+    { highWaterMark: RESPONSE_HIGH_WATER_BYTES, size: (c) => c!.byteLength },
+  );
+}
+
+/** `response` with its body as a ReadableStream (the public ClientResponse). */
+export function toClientResponse(response: DirectResponse): ClientResponse {
+  return { status: response.status, reason: response.reason, headers: response.headers, body: toReadableStream(response.body) };
 }

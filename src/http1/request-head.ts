@@ -23,6 +23,11 @@ export interface RequestHeadInput {
   framing: RequestFraming;
   /** Extra fields the client owns (e.g. `proxy-authorization`), written after the caller's. */
   extra?: ReadonlyArray<readonly [string, string]>;
+  /**
+   * Body bytes appended after the empty line, so head and a small body go out in one write
+   * (the whole buffer is zeroed after the write, body included). Must match `framing`.
+   */
+  inlineBody?: Uint8Array;
 }
 
 /** Header names the client owns (dropped from the caller's list; see ClientRequest.headers). */
@@ -73,7 +78,8 @@ function put(buf: Uint8Array, at: number, s: string): number {
 
 /**
  * Build the request head: request line, the caller's fields (minus the framing fields the
- * client owns), the secret field, the framing field, the extra fields, and the empty line.
+ * client owns), the secret field, the framing field, the extra fields, the empty line, and
+ * `inlineBody` when given.
  * @returns a new Uint8Array owned by the caller (zero it after the write when it holds a secret)
  * @throws TypeError on an invalid method, target, field name or field value (messages name the
  *   field, never its value)
@@ -114,6 +120,11 @@ export function buildRequestHead(input: RequestHeadInput): Uint8Array {
     size += secretHeader.name.length + 2 + sv.length + 2;
   }
   size += 2;
+  const inline = input.inlineBody;
+  if (inline && (framing.kind !== "length" || framing.length !== inline.length)) {
+    throw new TypeError("inline body does not match the framing");
+  }
+  if (inline) size += inline.length;
 
   // A dedicated (not pooled) buffer: zeroing it must not touch anyone else's bytes.
   const buf = new Uint8Array(size);
@@ -137,6 +148,7 @@ export function buildRequestHead(input: RequestHeadInput): Uint8Array {
   if (secretHeader && callerCount === fields.length) at = putSecret(buf, at, secretHeader);
   buf[at++] = 0x0d;
   buf[at++] = 0x0a;
+  if (inline) buf.set(inline, at);
   return buf;
 }
 

@@ -5,6 +5,16 @@
  * must dial addresses its policy already checked. RFC 9112 framing; strict and bounded.
  */
 
+/**
+ * The part of AbortSignal the client uses. An AbortSignal satisfies it; hot paths may pass a
+ * `Cancellation` (cancellation.ts), which costs no EventTarget per request.
+ */
+export interface AbortLike {
+  readonly aborted: boolean;
+  addEventListener(type: "abort", listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: "abort", listener: () => void): void;
+}
+
 /** One request to an origin. */
 export interface ClientRequest {
   /**
@@ -55,8 +65,11 @@ export interface ClientRequest {
   connectTo?: string[];
   /** TLS server name for SNI and certificate verification; default `url.hostname`. */
   servername?: string;
-  /** Aborting before the response rejects; aborting later errors the body stream and closes the connection. */
-  signal?: AbortSignal;
+  /**
+   * Aborting before the response rejects; aborting later errors the body stream and closes the
+   * connection. An AbortSignal, or any AbortLike (e.g. the lighter `Cancellation`).
+   */
+  signal?: AbortSignal | AbortLike;
 }
 
 /**
@@ -106,4 +119,51 @@ export interface ClientOptions {
 export interface Http1Client {
   request(req: ClientRequest): Promise<ClientResponse>;
   close(): void;
+}
+
+/**
+ * Push consumer of a response body (the lighter internal path, see
+ * {@link Http1DirectClient.requestDirect}): no ReadableStream, no promise per chunk.
+ */
+export interface BodyConsumer {
+  /** A decoded piece of content: a subarray of a socket chunk that is never reused, so it may be kept. */
+  data(piece: Uint8Array): void;
+  /** Every piece of one socket read was delivered: the moment to write batched output. */
+  flush(): void;
+  /** The body is complete. */
+  end(): void;
+  /** The body failed (upstream closed early, bad framing, aborted); no further calls follow. */
+  error(err: Error): void;
+}
+
+/** The body of a {@link DirectResponse}: attach a consumer once; pause/resume for backpressure. */
+export interface BodySource {
+  /**
+   * Attach the consumer (once). Pieces that arrived before are delivered at once, in order,
+   * followed by `flush()` and, when the body already ended, `end()` / `error()`.
+   */
+  attach(consumer: BodyConsumer): void;
+  /** Stop reading the connection until `resume()` (the consumer is behind). */
+  pause(): void;
+  resume(): void;
+  /** Abandon the body: the connection is closed, no further consumer calls. */
+  cancel(): void;
+}
+
+/** A response whose body is pushed to a {@link BodyConsumer} instead of a ReadableStream. */
+export interface DirectResponse {
+  status: number;
+  reason: string;
+  /** As in ClientResponse. */
+  headers: Array<[string, string]>;
+  body: BodySource;
+}
+
+/**
+ * A client that also offers the push path. `requestDirect` behaves exactly like `request`
+ * (same framing, errors, pooling, secret handling) except that the body is a BodySource;
+ * `request` is built on it. Used by the responses proxy's hot path.
+ */
+export interface Http1DirectClient extends Http1Client {
+  requestDirect(req: ClientRequest): Promise<DirectResponse>;
 }

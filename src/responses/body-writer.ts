@@ -1,9 +1,10 @@
 /**
  * Response serialisation for the responses proxy's listener (RFC 9112 §4, §6, §7.1): the
- * response head, and a streamed body piped to the client with chunked or close-delimited
- * framing, batched into as few send()s as possible without delaying any byte.
+ * response head, and a pushed body (BodySource) piped to the client with chunked or
+ * close-delimited framing, batched into as few send()s as possible without delaying any byte.
  */
 import { STATUS_CODES } from "node:http";
+import type { BodySource } from "../http1/types.ts";
 
 /** Where bytes go: the connection's WriteQueue plus its state. */
 export interface BodySink {
@@ -27,9 +28,6 @@ const CRLF = new Uint8Array([13, 10]);
 const LAST_CHUNK = new Uint8Array([48, 13, 10, 13, 10]); // "0\r\n\r\n"
 /** Batched output is written once it reaches this size, whatever else is pending. */
 const FLUSH_BYTES = 64 * 1024;
-const TURN = Symbol("turn");
-/** Resolves after one event-loop turn (setImmediate runs after pending I/O callbacks). */
-const nextTurn = () => new Promise<typeof TURN>((resolve) => setImmediate(resolve, TURN));
 const encoder = new TextEncoder();
 
 function concat(parts: Uint8Array[], total: number): Uint8Array {
@@ -57,67 +55,82 @@ export function encodeResponseHead(status: number, headers: Array<[string, strin
   return encoder.encode(text + "\r\n");
 }
 
+/** `<size in hex>\r\n` of a chunk (RFC 9112 §7.1). */
+function chunkPrefix(size: number): Uint8Array {
+  const hex = size.toString(16);
+  const out = new Uint8Array(hex.length + 2);
+  for (let i = 0; i < hex.length; i++) out[i] = hex.charCodeAt(i);
+  out[hex.length] = 13;
+  out[hex.length + 1] = 10;
+  return out;
+}
+
+/** How a piped body ended: written completely, the client went away, or the upstream body failed. */
+export type PipeOutcome = "complete" | "client-closed" | Error;
+
 /**
- * Write `head`, then every chunk of `body`, framed as chunked (`chunked`) or raw
- * (close-delimited). Pieces that are already available — the first chunk after the head,
- * chunks read together, the end of the stream — join one write; whatever waits longer than
- * one event-loop turn is written on its own, so nothing is delayed (SSE flushes per event)
- * and small responses cost one send(). Waits for `drained()` under backpressure, so the
- * upstream is read no faster than the client takes the bytes.
+ * Write `head`, then every piece of `body`, framed as chunked (`chunked`) or raw
+ * (close-delimited). Output is batched per upstream read: the head, the pieces of one socket
+ * read and the last chunk go out in one write when they arrived together, and every read is
+ * written as soon as it was decoded (no added delay; SSE flushes per event). While the
+ * client's backlog is not empty the upstream is paused, so it is read no faster than the
+ * client takes the bytes.
  *
- * @returns "complete" (terminating chunk written) or "client-closed" (body cancelled).
- * @throws the body's error, after writing what was already read.
+ * @param done called once: "complete" (terminating chunk written), "client-closed", or the
+ *   upstream body's error (after writing what was already read)
  */
-export async function pipeBody(
+export function pipeBody(
   sink: BodySink,
   head: Uint8Array,
-  body: ReadableStream<Uint8Array>,
+  body: BodySource,
   chunked: boolean,
-): Promise<"complete" | "client-closed"> {
-  const reader = body.getReader();
-  const out: Uint8Array[] = [head];
+  done: (outcome: PipeOutcome) => void,
+): void {
+  let out: Uint8Array[] = [head];
   let outBytes = head.byteLength;
+  let paused = false;
+  let finished = false;
   const push = (piece: Uint8Array) => {
     out.push(piece);
     outBytes += piece.byteLength;
   };
   const flush = () => {
-    if (out.length === 0) return;
+    if (out.length === 0 || sink.closed) return;
     sink.write(out.length === 1 ? out[0]! : concat(out, outBytes));
-    out.length = 0;
+    out = [];
     outBytes = 0;
-  };
-  try {
-    let next = reader.read();
-    for (;;) {
-      if (out.length > 0 && (await Promise.race([next, nextTurn()])) === TURN) {
-        flush();
-        if (sink.backlog > 0) await sink.drained();
-      }
-      const { done, value } = await next;
-      if (sink.closed) {
-        void reader.cancel().catch(() => {});
-        return "client-closed";
-      }
-      if (done) break;
-      if (value && value.byteLength > 0) {
-        if (chunked) {
-          push(encoder.encode(`${value.byteLength.toString(16)}\r\n`));
-          push(value);
-          push(CRLF);
-        } else push(value);
-        if (outBytes >= FLUSH_BYTES) {
-          flush();
-          if (sink.backlog > 0) await sink.drained();
-        }
-      }
-      next = reader.read();
+    if (sink.backlog > 0 && !paused && !finished) {
+      paused = true;
+      body.pause();
+      void sink.drained().then(() => {
+        paused = false;
+        if (!finished && !sink.closed) body.resume();
+      });
     }
-  } catch (e) {
-    if (!sink.closed) flush();
-    throw e;
-  }
-  if (chunked) push(LAST_CHUNK);
-  flush();
-  return "complete";
+  };
+  body.attach({
+    data(piece) {
+      if (piece.byteLength === 0) return;
+      if (chunked) {
+        push(chunkPrefix(piece.byteLength));
+        push(piece);
+        push(CRLF);
+      } else push(piece);
+      if (outBytes >= FLUSH_BYTES) flush();
+    },
+    flush,
+    end() {
+      finished = true;
+      if (sink.closed) return done("client-closed");
+      if (chunked) push(LAST_CHUNK);
+      flush();
+      done("complete");
+    },
+    error(err) {
+      finished = true;
+      if (sink.closed) return done("client-closed");
+      flush();
+      done(err);
+    },
+  });
 }

@@ -5,11 +5,13 @@
  * (2 spaces) + `\n`. Request keys: method, url, headers ([{name, value}] as received), body.
  * Response keys: status, headers (all upstream headers), body. Bodies are embedded as JSON
  * when they parse, else as (lossy UTF-8) strings, `""` when empty. `authorization` and any
- * header whose lowercased name contains `cookie` are `[REDACTED]`. Write failures are
+ * header whose lowercased name contains `cookie` are `[REDACTED]`. Each file appears complete
+ * (written as `.<name>.tmp`, then renamed). Write failures are
  * reported through `onError` and never affect forwarding.
  */
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import type { BodySource } from "../http1/types.ts";
 
 /** Records exchanges into one directory; the sequence is per instance (per process in practice). */
 export interface Dumper {
@@ -22,10 +24,10 @@ export interface DumpExchange {
   /** Response without a body stream (e.g. an error). */
   response(status: number, headers: Array<[string, string]>, body: Uint8Array): Promise<void>;
   /**
-   * Pass `body` through unchanged, recording it; the file is written once when the stream
-   * ends, fails, or is cancelled by the consumer (client dropped).
+   * Pass `body` through unchanged, recording it; the file is written once when the body
+   * ends, fails (client dropped: the upstream request is aborted), or is cancelled.
    */
-  wrap(status: number, headers: Array<[string, string]>, body: ReadableStream<Uint8Array>): ReadableStream<Uint8Array>;
+  wrap(status: number, headers: Array<[string, string]>, body: BodySource): BodySource;
 }
 
 /** `[REDACTED]` rule of SPEC §1.7. */
@@ -64,7 +66,10 @@ export function createDumper(dir: string, onError: (message: string) => void): D
   let seq = 0;
   const write = async (file: string, value: unknown) => {
     try {
-      await writeFile(join(dir, file), JSON.stringify(value, null, 2) + "\n");
+      // Written under a hidden temporary name, then renamed: a reader never sees half a file.
+      const tmp = join(dir, `.${file}.tmp`);
+      await writeFile(tmp, JSON.stringify(value, null, 2) + "\n");
+      await rename(tmp, join(dir, file));
     } catch (e) {
       onError(`writing dump file ${file}: ${e instanceof Error ? e.message : String(e)}`);
     }
@@ -82,36 +87,36 @@ export function createDumper(dir: string, onError: (message: string) => void): D
       };
       return {
         response,
-        wrap(status, h, stream) {
-          const reader = stream.getReader();
+        wrap(status, h, source) {
           const chunks: Uint8Array[] = [];
           let total = 0;
           const finish = () => void response(status, h, concat(chunks, total));
-          return new ReadableStream<Uint8Array>(
-            {
-              async pull(controller) {
-                try {
-                  const { done, value } = await reader.read();
-                  if (done) {
-                    finish();
-                    controller.close();
-                    return;
-                  }
-                  chunks.push(value);
-                  total += value.byteLength;
-                  controller.enqueue(value);
-                } catch (e) {
+          return {
+            attach(consumer) {
+              source.attach({
+                data(piece) {
+                  chunks.push(piece);
+                  total += piece.byteLength;
+                  consumer.data(piece);
+                },
+                flush: () => consumer.flush(),
+                end() {
                   finish();
-                  controller.error(e);
-                }
-              },
-              cancel(reason) {
-                finish();
-                return reader.cancel(reason);
-              },
+                  consumer.end();
+                },
+                error(err) {
+                  finish();
+                  consumer.error(err);
+                },
+              });
             },
-            { highWaterMark: 0 },
-          );
+            pause: () => source.pause(),
+            resume: () => source.resume(),
+            cancel() {
+              finish();
+              source.cancel();
+            },
+          };
         },
       };
     },

@@ -15,7 +15,7 @@
  * mirrored (the client never follows redirects). Failure before a response head → empty 500
  * and `forwarding error: <message>` on stderr.
  */
-import type { Http1Client } from "../http1/types.ts";
+import type { Http1DirectClient } from "../http1/types.ts";
 import type { Dumper } from "./dump.ts";
 import type { IncomingRequest, OutgoingResponse } from "./http-server.ts";
 
@@ -24,7 +24,8 @@ const DROP_RESPONSE = new Set(["content-length", "transfer-encoding", "connectio
 
 /** What a forwarder needs; built once at startup. */
 export interface ForwardConfig {
-  client: Http1Client;
+  /** The push path (`requestDirect`) is used: no ReadableStream per response. */
+  client: Http1DirectClient;
   /** `--upstream-url`, used verbatim (query included). */
   upstream: URL;
   /** `Bearer <key>` in locked memory. */
@@ -49,7 +50,7 @@ export async function forwardRequest(cfg: ForwardConfig, req: IncomingRequest): 
   const dump = cfg.dumper ? await cfg.dumper.request(req.head.method, req.head.target, req.head.headers, req.body) : null;
   let res;
   try {
-    res = await cfg.client.request({
+    res = await cfg.client.requestDirect({
       url: cfg.upstream,
       method: "POST",
       headers,

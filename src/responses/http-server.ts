@@ -9,6 +9,8 @@
  */
 import type { Socket, TCPSocketListener } from "bun";
 import { WriteQueue } from "../net/write-queue.ts";
+import { Cancellation } from "../http1/cancellation.ts";
+import type { AbortLike, BodySource } from "../http1/types.ts";
 import { encodeResponseHead, pipeBody, type BodySink } from "./body-writer.ts";
 import { ChunkedDecoder } from "./chunked.ts";
 import { parseRequestHead, type RequestHead } from "./http-head.ts";
@@ -17,15 +19,16 @@ import { parseRequestHead, type RequestHead } from "./http-head.ts";
 export interface IncomingRequest {
   head: RequestHead;
   body: Uint8Array;
-  /** Aborted when the client disconnects before the response finished. */
-  signal: AbortSignal;
+  /** Aborted when the client disconnects before the response finished (a light Cancellation). */
+  signal: AbortLike;
 }
 
 /** What the app answers. The server owns framing: `content-length`/`transfer-encoding`/`connection` given here are dropped. */
 export interface OutgoingResponse {
   status: number;
   headers: Array<[string, string]>;
-  body: ReadableStream<Uint8Array> | Uint8Array | null;
+  /** Bytes (content-length framing), a pushed body (streamed, chunked to HTTP/1.1 clients), or none. */
+  body: BodySource | Uint8Array | null;
 }
 
 /** Decision taken from the head alone, before any body byte is read. */
@@ -59,9 +62,11 @@ interface Conn {
   body?: Uint8Array;
   bodyLen: number;
   chunked?: ChunkedDecoder;
-  abort?: AbortController;
+  abort?: Cancellation;
   drained?: PromiseWithResolvers<void>;
   paused: boolean;
+  /** The connection as a BodySink for pipeBody (made once per connection). */
+  sink: BodySink;
 }
 
 const CONTINUE = new TextEncoder().encode("HTTP/1.1 100 Continue\r\n\r\n");
@@ -136,51 +141,45 @@ export function startHttpServer(opts: { hostname: string; port: number; app: Htt
     return c.drained.promise;
   };
 
-  const writeResponse = async (c: Conn, head: RequestHead, resp: OutgoingResponse) => {
+  const writeResponse = (c: Conn, head: RequestHead, resp: OutgoingResponse) => {
     const noBody = resp.status < 200 || resp.status === 204 || resp.status === 304;
-    const stream = resp.body instanceof ReadableStream ? resp.body : null;
+    const source = resp.body === null || resp.body instanceof Uint8Array ? null : resp.body;
     const bytes = resp.body instanceof Uint8Array ? resp.body : new Uint8Array(0);
     const chunked = head.version === "HTTP/1.1";
-    if (noBody || !stream) {
-      if (stream) void stream.cancel().catch(() => {});
+    if (noBody || !source) {
+      source?.cancel();
       const keepAlive = head.keepAlive && !stopping;
       const framing = noBody ? ({ kind: "none" } as const) : ({ kind: "length", length: bytes.byteLength } as const);
-      c.queue.write(encodeResponseHead(resp.status, resp.headers, framing, !keepAlive));
-      if (!noBody && bytes.byteLength) c.queue.write(bytes);
+      const headBytes = encodeResponseHead(resp.status, resp.headers, framing, !keepAlive);
+      if (noBody || bytes.byteLength === 0) c.queue.write(headBytes);
+      else {
+        const one = new Uint8Array(headBytes.byteLength + bytes.byteLength);
+        one.set(headBytes);
+        one.set(bytes, headBytes.byteLength);
+        c.queue.write(one);
+      }
       finishExchange(c, keepAlive);
       return;
     }
     // HTTP/1.0 clients cannot parse chunked framing: their streamed bodies end with the connection.
     const keepAlive = head.keepAlive && !stopping && chunked;
     const headBytes = encodeResponseHead(resp.status, resp.headers, chunked ? { kind: "chunked" } : { kind: "close" }, !keepAlive);
-    const sink: BodySink = {
-      write: (b) => void c.queue.write(b),
-      get backlog() {
-        return c.queue.size;
-      },
-      drained: () => waitDrained(c),
-      get closed() {
-        return c.phase === "closed";
-      },
-    };
-    try {
-      if ((await pipeBody(sink, headBytes, stream, chunked)) === "client-closed") return;
-    } catch (e) {
-      // Upstream body failed mid-stream: the only honest signal left is to end the connection
-      // without the terminating chunk, so the client sees an incomplete message.
-      app.onError?.(e instanceof Error ? e.message : String(e));
-      if (c.phase !== "closed") closeAfterFlush(c);
-      return;
-    }
-    finishExchange(c, keepAlive);
+    pipeBody(c.sink, headBytes, source, chunked, (outcome) => {
+      if (outcome === "complete") finishExchange(c, keepAlive);
+      else if (outcome !== "client-closed" && c.phase !== "closed") {
+        // Upstream body failed mid-stream: the only honest signal left is to end the connection
+        // without the terminating chunk, so the client sees an incomplete message.
+        app.onError?.(outcome.message);
+        closeAfterFlush(c);
+      }
+    });
   };
 
   const dispatch = (c: Conn) => {
     const head = c.head!;
     const body = c.body ? c.body.subarray(0, c.bodyLen) : new Uint8Array(0);
     c.phase = "busy";
-    c.abort = new AbortController();
-    const signal = c.abort.signal;
+    const signal = (c.abort = new Cancellation());
     app
       .handle({ head, body, signal })
       .catch((e): OutgoingResponse => {
@@ -189,10 +188,10 @@ export function startHttpServer(opts: { hostname: string; port: number; app: Htt
       })
       .then((resp) => {
         if (c.phase === "closed") {
-          if (resp.body instanceof ReadableStream) void resp.body.cancel().catch(() => {});
+          if (resp.body !== null && !(resp.body instanceof Uint8Array)) resp.body.cancel();
           return;
         }
-        return writeResponse(c, head, resp);
+        writeResponse(c, head, resp);
       })
       .catch((e) => app.onError?.(e instanceof Error ? e.message : String(e)));
   };
@@ -292,6 +291,16 @@ export function startHttpServer(opts: { hostname: string; port: number; app: Htt
           c.drained = undefined;
           d?.resolve();
         });
+        c.sink = {
+          write: (b) => void c.queue.write(b),
+          get backlog() {
+            return c.queue.size;
+          },
+          drained: () => waitDrained(c),
+          get closed() {
+            return c.phase === "closed";
+          },
+        };
         socket.data = c;
         conns.add(c);
       },
@@ -331,7 +340,7 @@ export function startHttpServer(opts: { hostname: string; port: number; app: Htt
         if (!c) return;
         c.phase = "closed";
         c.queue.discard();
-        c.abort?.abort(new Error("client disconnected"));
+        c.abort?.abort();
         const d = c.drained;
         c.drained = undefined;
         d?.resolve();
@@ -339,7 +348,7 @@ export function startHttpServer(opts: { hostname: string; port: number; app: Htt
         if (stopping && conns.size === 0) allClosed?.resolve();
       },
       error(socket) {
-        socket.data?.abort?.abort(new Error("client connection error"));
+        socket.data?.abort?.abort();
       },
     },
   });

@@ -56,7 +56,11 @@ async function main(): Promise<void> {
 
   // Keep-alive pool sized for many concurrent streams (SPEC §1.6): with the default 16, a
   // burst of 32 clients makes the pool close and redial upstream connections constantly.
-  const client = createHttp1Client({ maxIdlePerOrigin: 256 });
+  // The proxy variables are read once (a snapshot): the client then chooses the proxy once
+  // per upstream instead of reading the environment on every request.
+  const proxyEnv: Record<string, string | undefined> = {};
+  for (const name of ["http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "no_proxy", "NO_PROXY"]) proxyEnv[name] = process.env[name];
+  const client = createHttp1Client({ maxIdlePerOrigin: 256, proxyEnv });
   // Signal handlers go in before the listening line is printed: whoever reads that line may
   // signal at once, and a handler installed later would miss it (default action, exit 143).
   let server: ReturnType<typeof startResponsesProxy> | undefined;

@@ -2,7 +2,7 @@
  * The responses proxy listener: routing (SPEC §1.4) over our HTTP/1.1 server, forwarding
  * (SPEC §1.5) for the one accepted route. Binds 127.0.0.1 only.
  */
-import type { Http1Client } from "../http1/types.ts";
+import type { Http1DirectClient } from "../http1/types.ts";
 import type { Dumper } from "./dump.ts";
 import { forwardRequest } from "./forward.ts";
 import type { RequestHead } from "./http-head.ts";
@@ -32,7 +32,7 @@ export interface ResponsesProxyOptions {
   upstream: URL;
   /** `Bearer <key>` in locked memory. */
   authorization: Uint8Array;
-  client: Http1Client;
+  client: Http1DirectClient;
   dumper: Dumper | null;
   /** Called after the `GET /shutdown` response was handed to the socket. */
   onShutdown: () => void;

@@ -4,7 +4,7 @@
  * streaming without batching, aborts, and errors before the response head.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { createHttp1Client } from "../../src/http1/client.ts";
+import { createHttp1Client, INLINE_BODY_MAX } from "../../src/http1/client.ts";
 import { UpstreamError } from "../../src/http1/types.ts";
 import { bodyText, RawConn, startRawServer } from "./helpers.ts";
 
@@ -60,7 +60,7 @@ async function expectUpstreamError(p: Promise<unknown>, kind: UpstreamError["kin
 }
 
 describe("request bytes", () => {
-  test("head (incl. the secret header) and body arrive exactly; the head buffer is zeroed after the write", async () => {
+  test("head (incl. the secret header) and a small body arrive exactly, in one buffer that is zeroed after the write", async () => {
     using server = startRawServer(respondEach(() => "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"));
     const secret = enc.encode("Bearer sk-proj-TESTKEY_0123456789");
     zeroed.length = 0;
@@ -81,10 +81,32 @@ describe("request bytes", () => {
     const conn = await server.conn(0);
     expect(await conn.waitForText('{"a":1}')).toBe(expectedHead + '{"a":1}');
     expect(zeroed.length).toBe(1);
-    expect(zeroed[0]!.length).toBe(expectedHead.length);
+    // Head and body were merged into one write (INLINE_BODY_MAX); the whole buffer is zeroed.
+    expect(zeroed[0]!.length).toBe(expectedHead.length + 7);
     expect(zeroed[0]!.every((b) => b === 0)).toBe(true);
     // The caller's secret buffer is left alone (it belongs to the key holder).
     expect(Buffer.from(secret).toString()).toBe("Bearer sk-proj-TESTKEY_0123456789");
+  });
+
+  test("a byte body larger than INLINE_BODY_MAX is written after the head, which alone is zeroed", async () => {
+    using server = startRawServer(respondEach(() => "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"));
+    const body = new Uint8Array(INLINE_BODY_MAX + 1).fill(0x62);
+    zeroed.length = 0;
+    const res = await client.request({
+      url: url(server.port, "/big"),
+      method: "POST",
+      headers: [hostHdr(server.port)],
+      secretHeader: { name: "authorization", value: enc.encode("Bearer k") },
+      body,
+    });
+    expect(await bodyText(res.body)).toBe("ok");
+    const expectedHead = `POST /big HTTP/1.1\r\nhost: 127.0.0.1:${server.port}\r\nauthorization: Bearer k\r\ncontent-length: ${body.length}\r\n\r\n`;
+    const conn = await server.conn(0);
+    expect(await conn.waitForText("b".repeat(body.length))).toBe(expectedHead + "b".repeat(body.length));
+    expect(zeroed.length).toBe(1);
+    expect(zeroed[0]!.length).toBe(expectedHead.length);
+    expect(zeroed[0]!.every((b) => b === 0)).toBe(true);
+    expect(body.every((b) => b === 0x62)).toBe(true);
   });
 
   test("a stream body is sent chunked, with backpressure, and fully", async () => {

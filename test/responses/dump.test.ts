@@ -71,7 +71,8 @@ describe("--dump-dir end to end", () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const files = () => readdirSync(dumps).sort();
+  // Dump files are written as hidden temporaries, then renamed: count only finished ones.
+  const files = () => readdirSync(dumps).filter((n) => !n.startsWith(".")).sort();
   const waitFiles = async (n: number) => {
     // The response file is written right after the body ends; poll the directory a bounded
     // number of times, each step waiting on a proxy round trip (an event), not a timer.

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import type { ClientRequest, Http1Client } from "../../src/http1/types.ts";
+import type { ClientRequest, Http1DirectClient } from "../../src/http1/types.ts";
 import { routeRequest, startResponsesProxy } from "../../src/responses/server.ts";
 import { emptyResponseComplete, rawExchange } from "./helpers.ts";
 
@@ -32,8 +32,12 @@ describe("routeRequest (SPEC §1.4)", () => {
 
 describe("403 on the wire (raw bytes)", () => {
   const calls: ClientRequest[] = [];
-  const client: Http1Client = {
+  const client: Http1DirectClient = {
     async request(req) {
+      calls.push(req);
+      throw new Error("stub upstream: not reachable");
+    },
+    async requestDirect(req) {
       calls.push(req);
       throw new Error("stub upstream: not reachable");
     },
