@@ -84,13 +84,28 @@ export class DialError extends Error {
   }
 }
 
+/** Options of `Dialer.connect`. */
+export interface DialOptions {
+  /**
+   * Keep the socket open for writing after the peer's FIN (Bun `allowHalfOpen`): `handlers.end`
+   * is called and the caller ends the socket itself. Default false (a FIN closes both ways).
+   */
+  allowHalfOpen?: boolean;
+}
+
 /** Opens TCP connections to addresses the policy already checked (§3.4). */
 export interface Dialer {
   /**
    * Connect to the first address of `addresses` that accepts, on `port`, with `handlers`
    * (TCP_NODELAY set). Rejects with `DialError`. Never resolves names.
    */
-  connect<T>(addresses: string[], port: number, handlers: SocketHandler<T>, data: T): Promise<Socket<T>>;
+  connect<T>(
+    addresses: string[],
+    port: number,
+    handlers: SocketHandler<T>,
+    data: T,
+    opts?: DialOptions,
+  ): Promise<Socket<T>>;
 }
 
 /** Per-connection state of sockets accepted by `Bun.listen` listeners. */
