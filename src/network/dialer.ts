@@ -5,7 +5,7 @@
  */
 import { isIP } from "node:net";
 import type { Socket, SocketHandler } from "bun";
-import { DialError, type DialErrorCode, type Dialer } from "./types.ts";
+import { DialError, type DialErrorCode, type DialOptions, type Dialer } from "./types.ts";
 
 /** errno code → dial error code (RFC 1928 §6 reply meanings). */
 const ERRNO: Record<string, DialErrorCode> = {
@@ -40,6 +40,7 @@ function attempt<T>(
   handlers: SocketHandler<T>,
   data: T,
   timeoutMs: number,
+  allowHalfOpen: boolean,
 ): Promise<Socket<T>> {
   const target = formatTarget(address, port);
   const { promise, resolve, reject } = Promise.withResolvers<Socket<T>>();
@@ -75,7 +76,7 @@ function attempt<T>(
   }, timeoutMs);
   let connecting: Promise<Socket<T>>;
   try {
-    connecting = Bun.connect<T>({ hostname: address, port, socket: wrapped, data });
+    connecting = Bun.connect<T>({ hostname: address, port, socket: wrapped, data, allowHalfOpen });
   } catch (e) {
     // Invalid options (a port out of range) throw synchronously.
     clearTimeout(timer);
@@ -101,12 +102,19 @@ function attempt<T>(
  * address in order (each attempt bounded by `timeoutMs`, default 10 000 ms) and resolves with
  * the first connected socket (TCP_NODELAY on). Rejects with the last attempt's `DialError`
  * (`refused`, `network_unreachable`, `host_unreachable`, `timeout`, `other`); an empty list or
- * a non-IP entry is `other` (the dialer never resolves names, §3.4).
+ * a non-IP entry is `other` (the dialer never resolves names, §3.4). `dialOpts.allowHalfOpen`
+ * keeps a socket writable after the peer's FIN (tunnels pass the FIN on as a half-close).
  */
 export function createDialer(opts: { timeoutMs?: number } = {}): Dialer {
   const timeoutMs = opts.timeoutMs ?? 10_000;
   return {
-    async connect<T>(addresses: string[], port: number, handlers: SocketHandler<T>, data: T): Promise<Socket<T>> {
+    async connect<T>(
+      addresses: string[],
+      port: number,
+      handlers: SocketHandler<T>,
+      data: T,
+      dialOpts: DialOptions = {},
+    ): Promise<Socket<T>> {
       if (addresses.length === 0) throw new DialError("other", "no addresses to connect to");
       let last: DialError | null = null;
       for (const address of addresses) {
@@ -115,7 +123,7 @@ export function createDialer(opts: { timeoutMs?: number } = {}): Dialer {
           continue;
         }
         try {
-          return await attempt(address, port, handlers, data, timeoutMs);
+          return await attempt(address, port, handlers, data, timeoutMs, dialOpts.allowHalfOpen ?? false);
         } catch (e) {
           last = toDialError(e, formatTarget(address, port));
         }

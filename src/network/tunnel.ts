@@ -3,6 +3,11 @@
  * of the addresses the policy checked (§3.4, never re-resolving), then splice the client and
  * upstream sockets both ways with backpressure.
  *
+ * Half-close (RFC 9293 §3.6): a FIN from either side is passed on as a FIN to the other
+ * (`shutdown()` once every byte before it was written) while the other direction keeps
+ * flowing; the client sockets come from listeners with `allowHalfOpen`, the upstream is dialed
+ * with it. A socket that has both sent and received a FIN closes.
+ *
  * Backpressure: each direction has a WriteQueue; when the destination socket does not take a
  * whole chunk the source socket is paused, and resumed from the destination's `drain`. So
  * at most about one chunk per direction is ever held in memory, however slow a reader is.
@@ -79,7 +84,7 @@ export async function spliceTunnel(
   client.pause();
   let upstream: Socket<UpstreamState>;
   try {
-    upstream = await ctx.dialer.connect(upstreamAddresses, port, UPSTREAM_HANDLERS, { tunnel });
+    upstream = await ctx.dialer.connect(upstreamAddresses, port, UPSTREAM_HANDLERS, { tunnel }, { allowHalfOpen: true });
   } catch (err) {
     if (client.data.handler === tunnel.clientHandler) client.data.handler = previous;
     throw err;
@@ -102,6 +107,9 @@ const UPSTREAM_HANDLERS: SocketHandler<UpstreamState> = {
   },
   drain(s) {
     s.data.tunnel.upstreamDrain(s);
+  },
+  end(s) {
+    s.data.tunnel.upstreamEnd(s);
   },
   close(s) {
     s.data.tunnel.upstreamClose(s);
@@ -130,13 +138,16 @@ export class Tunnel implements TunnelHandle {
   private sniPending: boolean;
   private toUpstream!: WriteQueue;
   private toClient: WriteQueue;
-  private clientPaused = true;
-  private upstreamPaused = false;
+  /** Whether reading from each side is paused (the client until the upstream is up). */
+  private readonly pausedNow = { client: true, upstream: false };
   private endUpstreamAfterFlush = false;
   /** The client sent FIN: half-close the upstream once every client byte reached it. */
   private clientEnded = false;
   private shutdownUpstreamAfterFlush = false;
   private endClientAfterFlush = false;
+  /** The upstream sent FIN: half-close the client once every upstream byte reached it. */
+  private upstreamEnded = false;
+  private shutdownClientAfterFlush = false;
   private watcher: ((paused: { client: boolean; upstream: boolean }) => void) | null = null;
   private readonly done = Promise.withResolvers<void>();
   readonly closed = this.done.promise;
@@ -151,8 +162,8 @@ export class Tunnel implements TunnelHandle {
     if (initial && initial.byteLength > 0) this.hold(initial);
     this.toClient = new WriteQueue(
       client,
-      () => this.pauseUpstream(),
-      () => this.resumeUpstream(),
+      () => this.flow("upstream", false),
+      () => this.flow("upstream", true),
     );
   }
 
@@ -163,15 +174,15 @@ export class Tunnel implements TunnelHandle {
     this.upstream = upstream;
     this.toUpstream = new WriteQueue(
       upstream,
-      () => this.pauseClient(),
-      () => this.resumeClient(),
+      () => this.flow("client", false),
+      () => this.flow("client", true),
     );
     this.ctx.metrics.tunnelOpened();
     const reply = this.opts.onConnected?.(upstream);
     if (reply) this.toClient.write(reply);
     this.release();
     if (this.clientEnded) this.clientEnd(true);
-    if (!this.clientClosed && this.toUpstream.size === 0) this.resumeClient();
+    if (!this.clientClosed && this.toUpstream.size === 0) this.flow("client", true);
   }
 
   queued() {
@@ -179,7 +190,7 @@ export class Tunnel implements TunnelHandle {
   }
 
   paused() {
-    return { client: this.clientPaused, upstream: this.upstreamPaused };
+    return { ...this.pausedNow };
   }
 
   watch(fn: (paused: { client: boolean; upstream: boolean }) => void): void {
@@ -215,7 +226,12 @@ export class Tunnel implements TunnelHandle {
   }
 
   private clientDrain(): void {
-    if (this.toClient.drain() && this.endClientAfterFlush) this.client.end();
+    if (!this.toClient.drain()) return;
+    if (this.endClientAfterFlush) this.client.end();
+    else if (this.shutdownClientAfterFlush) {
+      this.shutdownClientAfterFlush = false;
+      this.client.shutdown();
+    }
   }
 
   private clientClose(): void {
@@ -246,6 +262,19 @@ export class Tunnel implements TunnelHandle {
     }
   }
 
+  /**
+   * Upstream FIN (dialed with allowHalfOpen): pass it on as a half-close of the client once
+   * every upstream byte reached it; client bytes keep flowing upstream.
+   */
+  upstreamEnd(s: Socket<UpstreamState>): void {
+    if (!this.started) this.start(s);
+    if (s !== this.upstream || this.upstreamClosed || this.upstreamEnded) return;
+    this.upstreamEnded = true;
+    if (this.clientClosed) return;
+    if (this.toClient.size === 0) this.client.shutdown();
+    else this.shutdownClientAfterFlush = true;
+  }
+
   upstreamClose(s: Socket<UpstreamState>): void {
     if (!this.started || s !== this.upstream || this.upstreamClosed) return;
     this.upstreamClosed = true;
@@ -266,7 +295,7 @@ export class Tunnel implements TunnelHandle {
     this.held.push(chunk);
     this.heldBytes += chunk.byteLength;
     // Before start the client is paused anyway; this bounds what was already in flight.
-    if (this.heldBytes > SNI_HOLD_LIMIT && !this.sniPending) this.pauseClient();
+    if (this.heldBytes > SNI_HOLD_LIMIT && !this.sniPending) this.flow("client", false);
   }
 
   /** After start: run the SNI check if pending, then send held bytes upstream. */
@@ -302,35 +331,17 @@ export class Tunnel implements TunnelHandle {
     for (const c of held) this.toUpstream.write(c);
   }
 
-  private pauseClient(): void {
-    if (!this.clientPaused) {
-      this.clientPaused = true;
-      this.client.pause();
-      this.watcher?.(this.paused());
+  /** Resume (`on`) or pause reading from one side; paused sides of closed sockets stay put. */
+  private flow(side: "client" | "upstream", on: boolean): void {
+    if (this.pausedNow[side] === !on) return;
+    const socket = side === "client" ? this.client : this.upstream;
+    if (on) {
+      if (side === "client" ? this.clientClosed : this.upstreamClosed) return;
+      socket.resume();
+    } else {
+      socket.pause();
     }
-  }
-
-  private resumeClient(): void {
-    if (this.clientPaused && !this.clientClosed) {
-      this.clientPaused = false;
-      this.client.resume();
-      this.watcher?.(this.paused());
-    }
-  }
-
-  private pauseUpstream(): void {
-    if (!this.upstreamPaused) {
-      this.upstreamPaused = true;
-      this.upstream.pause();
-      this.watcher?.(this.paused());
-    }
-  }
-
-  private resumeUpstream(): void {
-    if (this.upstreamPaused && !this.upstreamClosed) {
-      this.upstreamPaused = false;
-      this.upstream.resume();
-      this.watcher?.(this.paused());
-    }
+    this.pausedNow[side] = !on;
+    this.watcher?.(this.paused());
   }
 }

@@ -73,24 +73,43 @@ export interface RawClient {
   until(pred: (received: string) => boolean, ms?: number): Promise<string>;
   /** Resolves with everything received once the server closed the connection. */
   closed(ms?: number): Promise<string>;
+  /** Resolves with everything received once the peer's FIN arrived (`allowHalfOpen` clients) or it closed. */
+  ended(ms?: number): Promise<string>;
+  /** Write `data`; throws if the socket did not take all of it (small test writes). */
   write(data: string | Uint8Array): void;
+  /** Write `data` whole, waiting for `drain` when the socket takes only part of it. */
+  writeAll(data: Uint8Array, ms?: number): Promise<void>;
 }
 
-/** Connect a raw TCP client to 127.0.0.1:`port`. */
-export async function rawClient(port: number): Promise<RawClient> {
+/**
+ * Connect a raw TCP client to 127.0.0.1:`port`. With `allowHalfOpen` the client stays
+ * writable after the peer's FIN (`ended()` resolves) until it calls `socket.shutdown()`/`end()`.
+ */
+export async function rawClient(port: number, opts: { allowHalfOpen?: boolean } = {}): Promise<RawClient> {
   const chunks: Uint8Array[] = [];
   const waiters: Array<() => void> = [];
   const closedP = Promise.withResolvers<void>();
+  const endedP = Promise.withResolvers<void>();
+  let drained: (() => void) | null = null;
   let isClosed = false;
   const socket = await Bun.connect({
     hostname: "127.0.0.1",
     port,
+    allowHalfOpen: opts.allowHalfOpen ?? false,
     socket: {
       data(_s, d) {
         chunks.push(new Uint8Array(d));
         for (const w of waiters.splice(0)) w();
       },
+      drain() {
+        drained?.();
+      },
+      end() {
+        endedP.resolve();
+      },
       close() {
+        endedP.resolve();
+        drained?.();
         isClosed = true;
         closedP.resolve();
         for (const w of waiters.splice(0)) w();
@@ -108,6 +127,30 @@ export async function rawClient(port: number): Promise<RawClient> {
       const buf = typeof data === "string" ? Buffer.from(data, "latin1") : data;
       const n = socket.write(buf);
       if (n !== buf.byteLength) throw new Error("test write was partial");
+    },
+    async writeAll(data, ms = 10_000) {
+      const fail = failAfter(ms, "raw client write");
+      try {
+        let off = 0;
+        while (off < data.byteLength) {
+          if (isClosed) throw new Error(`closed after ${off} of ${data.byteLength} bytes`);
+          const wait = new Promise<void>((r) => (drained = r));
+          off += Math.max(0, socket.write(data.subarray(off)));
+          if (off < data.byteLength) await Promise.race([wait, fail.promise]);
+        }
+      } finally {
+        drained = null;
+        fail.cancel();
+      }
+    },
+    async ended(ms = 3000) {
+      const fail = failAfter(ms, "raw client FIN");
+      try {
+        await Promise.race([endedP.promise, fail.promise]);
+        return text();
+      } finally {
+        fail.cancel();
+      }
     },
     async until(pred, ms = 3000) {
       const fail = failAfter(ms, "raw client data");

@@ -47,6 +47,53 @@ function collector(want: number) {
 }
 
 describe("createDialer", () => {
+  test("allowHalfOpen: the peer's FIN reaches `end` and the socket still sends; without it, a FIN closes", async () => {
+    const got: string[] = [];
+    const serverClosed = Promise.withResolvers<void>();
+    // Sends "bye" and FIN at once, then records what still arrives.
+    const finFirst = Bun.listen({
+      hostname: "127.0.0.1",
+      port: 0,
+      allowHalfOpen: true,
+      socket: {
+        open(s) {
+          s.write("bye");
+          s.shutdown();
+        },
+        data: (_s, d) => void got.push(new TextDecoder().decode(d)),
+        close: () => serverClosed.resolve(),
+      },
+    });
+    try {
+      const ended = Promise.withResolvers<Socket<{ tag: string }>>();
+      const closed = Promise.withResolvers<void>();
+      const handlers: SocketHandler<{ tag: string }> = {
+        data() {},
+        end: (s) => ended.resolve(s),
+        close: () => closed.resolve(),
+      };
+      await createDialer().connect(["127.0.0.1"], finFirst.port, handlers, { tag: "h" }, { allowHalfOpen: true });
+      const s = await ended.promise;
+      s.write("after your FIN");
+      s.shutdown();
+      await Promise.all([serverClosed.promise, closed.promise]);
+      expect(got.join("")).toBe("after your FIN");
+
+      const plainClosed = Promise.withResolvers<void>();
+      const events: string[] = [];
+      await createDialer().connect(
+        ["127.0.0.1"],
+        finFirst.port,
+        { data() {}, end: () => void events.push("end"), close: () => (events.push("close"), plainClosed.resolve()) },
+        { tag: "p" },
+      );
+      await plainClosed.promise;
+      expect(events.at(-1)).toBe("close");
+    } finally {
+      finFirst.stop(true);
+    }
+  });
+
   test("connects to a listening port, forwards events and keeps the caller's data", async () => {
     const c = collector(5);
     const socket: Socket<{ tag: string }> = await createDialer().connect(["127.0.0.1"], echo.port, c.handlers, {
