@@ -12,12 +12,12 @@ import { WriteQueue } from "../net/write-queue.ts";
 import { Cancellation } from "../http1/cancellation.ts";
 import type { AbortLike, BodySource } from "../http1/types.ts";
 import { encodeResponseHead, pipeBody, type BodySink } from "./body-writer.ts";
-import { ChunkedDecoder } from "./chunked.ts";
-import { parseRequestHead, type RequestHead } from "./http-head.ts";
+import { parseRequestHead } from "../http1/request-head-parser.ts";
+import { BodyCollector, HEAD_LIMITS, hasBody, incomingHead, MAX_BODY_BYTES, type IncomingHead } from "./incoming.ts";
 
 /** A request whose body has been read completely. */
 export interface IncomingRequest {
-  head: RequestHead;
+  head: IncomingHead;
   body: Uint8Array;
   /** Aborted when the client disconnects before the response finished (a light Cancellation). */
   signal: AbortLike;
@@ -36,7 +36,7 @@ export type RouteDecision = { kind: "handle" } | { kind: "respond"; status: numb
 
 /** The application behind the listener. `handle` must not throw (errors become an empty 500). */
 export interface HttpApp {
-  route(head: RequestHead): RouteDecision;
+  route(head: IncomingHead): RouteDecision;
   handle(req: IncomingRequest): Promise<OutgoingResponse>;
   onError?(message: string): void;
 }
@@ -48,7 +48,6 @@ export interface HttpServerHandle {
   stop(graceMs?: number): Promise<void>;
 }
 
-export const MAX_BODY_BYTES = 128 * 1024 * 1024;
 const MAX_PIPELINED = 1024 * 1024;
 const DISCARD_IDLE_SECONDS = 30;
 interface Conn {
@@ -58,10 +57,8 @@ interface Conn {
   len: number;
   scanFrom: number;
   phase: "head" | "body" | "busy" | "discard" | "closed";
-  head?: RequestHead;
-  body?: Uint8Array;
-  bodyLen: number;
-  chunked?: ChunkedDecoder;
+  head?: IncomingHead;
+  body?: BodyCollector;
   abort?: Cancellation;
   drained?: PromiseWithResolvers<void>;
   paused: boolean;
@@ -121,7 +118,6 @@ export function startHttpServer(opts: { hostname: string; port: number; app: Htt
   const finishExchange = (c: Conn, keepAlive: boolean) => {
     c.head = undefined;
     c.body = undefined;
-    c.chunked = undefined;
     c.abort = undefined;
     if (c.phase === "closed") return;
     if (!keepAlive || stopping) {
@@ -141,7 +137,7 @@ export function startHttpServer(opts: { hostname: string; port: number; app: Htt
     return c.drained.promise;
   };
 
-  const writeResponse = (c: Conn, head: RequestHead, resp: OutgoingResponse) => {
+  const writeResponse = (c: Conn, head: IncomingHead, resp: OutgoingResponse) => {
     const noBody = resp.status < 200 || resp.status === 204 || resp.status === 304;
     const source = resp.body === null || resp.body instanceof Uint8Array ? null : resp.body;
     const bytes = resp.body instanceof Uint8Array ? resp.body : new Uint8Array(0);
@@ -177,7 +173,7 @@ export function startHttpServer(opts: { hostname: string; port: number; app: Htt
 
   const dispatch = (c: Conn) => {
     const head = c.head!;
-    const body = c.body ? c.body.subarray(0, c.bodyLen) : new Uint8Array(0);
+    const body = c.body ? c.body.body : new Uint8Array(0);
     c.phase = "busy";
     const signal = (c.abort = new Cancellation());
     app
@@ -201,9 +197,9 @@ export function startHttpServer(opts: { hostname: string; port: number; app: Htt
     while (c.phase === "head" || c.phase === "body") {
       if (c.phase === "head") {
         if (c.len === 0) return;
-        const r = parseRequestHead(c.buf, c.len, c.scanFrom);
+        const r = parseRequestHead(c.buf.subarray(0, c.len), HEAD_LIMITS, c.scanFrom);
         if (r.kind === "incomplete") {
-          c.scanFrom = c.len;
+          c.scanFrom = r.resumeAt;
           return;
         }
         if (r.kind === "error") {
@@ -211,11 +207,11 @@ export function startHttpServer(opts: { hostname: string; port: number; app: Htt
           return;
         }
         consume(c, r.headLength);
-        const head = r.head;
+        const head = incomingHead(r.head);
+        const withBody = hasBody(head.framing);
         const decision = app.route(head);
         if (decision.kind === "respond") {
-          const hasBody = head.framing.kind !== "none";
-          const open = respondEmpty(c, decision.status, head.keepAlive && !hasBody && !head.upgrade);
+          const open = respondEmpty(c, decision.status, head.keepAlive && !withBody && !head.upgrade);
           if (decision.afterWrite) {
             // Bun corks writes made inside a data callback; push them out before the app
             // acts (e.g. exits the process after /shutdown).
@@ -230,30 +226,18 @@ export function startHttpServer(opts: { hostname: string; port: number; app: Htt
           respondEmpty(c, 413, false);
           return;
         }
-        if (head.expectContinue && head.framing.kind !== "none") c.queue.write(CONTINUE);
-        if (head.framing.kind === "none") {
+        if (!withBody) {
           dispatch(c);
           return;
         }
+        if (head.expectContinue) c.queue.write(CONTINUE);
         c.phase = "body";
-        c.bodyLen = 0;
-        if (head.framing.kind === "length") c.body = new Uint8Array(head.framing.length);
-        else c.chunked = new ChunkedDecoder(MAX_BODY_BYTES);
+        c.body = new BodyCollector(head.framing);
         continue;
       }
       // body phase
-      const head = c.head!;
       if (c.len === 0) return;
-      if (head.framing.kind === "length") {
-        const n = Math.min(head.framing.length - c.bodyLen, c.len);
-        c.body!.set(c.buf.subarray(0, n), c.bodyLen);
-        c.bodyLen += n;
-        consume(c, n);
-        if (c.bodyLen < head.framing.length) return;
-        dispatch(c);
-        return;
-      }
-      const r = c.chunked!.push(c.buf.subarray(0, c.len));
+      const r = c.body!.feed(c.buf.subarray(0, c.len));
       if (r.kind === "error") {
         respondEmpty(c, r.status, false);
         return;
@@ -262,10 +246,7 @@ export function startHttpServer(opts: { hostname: string; port: number; app: Htt
         c.len = 0;
         return;
       }
-      const restLen = r.rest.byteLength;
-      c.body = r.body;
-      c.bodyLen = r.body.byteLength;
-      consume(c, c.len - restLen);
+      consume(c, r.consumed);
       dispatch(c);
       return;
     }
@@ -283,7 +264,6 @@ export function startHttpServer(opts: { hostname: string; port: number; app: Htt
           len: 0,
           scanFrom: 0,
           phase: "head",
-          bodyLen: 0,
           paused: false,
         } as Conn;
         c.queue = new WriteQueue(socket, () => {}, () => {
@@ -307,14 +287,15 @@ export function startHttpServer(opts: { hostname: string; port: number; app: Htt
       data(socket, data) {
         const c = socket.data;
         if (c.phase === "discard" || c.phase === "closed") return;
-        if (c.phase === "body" && c.len === 0 && c.head?.framing.kind === "length") {
-          // Fast path: body bytes go straight into the body buffer.
-          const framing = c.head.framing;
-          const n = Math.min(framing.length - c.bodyLen, data.byteLength);
-          c.body!.set(data.subarray(0, n), c.bodyLen);
-          c.bodyLen += n;
-          if (c.bodyLen < framing.length) return;
-          if (n < data.byteLength) append(c, data.subarray(n));
+        if (c.phase === "body" && c.len === 0) {
+          // Fast path: body bytes go straight to the body collector, not via the connection buffer.
+          const r = c.body!.feed(data);
+          if (r.kind === "more") return;
+          if (r.kind === "error") {
+            respondEmpty(c, r.status, false);
+            return;
+          }
+          if (r.consumed < data.byteLength) append(c, data.subarray(r.consumed));
           dispatch(c);
           return;
         }

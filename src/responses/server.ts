@@ -5,8 +5,8 @@
 import type { Http1DirectClient } from "../http1/types.ts";
 import type { Dumper } from "./dump.ts";
 import { forwardRequest } from "./forward.ts";
-import type { RequestHead } from "./http-head.ts";
 import { startHttpServer, type HttpServerHandle } from "./http-server.ts";
+import type { IncomingHead } from "./incoming.ts";
 
 /** Outcome of routing a request head. */
 export type Route = "forward" | "shutdown" | "forbidden";
@@ -17,7 +17,7 @@ export type Route = "forward" | "shutdown" | "forbidden";
  * anything else (queries, trailing slash, other case, absolute-form, other methods,
  * upgrade attempts) → forbidden.
  */
-export function routeRequest(head: Pick<RequestHead, "method" | "target" | "upgrade">, httpShutdown: boolean): Route {
+export function routeRequest(head: Pick<IncomingHead, "method" | "target" | "upgrade">, httpShutdown: boolean): Route {
   if (head.upgrade) return "forbidden";
   if (httpShutdown && head.method === "GET" && head.target === "/shutdown") return "shutdown";
   if (head.method === "POST" && head.target === "/v1/responses") return "forward";
