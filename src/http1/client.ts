@@ -96,13 +96,12 @@ export function createHttp1Client(opts: ClientOptions = {}, hooks: ClientTestHoo
   // process.env is read on every request (it may change); a caller's own object is a snapshot,
   // so its proxy choice per scheme + authority is computed once.
   const proxyCache = proxyEnv !== process.env ? new Map<string, ProxyChoice | null>() : null;
-  const chooseProxy = (url: URL): ProxyChoice | null => {
+  const chooseProxy = (url: URL, origin: string): ProxyChoice | null => {
     if (!proxyCache) return proxyForUrl(url, proxyEnv);
-    const k = url.protocol + url.host;
-    let p = proxyCache.get(k);
+    let p = proxyCache.get(origin);
     if (p === undefined) {
       p = proxyForUrl(url, proxyEnv);
-      proxyCache.set(k, p);
+      proxyCache.set(origin, p);
     }
     return p;
   };
@@ -134,7 +133,7 @@ export function createHttp1Client(opts: ClientOptions = {}, hooks: ClientTestHoo
     let proxy: ProxyChoice | null = null;
     if (!req.connectTo) {
       try {
-        proxy = chooseProxy(url);
+        proxy = chooseProxy(url, u.origin);
       } catch (e) {
         throw new UpstreamError("proxy", (e as Error).message);
       }

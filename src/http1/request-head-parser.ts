@@ -30,6 +30,7 @@
  * first line not yet terminated; pass it back as `scanFrom` with the grown buffer so each
  * byte is scanned for line ends once.
  */
+import { latin1 } from "./latin1.ts";
 
 /** Parsed body framing of a request (RFC 9112 §6.3). `length` may be 0. */
 export type BodyFraming = { kind: "none" } | { kind: "length"; length: number } | { kind: "chunked" };
@@ -129,8 +130,6 @@ export function parseRequestHead(buf: Uint8Array, limits?: HeadLimits, scanFrom 
 }
 
 function parseComplete(buf: Uint8Array, end: number, maxFields: number): HeadParseResult {
-  // Buffer view for latin1 decoding without per-field copies of the bytes.
-  const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
   let p = 0;
   while (buf[p] === CR && buf[p + 1] === LF) p += 2;
 
@@ -138,17 +137,17 @@ function parseComplete(buf: Uint8Array, end: number, maxFields: number): HeadPar
   const mStart = p;
   while (TCHAR[buf[p]!]) p++;
   if (p === mStart || buf[p] !== SP) return fail(400, "invalid request line");
-  const method = b.toString("latin1", mStart, p);
+  const method = latin1(buf, mStart, p);
   p++;
   const tStart = p;
   while (buf[p]! > 0x20 && buf[p]! < 0x7f) p++;
   if (p === tStart || buf[p] !== SP) return fail(400, "invalid request line");
-  const target = b.toString("latin1", tStart, p);
+  const target = latin1(buf, tStart, p);
   p++;
   const vStart = p;
   while (buf[p] !== CR) p++;
   if (buf[p + 1] !== LF) return fail(400, "bare CR in request head");
-  const v = b.toString("latin1", vStart, p);
+  const v = latin1(buf, vStart, p);
   if (v !== "HTTP/1.1" && v !== "HTTP/1.0") {
     if (HTTP_VERSION.test(v)) return fail(505, "unsupported HTTP version");
     return fail(400, v.startsWith("HTTP/") ? "unsupported HTTP version" : "invalid request line");
@@ -168,7 +167,7 @@ function parseComplete(buf: Uint8Array, end: number, maxFields: number): HeadPar
     const nStart = p;
     while (TCHAR[buf[p]!]) p++;
     if (p === nStart || buf[p] !== COLON) return fail(400, "invalid header field name");
-    const name = b.toString("latin1", nStart, p);
+    const name = latin1(buf, nStart, p);
     p++;
     while (buf[p] === SP || buf[p] === HTAB) p++;
     const valStart = p;
@@ -177,7 +176,7 @@ function parseComplete(buf: Uint8Array, end: number, maxFields: number): HeadPar
     if (buf[p + 1] !== LF) return fail(400, "bare CR in request head");
     let valEnd = p;
     while (valEnd > valStart && (buf[valEnd - 1] === SP || buf[valEnd - 1] === HTAB)) valEnd--;
-    const value = b.toString("latin1", valStart, valEnd);
+    const value = latin1(buf, valStart, valEnd);
     p += 2;
     headers.push([name, value]);
 

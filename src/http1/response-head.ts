@@ -7,6 +7,7 @@
  * (§5.1), bytes outside token / field-value grammar, conflicting or malformed
  * content-length (§6.3 step 5), and any transfer-encoding other than exactly `chunked`.
  */
+import { latin1 } from "./latin1.ts";
 import { UpstreamError } from "./types.ts";
 
 export const MAX_HEAD_BYTES = 64 * 1024;
@@ -51,10 +52,6 @@ export function findHeadEnd(buf: Uint8Array, from: number): number {
   return -1;
 }
 
-function latin1(buf: Uint8Array, start: number, end: number): string {
-  // Response heads never hold the API key, so decoding them to strings is fine.
-  return Buffer.from(buf.buffer, buf.byteOffset + start, end - start).toString("latin1");
-}
 
 /**
  * Parse a complete head (`buf[0..end)`, ending with the empty line).

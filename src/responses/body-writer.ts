@@ -4,6 +4,7 @@
  * close-delimited framing, batched into as few send()s as possible without delaying any byte.
  */
 import { STATUS_CODES } from "node:http";
+import { latin1Bytes } from "../http1/latin1.ts";
 import type { BodySource } from "../http1/types.ts";
 
 /** Where bytes go: the connection's WriteQueue plus its state. */
@@ -28,7 +29,6 @@ const CRLF = new Uint8Array([13, 10]);
 const LAST_CHUNK = new Uint8Array([48, 13, 10, 13, 10]); // "0\r\n\r\n"
 /** Batched output is written once it reaches this size, whatever else is pending. */
 const FLUSH_BYTES = 64 * 1024;
-const encoder = new TextEncoder();
 
 function concat(parts: Uint8Array[], total: number): Uint8Array {
   const buf = new Uint8Array(total);
@@ -52,7 +52,9 @@ export function encodeResponseHead(status: number, headers: Array<[string, strin
   if (framing.kind === "chunked") text += "transfer-encoding: chunked\r\n";
   else if (framing.kind === "length") text += `content-length: ${framing.length}\r\n`;
   if (close) text += "connection: close\r\n";
-  return encoder.encode(text + "\r\n");
+  // Latin-1, not UTF-8: upstream field values were decoded byte per code unit (obs-text
+  // included), so this writes them back byte-exact.
+  return latin1Bytes(text + "\r\n");
 }
 
 /** `<size in hex>\r\n` of a chunk (RFC 9112 §7.1). */

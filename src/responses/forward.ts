@@ -28,6 +28,8 @@ export interface ForwardConfig {
   client: Http1DirectClient;
   /** `--upstream-url`, used verbatim (query included). */
   upstream: URL;
+  /** `upstreamHostHeader(upstream)`, computed once (URL getters build a new string per call). */
+  hostHeader: string;
   /** `Bearer <key>` in locked memory. */
   authorization: Uint8Array;
   dumper: Dumper | null;
@@ -42,7 +44,7 @@ export function upstreamHostHeader(url: URL): string {
 
 /** Forward one request; never throws (failures become an empty 500). */
 export async function forwardRequest(cfg: ForwardConfig, req: IncomingRequest): Promise<OutgoingResponse> {
-  const headers: Array<[string, string]> = [["host", upstreamHostHeader(cfg.upstream)]];
+  const headers: Array<[string, string]> = [["host", cfg.hostHeader]];
   for (const [name, value] of req.head.headers) {
     const lower = name.toLowerCase();
     if (!DROP_REQUEST.has(lower)) headers.push([lower, value]);

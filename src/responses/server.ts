@@ -4,7 +4,7 @@
  */
 import type { Http1DirectClient } from "../http1/types.ts";
 import type { Dumper } from "./dump.ts";
-import { forwardRequest } from "./forward.ts";
+import { forwardRequest, upstreamHostHeader, type ForwardConfig } from "./forward.ts";
 import { startHttpServer, type HttpServerHandle } from "./http-server.ts";
 import type { IncomingHead } from "./incoming.ts";
 
@@ -42,7 +42,14 @@ export interface ResponsesProxyOptions {
 
 /** Start listening on 127.0.0.1. @throws when the port cannot be bound. */
 export function startResponsesProxy(opts: ResponsesProxyOptions): HttpServerHandle {
-  const forward = { client: opts.client, upstream: opts.upstream, authorization: opts.authorization, dumper: opts.dumper, logError: opts.logError };
+  const forward: ForwardConfig = {
+    client: opts.client,
+    upstream: opts.upstream,
+    hostHeader: upstreamHostHeader(opts.upstream),
+    authorization: opts.authorization,
+    dumper: opts.dumper,
+    logError: opts.logError,
+  };
   return startHttpServer({
     hostname: "127.0.0.1",
     port: opts.port,
