@@ -21,7 +21,6 @@ import { createLogger, parseLogLevel, type LogFormat, type Logger, type LogLevel
 import type { Mode } from "./types.ts";
 import { configToJson, defaultConfigPath, loadConfig, type CliOverrides } from "./config.ts";
 import { compilePolicy } from "./policy.ts";
-import { loadOrCreateCa } from "./mitm/ca.ts";
 import pkg from "../../package.json" with { type: "json" };
 
 /** Where a CLI run writes (tests capture these). */
@@ -228,6 +227,8 @@ async function cmdInit(v: Parsed, io: CliIo): Promise<number> {
   const { caCertPath, caKeyPath } = config.mitm;
   await mkdir(dirname(caCertPath), { recursive: true });
   if (dirname(caKeyPath) !== dirname(caCertPath)) await mkdir(dirname(caKeyPath), { recursive: true, mode: 0o700 });
+  // Loaded here only: the X.509 stack is not needed by the proxy unless MITM is on (server.ts).
+  const { loadOrCreateCa } = await import("./mitm/ca.ts");
   const ca = await loadOrCreateCa(caCertPath, caKeyPath, { create: true });
   io.stdout(
     [

@@ -23,8 +23,6 @@ import { readAdminToken, startAdminServer } from "./admin.ts";
 import { createReloader, type ReloadResult, type Reloader } from "./reload.ts";
 import { startHttpProxyListener } from "./http/listener.ts";
 import { startSocks5Listener } from "./socks5/listener.ts";
-import { loadOrCreateCa } from "./mitm/ca.ts";
-import { createMitmEngine } from "./mitm/engine.ts";
 
 /** Options of {@link startNetworkProxy}. */
 export interface NetworkProxyOptions {
@@ -99,6 +97,9 @@ async function bind<T>(what: string, addr: { host: string; port: number }, start
  */
 async function buildMitm(ctx: NetworkContextHandle, cfg: RuntimeConfig): Promise<MitmEngine | null> {
   if (!cfg.mitm.enabled) return null;
+  // Loaded on first use: the MITM stack (node-forge X.509) costs ~10 MiB of memory that a
+  // proxy without MITM never needs (idle RSS target, SPEC-network §1).
+  const [{ loadOrCreateCa }, { createMitmEngine }] = await Promise.all([import("./mitm/ca.ts"), import("./mitm/engine.ts")]);
   const ca = await loadOrCreateCa(cfg.mitm.caCertPath, cfg.mitm.caKeyPath, { create: true });
   if (ca.created) ctx.log.info(`created MITM CA certificate ${ca.certPath}`);
   const engine = createMitmEngine(ctx, ca);
