@@ -1,6 +1,9 @@
 /**
  * Benchmark: codex-network-proxy side by side with its peers on loopback.
- * - HTTP forward (absolute-form GET of a 1 KiB object, keep-alive, wrk) vs squid.
+ * - Idle RSS of the compiled executables (network proxy right after start, before any
+ *   traffic; responses proxy started with a dummy key), in MiB.
+ * - HTTP forward (absolute-form GET of a 1 KiB object, keep-alive, wrk) vs squid: `--runs`
+ *   interleaved rounds (the order alternates every round), medians of req/s and p99.
  * - CONNECT tunnel and SOCKS5 throughput (curl downloading a 1 GiB object) vs a direct
  *   connection to the same upstream, and (when socat is installed) vs a plain TCP relay in C
  *   (`socat -b 524288`, read/write like ours): the floor any user-space splice pays.
@@ -17,7 +20,7 @@ import { truncateSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { freePort, have, runWrk, spawnChild, waitForPort } from "./bench/tools.ts";
+import { freePort, have, runWrk, spawnChild, waitForPort, waitForStderr, type WrkResult } from "./bench/tools.ts";
 
 const { values } = parseArgs({
   options: {
@@ -34,6 +37,7 @@ const mib = Math.min(8192, Math.max(16, Number(values.mib)));
 const runs = Math.min(51, Math.max(1, Number(values.runs)));
 const ROOT = join(import.meta.dir, "..");
 const BIN = join(ROOT, "dist", "codex-network-proxy");
+const RESPONSES_BIN = join(ROOT, "dist", "codex-responses-api-proxy");
 for (const b of ["wrk", "nginx", "squid", "curl"]) if (!have(b)) throw new Error(`${b} not found on PATH`);
 if (!(await Bun.file(BIN).exists())) throw new Error(`${BIN} missing: run npm run build`);
 
@@ -92,6 +96,34 @@ const ours = spawnChild(
 for (let i = 0; i < 200 && !(await Bun.file(infoFile).exists()); i++) await Bun.sleep(50);
 const info = JSON.parse(readFileSync(infoFile, "utf8")) as { http: number; socks: number | null };
 
+/** Resident set of `pid` in MiB, with its file-backed part (mapped executable pages). */
+function rssMiB(pid: number): { rss: number; file: number; anon: number } {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kib = (k: string) => Number(status.match(new RegExp(`${k}:\\s+(\\d+)`))?.[1] ?? 0) / 1024;
+  return { rss: kib("VmRSS"), file: kib("RssFile"), anon: kib("RssAnon") };
+}
+const fmtRss = (r: { rss: number; file: number; anon: number }) =>
+  `${r.rss.toFixed(1)} MiB (anon ${r.anon.toFixed(1)}, file ${r.file.toFixed(1)})`;
+
+/** Idle RSS of the responses proxy executable: started with a dummy key, measured once it listens. */
+async function responsesIdleRss(): Promise<string> {
+  if (!(await Bun.file(RESPONSES_BIN).exists())) return "not built";
+  const child = spawnChild([RESPONSES_BIN, "--upstream-url", "http://127.0.0.1:9/v1/responses"], { stdin: "pipe" });
+  try {
+    const sink = child.proc.stdin as import("bun").FileSink;
+    sink.write("sk-bench_" + "x".repeat(40) + "\n");
+    await sink.end();
+    await waitForStderr(child, /listening on/);
+    await Bun.sleep(1000); // let startup garbage be collected, as for the network proxy
+    return fmtRss(rssMiB(child.proc.pid));
+  } finally {
+    await child.stop();
+  }
+}
+
+await Bun.sleep(1000);
+console.log(`idle RSS: network proxy ${fmtRss(rssMiB(ours.proc.pid))}; responses proxy ${await responsesIdleRss()}`);
+
 /** Absolute-form GET through a forward proxy: wrk connects to the proxy, the request-target names the origin. */
 const forwardScript = `wrk.headers["Host"] = "127.0.0.1:${upPort}"
 request = function() return wrk.format("GET", "http://127.0.0.1:${upPort}/small") end
@@ -115,12 +147,33 @@ function median(xs: number[]): number {
 
 try {
   if (!values["skip-forward"]) {
-    const url = `http://127.0.0.1:${info.http}/`;
-    await runWrk(url, { seconds: 2, connections, script: forwardScript });
-    await runWrk(`http://127.0.0.1:${squidPort}/`, { seconds: 2, connections, script: forwardScript });
-    const fwdOurs = await runWrk(url, { seconds, connections, script: forwardScript });
-    const fwdSquid = await runWrk(`http://127.0.0.1:${squidPort}/`, { seconds, connections, script: forwardScript });
-    console.log(`HTTP forward: ours ${fwdOurs.rps.toFixed(0)} req/s p99 ${fwdOurs.p99ms.toFixed(2)} ms (errors ${fwdOurs.errors}); squid ${fwdSquid.rps.toFixed(0)} req/s p99 ${fwdSquid.p99ms.toFixed(2)} ms (errors ${fwdSquid.errors}); ratio ${(fwdOurs.rps / fwdSquid.rps).toFixed(2)}`);
+    const peers = [
+      { name: "ours", url: `http://127.0.0.1:${info.http}/` },
+      { name: "squid", url: `http://127.0.0.1:${squidPort}/` },
+    ];
+    for (const p of peers) await runWrk(p.url, { seconds: 2, connections, script: forwardScript }); // warm-up
+    const got = new Map<string, WrkResult[]>(peers.map((p) => [p.name, []]));
+    for (let r = 0; r < runs; r++) {
+      // Alternate who goes first so drift (thermal, other load) does not favour one side.
+      for (const p of r % 2 === 0 ? peers : [...peers].reverse()) {
+        got.get(p.name)!.push(await runWrk(p.url, { seconds, connections, script: forwardScript }));
+      }
+    }
+    const med = (name: string) => {
+      const xs = got.get(name)!;
+      return {
+        rps: median(xs.map((x) => x.rps)),
+        p99: median(xs.map((x) => x.p99ms)),
+        errors: xs.reduce((a, x) => a + x.errors, 0),
+        runs: xs.map((x) => x.rps.toFixed(0)).join(" "),
+      };
+    };
+    const o = med("ours");
+    const s = med("squid");
+    console.log(`HTTP forward (1 KiB GET, ${connections} connections, medians of ${runs} interleaved ${seconds} s runs):`);
+    console.log(`  ours   ${o.rps.toFixed(0)} req/s, p99 ${o.p99.toFixed(2)} ms, errors ${o.errors} (runs: ${o.runs})`);
+    console.log(`  squid  ${s.rps.toFixed(0)} req/s, p99 ${s.p99.toFixed(2)} ms, errors ${s.errors} (runs: ${s.runs})`);
+    console.log(`  ratio  ${(o.rps / s.rps).toFixed(2)}× squid req/s; p99 squid/ours ${(s.p99 / o.p99).toFixed(2)} (> 1: ours lower)`);
   }
 
   const variants: Array<{ name: string; run: () => Promise<number> }> = [
@@ -138,8 +191,7 @@ try {
     const m = median(xs);
     console.log(`${v.name} throughput: median ${m.toFixed(0)} MiB/s over ${runs} runs, ratio to direct ${(m / direct).toFixed(2)} (runs: ${xs.map((x) => x.toFixed(0)).join(" ")})`);
   }
-  const rss = Number(readFileSync(`/proc/${ours.proc.pid}/status`, "utf8").match(/VmRSS:\s+(\d+)/)?.[1] ?? 0) / 1024;
-  console.log(`network proxy RSS after the run: ${rss.toFixed(1)} MiB`);
+  console.log(`network proxy RSS after the run: ${fmtRss(rssMiB(ours.proc.pid))}`);
 } finally {
   await Promise.all([ours.stop(), squid.stop(), nginx.stop(), socat?.stop()]);
 }
