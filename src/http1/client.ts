@@ -51,6 +51,9 @@ interface UrlParts {
   origin: string;
   /** `pathname + search`: the origin-form request-target (RFC 9112 §3.2.1). */
   originTarget: string;
+  /** Pool key of the last plain request (no connectTo / servername) and the proxy key it was made with. */
+  key: string;
+  keyProxy: string | null;
 }
 
 /** @throws TypeError for a non-http(s) URL or one without a host */
@@ -62,7 +65,7 @@ function parseUrlParts(url: URL): UrlParts {
   const host = unbracket(hostname);
   if (host === "") throw new TypeError("URL has no host");
   const port = url.port === "" ? (https ? 443 : 80) : Number(url.port);
-  return { https, hostname, host, port, origin: `${protocol}//${url.host}`, originTarget: originForm(url) };
+  return { https, hostname, host, port, origin: `${protocol}//${url.host}`, originTarget: originForm(url), key: "", keyProxy: null };
 }
 
 /**
@@ -163,7 +166,16 @@ export function createHttp1Client(opts: ClientOptions = {}, hooks: ClientTestHoo
     });
     // Within one client the proxy (and its credentials) per target scheme is fixed, so the
     // proxy's host:port identifies it; the key never carries credentials.
-    const key = `${u.origin}:${port}|${req.connectTo?.join(",") ?? ""}|${servername}|${proxy?.key ?? ""}`;
+    let key: string;
+    if (req.connectTo === undefined && req.servername === undefined && u.keyProxy === (proxy?.key ?? "")) key = u.key;
+    else {
+      key = `${u.origin}:${port}|${req.connectTo?.join(",") ?? ""}|${servername}|${proxy?.key ?? ""}`;
+      if (req.connectTo === undefined && req.servername === undefined) {
+        // Remembered for the next request to this URL (the string is built once, not per request).
+        u.key = key;
+        u.keyProxy = proxy?.key ?? "";
+      }
+    }
 
     for (let attempt = 0; ; attempt++) {
       const head = build(); // throws TypeError on invalid input, before any dial

@@ -42,7 +42,7 @@ export interface ExchangeInput {
 
 type Phase = "head" | "body" | "done";
 
-class Exchange implements ConnectionSink {
+class Exchange implements ConnectionSink, BodySource {
   private phase: Phase = "head";
   private readonly acc = new HeadAccumulator();
   private decoder: BodyDecoder | null = null;
@@ -219,29 +219,30 @@ class Exchange implements ConnectionSink {
     this.reusable = reusable;
     this.decoder = createBodyDecoder(framing);
     this.phase = "body";
-    const body: BodySource = {
-      attach: (consumer) => this.attach(consumer),
-      // Only while this exchange owns the connection: a late resume must not resume a
-      // connection that the pool already gave to another exchange.
-      pause: () => {
-        if (this.phase === "body") this.conn.pause();
-      },
-      resume: () => {
-        if (this.phase === "body") this.conn.resume();
-      },
-      cancel: () => {
-        if (this.phase !== "done") {
-          this.phase = "done";
-          this.consumer = null;
-          this.cleanup();
-          this.conn.destroy();
-        }
-      },
-    };
-    this.result.resolve({ status: head.status, reason: head.reason, headers: head.headers, body });
+    this.result.resolve({ status: head.status, reason: head.reason, headers: head.headers, body: this });
   }
 
-  private attach(consumer: BodyConsumer): void {
+  // BodySource of the response (the exchange itself: no closures per request). pause/resume
+  // act only while this exchange owns the connection: a late resume must not resume a
+  // connection that the pool already gave to another exchange.
+  pause(): void {
+    if (this.phase === "body") this.conn.pause();
+  }
+
+  resume(): void {
+    if (this.phase === "body") this.conn.resume();
+  }
+
+  cancel(): void {
+    if (this.phase !== "done") {
+      this.phase = "done";
+      this.consumer = null;
+      this.cleanup();
+      this.conn.destroy();
+    }
+  }
+
+  attach(consumer: BodyConsumer): void {
     if (this.consumer) throw new TypeError("response body already attached");
     const early = this.early;
     const end = this.earlyEnd;

@@ -8,6 +8,7 @@ import type { ConnectionSink, Http1Connection } from "./connection.ts";
 
 export class ConnectionPool {
   private readonly idle = new Map<string, Http1Connection[]>();
+  private readonly idleSinks = new WeakMap<Http1Connection, ConnectionSink>();
   private closed = false;
 
   /** @param maxIdlePerKey idle connections kept per key; older ones are closed */
@@ -41,12 +42,13 @@ export class ConnectionPool {
       this.idle.set(conn.key, list);
     }
     list.push(conn);
-    conn.sink = this.idleSink(conn);
+    conn.sink = this.idleSinks.get(conn) ?? this.newIdleSink(conn);
     conn.socket?.unref();
     while (list.length > this.maxIdlePerKey) list.shift()!.end();
   }
 
-  private idleSink(conn: Http1Connection): ConnectionSink {
+  /** The idle sink of a connection, made once: a connection goes in and out of the pool per request. */
+  private newIdleSink(conn: Http1Connection): ConnectionSink {
     const remove = () => {
       const list = this.idle.get(conn.key);
       if (!list) return;
@@ -54,7 +56,7 @@ export class ConnectionPool {
       if (i >= 0) list.splice(i, 1);
       if (list.length === 0) this.idle.delete(conn.key);
     };
-    return {
+    const sink: ConnectionSink = {
       onData: () => {
         // A server may not send anything unasked on an idle connection (RFC 9112 §9.3).
         remove();
@@ -63,6 +65,8 @@ export class ConnectionPool {
       onDrained: () => {},
       onClose: remove,
     };
+    this.idleSinks.set(conn, sink);
+    return sink;
   }
 
   /** Idle connections currently held (all keys). */

@@ -112,6 +112,16 @@ export function parseResponseHead(buf: Uint8Array, end: number): ResponseHead {
   return { version: minor === 0x31 ? 11 : 10, status, reason, headers };
 }
 
+/** 1 to 15 ASCII digits (a content-length value that is a safe integer). */
+function isDigits(v: string): boolean {
+  if (v.length === 0 || v.length > 15) return false;
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return false;
+  }
+  return true;
+}
+
 /**
  * Decide the body framing (RFC 9112 §6.3) and whether the connection may be reused.
  * @param requestMethod the request's method (HEAD responses have no body)
@@ -124,6 +134,12 @@ export function responseFraming(head: ResponseHead, requestMethod: string): { fr
   for (const [n, v] of head.headers) {
     if (n === "transfer-encoding") te = te === null ? v : `${te}, ${v}`;
     else if (n === "content-length") {
+      if (isDigits(v)) {
+        // The usual single value: no list splitting.
+        if (cl !== null && Number(cl) !== Number(v)) throw protocolError("conflicting content-length");
+        cl = v;
+        continue;
+      }
       for (const part of v.split(",")) {
         const p = part.trim();
         if (!/^[0-9]{1,15}$/.test(p)) throw protocolError("bad content-length");

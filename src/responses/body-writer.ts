@@ -5,7 +5,7 @@
  */
 import { STATUS_CODES } from "node:http";
 import { latin1Bytes } from "../http1/latin1.ts";
-import type { BodySource } from "../http1/types.ts";
+import type { BodyConsumer, BodySource } from "../http1/types.ts";
 
 /** Where bytes go: the connection's WriteQueue plus its state. */
 export interface BodySink {
@@ -88,51 +88,70 @@ export function pipeBody(
   chunked: boolean,
   done: (outcome: PipeOutcome) => void,
 ): void {
-  let out: Uint8Array[] = [head];
-  let outBytes = head.byteLength;
-  let paused = false;
-  let finished = false;
-  const push = (piece: Uint8Array) => {
-    out.push(piece);
-    outBytes += piece.byteLength;
-  };
-  const flush = () => {
+  body.attach(new BodyPipe(sink, head, body, chunked, done));
+}
+
+/** The consumer behind `pipeBody` (one object per response: methods, not closures). */
+class BodyPipe implements BodyConsumer {
+  private out: Uint8Array[];
+  private outBytes: number;
+  private paused = false;
+  private finished = false;
+
+  constructor(
+    private readonly sink: BodySink,
+    head: Uint8Array,
+    private readonly body: BodySource,
+    private readonly chunked: boolean,
+    private readonly done: (outcome: PipeOutcome) => void,
+  ) {
+    this.out = [head];
+    this.outBytes = head.byteLength;
+  }
+
+  private push(piece: Uint8Array): void {
+    this.out.push(piece);
+    this.outBytes += piece.byteLength;
+  }
+
+  data(piece: Uint8Array): void {
+    if (piece.byteLength === 0) return;
+    if (this.chunked) {
+      this.push(chunkPrefix(piece.byteLength));
+      this.push(piece);
+      this.push(CRLF);
+    } else this.push(piece);
+    if (this.outBytes >= FLUSH_BYTES) this.flush();
+  }
+
+  flush(): void {
+    const { out, sink } = this;
     if (out.length === 0 || sink.closed) return;
-    sink.write(out.length === 1 ? out[0]! : concat(out, outBytes));
-    out = [];
-    outBytes = 0;
-    if (sink.backlog > 0 && !paused && !finished) {
-      paused = true;
-      body.pause();
+    sink.write(out.length === 1 ? out[0]! : concat(out, this.outBytes));
+    this.out = [];
+    this.outBytes = 0;
+    if (sink.backlog > 0 && !this.paused && !this.finished) {
+      this.paused = true;
+      this.body.pause();
       void sink.drained().then(() => {
-        paused = false;
-        if (!finished && !sink.closed) body.resume();
+        this.paused = false;
+        if (!this.finished && !sink.closed) this.body.resume();
       });
     }
-  };
-  body.attach({
-    data(piece) {
-      if (piece.byteLength === 0) return;
-      if (chunked) {
-        push(chunkPrefix(piece.byteLength));
-        push(piece);
-        push(CRLF);
-      } else push(piece);
-      if (outBytes >= FLUSH_BYTES) flush();
-    },
-    flush,
-    end() {
-      finished = true;
-      if (sink.closed) return done("client-closed");
-      if (chunked) push(LAST_CHUNK);
-      flush();
-      done("complete");
-    },
-    error(err) {
-      finished = true;
-      if (sink.closed) return done("client-closed");
-      flush();
-      done(err);
-    },
-  });
+  }
+
+  end(): void {
+    this.finished = true;
+    if (this.sink.closed) return this.done("client-closed");
+    if (this.chunked) this.push(LAST_CHUNK);
+    this.flush();
+    this.done("complete");
+  }
+
+  error(err: Error): void {
+    this.finished = true;
+    if (this.sink.closed) return this.done("client-closed");
+    this.flush();
+    this.done(err);
+  }
 }

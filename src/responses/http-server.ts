@@ -176,20 +176,23 @@ export function startHttpServer(opts: { hostname: string; port: number; app: Htt
     const body = c.body ? c.body.body : new Uint8Array(0);
     c.phase = "busy";
     const signal = (c.abort = new Cancellation());
-    app
-      .handle({ head, body, signal })
-      .catch((e): OutgoingResponse => {
-        app.onError?.(e instanceof Error ? e.message : String(e));
-        return { status: 500, headers: [], body: null };
-      })
-      .then((resp) => {
-        if (c.phase === "closed") {
-          if (resp.body !== null && !(resp.body instanceof Uint8Array)) resp.body.cancel();
-          return;
-        }
+    const respond = (resp: OutgoingResponse) => {
+      if (c.phase === "closed") {
+        if (resp.body !== null && !(resp.body instanceof Uint8Array)) resp.body.cancel();
+        return;
+      }
+      try {
         writeResponse(c, head, resp);
-      })
-      .catch((e) => app.onError?.(e instanceof Error ? e.message : String(e)));
+      } catch (e) {
+        app.onError?.(e instanceof Error ? e.message : String(e));
+        if ((c.phase as Conn["phase"]) !== "closed") closeAfterFlush(c);
+      }
+    };
+    // One reaction per request (then with both handlers), not a catch/then/catch chain.
+    app.handle({ head, body, signal }).then(respond, (e) => {
+      app.onError?.(e instanceof Error ? e.message : String(e));
+      respond({ status: 500, headers: [], body: null });
+    });
   };
 
   /** Run the connection state machine over the buffered bytes. */
