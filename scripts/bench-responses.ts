@@ -1,21 +1,29 @@
 /**
  * Benchmark: codex-responses-api-proxy vs nginx as a key-injecting reverse proxy, side by
  * side on loopback, in front of the same upstream (a Bun server answering a small SSE
- * stream). Load from wrk (POST /v1/responses, keep-alive). Prints req/s and p99 for both
- * and the ratios (ours / nginx; p99 ratio nginx / ours so > 1 means we are better).
+ * stream, in its own process). Load from wrk (POST /v1/responses, keep-alive, one thread).
+ * nginx runs one worker, as our proxy runs one JS thread. `--runs` interleaved rounds (the
+ * order alternates every round, so neither profits from a quieter machine); prints the
+ * medians of req/s and p99 for both, the ratios (ours / nginx; p99 ratio nginx / ours, so
+ * > 1 means we are better), and the CPU time each proxy process spent per request (Linux).
  *
- * Usage: bun scripts/bench-responses.ts [--seconds 10] [--connections 32]
+ * Usage: bun scripts/bench-responses.ts [--seconds 10] [--connections 32] [--runs 5]
  * Needs: wrk and nginx on PATH (apt-get install wrk nginx-light), `npm run build` done.
  */
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { freePort, have, runWrk, spawnChild, waitForPort, waitForStderr } from "./bench/tools.ts";
+import { childPids, cpuMs, freePort, have, median, runWrk, spawnChild, waitForPort, waitForStderr, type WrkResult } from "./bench/tools.ts";
 
 const { values } = parseArgs({
-  options: { seconds: { type: "string", default: "10" }, connections: { type: "string", default: "32" } },
+  options: {
+    seconds: { type: "string", default: "10" },
+    connections: { type: "string", default: "32" },
+    runs: { type: "string", default: "5" },
+  },
 });
+const runs = Math.min(51, Math.max(1, Number(values.runs)));
 const seconds = Math.min(120, Math.max(1, Number(values.seconds)));
 const connections = Math.min(1024, Math.max(1, Number(values.connections)));
 const ROOT = join(import.meta.dir, "..");
@@ -85,17 +93,55 @@ const script = `wrk.method = "POST"
 wrk.body = '{"model":"gpt-test","input":"hello","stream":true}'
 wrk.headers["Content-Type"] = "application/json"
 `;
+/** One measured wrk run and the CPU the proxy process used per request (µs), when known. */
+interface Sample extends WrkResult {
+  cpuUsPerReq: number | null;
+}
+
+async function measure(port: number, pid: number | undefined): Promise<Sample> {
+  const before = pid === undefined ? null : cpuMs(pid);
+  const r = await runWrk(`http://127.0.0.1:${port}/v1/responses`, { seconds, connections, script });
+  const after = pid === undefined ? null : cpuMs(pid);
+  const n = r.rps * seconds;
+  return { ...r, cpuUsPerReq: before !== null && after !== null && n > 0 ? ((after - before) * 1000) / n : null };
+}
+
+function summary(xs: Sample[]) {
+  const cpu = xs.map((x) => x.cpuUsPerReq).filter((x): x is number => x !== null);
+  return {
+    rps: median(xs.map((x) => x.rps)),
+    p99: median(xs.map((x) => x.p99ms)),
+    cpu: cpu.length ? median(cpu) : null,
+    errors: xs.reduce((a, x) => a + x.errors, 0),
+    list: xs.map((x) => `${x.rps.toFixed(0)}/${x.p99ms.toFixed(2)}`).join(" "),
+  };
+}
+
 try {
-  // Warm-up both, then measure alternately so neither profits from a quieter machine.
+  // nginx's master forks one worker; that worker does the proxying.
+  const nginxWorker = childPids(nginx.proc.pid)[0];
+  // Warm-up both, then interleave the measured runs, alternating the order every round.
   await runWrk(`http://127.0.0.1:${ourPort}/v1/responses`, { seconds: 2, connections, script });
   await runWrk(`http://127.0.0.1:${nginxPort}/v1/responses`, { seconds: 2, connections, script });
-  const ours = await runWrk(`http://127.0.0.1:${ourPort}/v1/responses`, { seconds, connections, script });
-  const peer = await runWrk(`http://127.0.0.1:${nginxPort}/v1/responses`, { seconds, connections, script });
-  console.log(`connections=${connections} seconds=${seconds}`);
-  console.log(`codex-responses-api-proxy: ${ours.rps.toFixed(0)} req/s, p99 ${ours.p99ms.toFixed(2)} ms, errors ${ours.errors}`);
-  console.log(`nginx (key-injecting):     ${peer.rps.toFixed(0)} req/s, p99 ${peer.p99ms.toFixed(2)} ms, errors ${peer.errors}`);
-  console.log(`ratio req/s ours/nginx: ${(ours.rps / peer.rps).toFixed(2)}`);
-  console.log(`ratio p99 nginx/ours:   ${(peer.p99ms / ours.p99ms).toFixed(2)}`);
+  const ours: Sample[] = [];
+  const peer: Sample[] = [];
+  for (let r = 0; r < runs; r++) {
+    if (r % 2 === 0) {
+      ours.push(await measure(ourPort, proxy.proc.pid));
+      peer.push(await measure(nginxPort, nginxWorker));
+    } else {
+      peer.push(await measure(nginxPort, nginxWorker));
+      ours.push(await measure(ourPort, proxy.proc.pid));
+    }
+  }
+  const o = summary(ours);
+  const n = summary(peer);
+  const cpu = (c: number | null) => (c === null ? "" : `, CPU ${c.toFixed(1)} µs/request`);
+  console.log(`connections=${connections} seconds=${seconds}, medians of ${runs} interleaved runs`);
+  console.log(`codex-responses-api-proxy: ${o.rps.toFixed(0)} req/s, p99 ${o.p99.toFixed(2)} ms, errors ${o.errors}${cpu(o.cpu)} (runs req/s/p99: ${o.list})`);
+  console.log(`nginx (key-injecting):     ${n.rps.toFixed(0)} req/s, p99 ${n.p99.toFixed(2)} ms, errors ${n.errors}${cpu(n.cpu)} (runs req/s/p99: ${n.list})`);
+  console.log(`ratio req/s ours/nginx: ${(o.rps / n.rps).toFixed(2)}`);
+  console.log(`ratio p99 nginx/ours:   ${(n.p99 / o.p99).toFixed(2)}`);
 } finally {
   await Promise.all([proxy.stop(), nginx.stop(), upstream.stop()]);
 }

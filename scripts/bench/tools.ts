@@ -3,7 +3,7 @@
  * and parsing its summary. Benchmarks compare our proxies with a peer (nginx, squid, a
  * direct connection) in the same run and report ratios; nothing here asserts timings.
  */
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -114,4 +114,35 @@ export async function runWrk(url: string, opts: { seconds: number; connections: 
 /** Whether an executable exists on PATH. */
 export function have(bin: string): boolean {
   return Bun.which(bin) !== null;
+}
+
+/** Median of a non-empty list (mean of the middle two for even lengths). */
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/**
+ * CPU time (user + system, milliseconds) used so far by process `pid` and its threads, from
+ * `/proc/<pid>/stat` (Linux; clock ticks assumed 100 Hz, the Linux default). null elsewhere.
+ */
+export function cpuMs(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[11]) + Number(f[12])) * 10;
+  } catch {
+    return null;
+  }
+}
+
+/** Child process ids of `pid` (Linux `/proc/<pid>/task/<pid>/children`), e.g. nginx's worker. */
+export function childPids(pid: number): number[] {
+  try {
+    const text = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8");
+    return text.trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
 }
