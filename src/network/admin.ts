@@ -21,7 +21,7 @@
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import { readFileSync, statSync } from "node:fs";
-import * as z from "zod";
+import * as z from "zod/mini";
 import { configToJson } from "./config.ts";
 import type { NetworkContextHandle } from "./context.ts";
 import type { ReloadResult } from "./reload.ts";

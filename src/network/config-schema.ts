@@ -2,9 +2,13 @@
  * The `[network_proxy]` table of a Codex `config.toml` as a zod schema (SPEC-network §2),
  * with the defaults of this standalone binary.
  * `config.ts` turns the parsed table into a `RuntimeConfig`.
+ *
+ * Written with `zod/mini` (same core, same issues, functional API): the classic API builds a
+ * method-laden object per schema, which cost ~5 MiB of the proxy's idle RSS. Every message
+ * a user can see is set here or rewritten in `issuesFromZod`, so no zod locale is loaded.
  */
 import { isAbsolute } from "node:path";
-import { z } from "zod";
+import * as z from "zod/mini";
 import { patternProblem, type PatternList } from "./patterns.ts";
 import { parseListenAddress } from "./listen-addr.ts";
 import type { ConfigIssue } from "./config-error.ts";
@@ -20,65 +24,67 @@ export const DEFAULT_CA_KEY_PATH = "network_proxy/mitm/ca.key";
 /** A `string[]` of domain patterns, each checked the way `compilePatterns` will compile it. */
 function patternList(list: PatternList) {
   // Refine each element (not the array) so one wrong-typed entry does not hide a bad glob.
-  const pattern = z.string().superRefine((p, ctx) => {
-    const problem = patternProblem(p, list);
-    if (problem !== null) ctx.addIssue({ code: "custom", message: problem });
-  });
-  return z.array(pattern).default([]);
+  const pattern = z.string().check(
+    z.superRefine((p: string, ctx) => {
+      const problem = patternProblem(p, list);
+      if (problem !== null) ctx.addIssue({ code: "custom", message: problem });
+    }),
+  );
+  return z._default(z.array(pattern), []);
 }
 
 /** A listener address string that `parseListenAddress` accepts. */
 function listenAddress(defaultUrl: string, defaultPort: number) {
-  return z
-    .string()
-    .default(defaultUrl)
-    .superRefine((s, ctx) => {
+  const address = z.string().check(
+    z.superRefine((s: string, ctx) => {
       try {
         parseListenAddress(s, defaultPort);
       } catch (e) {
         ctx.addIssue({ code: "custom", message: e instanceof Error ? e.message : String(e) });
       }
-    });
+    }),
+  );
+  return z._default(address, defaultUrl);
 }
+
+/** A boolean key with its default. */
+const flag = (value: boolean) => z._default(z.boolean(), value);
 
 const policySchema = z.strictObject({
   allowed_domains: patternList("allowed"),
   denied_domains: patternList("denied"),
-  allow_local_binding: z.boolean().default(false),
-  allow_unix_sockets: z
-    .array(
-      z.string().refine((p) => isAbsolute(p), {
-        message: "must be an absolute path",
-      }),
-    )
-    .default([]),
+  allow_local_binding: flag(false),
+  allow_unix_sockets: z._default(
+    z.array(z.string().check(z.refine((p: string) => isAbsolute(p), { message: "must be an absolute path" }))),
+    [],
+  ),
 });
 
-const nonEmptyPath = z.string().min(1, { message: "must not be empty" });
+const nonEmptyPath = z.string().check(z.minLength(1, { message: "must not be empty" }));
 
 const mitmSchema = z.strictObject({
-  enabled: z.boolean().default(false),
-  inspect: z.boolean().default(false),
-  max_body_bytes: z.number().int().min(0).default(4096),
-  ca_cert_path: nonEmptyPath.default(DEFAULT_CA_CERT_PATH),
-  ca_key_path: nonEmptyPath.default(DEFAULT_CA_KEY_PATH),
+  enabled: flag(false),
+  inspect: flag(false),
+  max_body_bytes: z._default(z.int().check(z.minimum(0)), 4096),
+  ca_cert_path: z._default(nonEmptyPath, DEFAULT_CA_CERT_PATH),
+  ca_key_path: z._default(nonEmptyPath, DEFAULT_CA_KEY_PATH),
 });
 
 /** Schema of the `[network_proxy]` table; unknown keys are errors (beyond, §2). */
 export const networkProxySchema = z.strictObject({
-  enabled: z.boolean().default(true),
+  enabled: flag(true),
   proxy_url: listenAddress(DEFAULT_PROXY_URL, DEFAULT_PORTS.http),
   admin_url: listenAddress(DEFAULT_ADMIN_URL, DEFAULT_PORTS.admin),
-  enable_socks5: z.boolean().default(true),
+  enable_socks5: flag(true),
   socks_url: listenAddress(DEFAULT_SOCKS_URL, DEFAULT_PORTS.socks),
-  enable_socks5_udp: z.boolean().default(false),
-  allow_upstream_proxy: z.boolean().default(false),
-  dangerously_allow_non_loopback_proxy: z.boolean().default(false),
-  dangerously_allow_non_loopback_admin: z.boolean().default(false),
-  mode: z.enum(["limited", "full"]).default("full"),
-  policy: policySchema.prefault({}),
-  mitm: mitmSchema.prefault({}),
-  admin_token_file: nonEmptyPath.optional(),
+  enable_socks5_udp: flag(false),
+  allow_upstream_proxy: flag(false),
+  dangerously_allow_non_loopback_proxy: flag(false),
+  dangerously_allow_non_loopback_admin: flag(false),
+  mode: z._default(z.enum(["limited", "full"]), "full"),
+  policy: z.prefault(policySchema, {}),
+  mitm: z.prefault(mitmSchema, {}),
+  admin_token_file: z.optional(nonEmptyPath),
 });
 
 /** The validated `[network_proxy]` table (snake_case, paths still as written). */
@@ -112,7 +118,7 @@ function valueAt(input: unknown, path: ReadonlyArray<PropertyKey>): unknown {
 }
 
 /** Turn zod issues into people-readable `ConfigIssue`s (one per unknown key). */
-export function issuesFromZod(error: z.ZodError, input: unknown): ConfigIssue[] {
+export function issuesFromZod(error: z.core.$ZodError, input: unknown): ConfigIssue[] {
   const out: ConfigIssue[] = [];
   for (const issue of error.issues) {
     if (issue.code === "unrecognized_keys") {
