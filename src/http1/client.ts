@@ -14,7 +14,8 @@ import { absoluteForm, buildRequestHead, checkOriginTarget, originForm, type Req
 import { proxyForUrl, type ProxyChoice } from "./proxy-env.ts";
 import { buildTrustedCa, loadExtraCaFromEnv } from "./tls-trust.ts";
 import { dial, type DialSpec } from "./connection.ts";
-import { runExchange, toClientResponse } from "./exchange.ts";
+import { toClientResponse } from "./body-stream.ts";
+import { runExchange } from "./exchange.ts";
 import { ConnectionPool } from "./pool.ts";
 
 /** Test-only observation points (not part of the contract). */

@@ -8,10 +8,9 @@
  * to the consumer as soon as it is decoded (SSE latency, SPEC §1.5), then `flush()` once per
  * socket read. Pieces that arrive before a consumer is attached (the head promise resolves a
  * microtask later) wait in a list bounded by RESPONSE_HIGH_WATER_BYTES (the socket is paused
- * beyond it). `toReadableStream` adapts a BodySource to the public ReadableStream contract:
- * its queue is bounded by bytes, a full queue pauses the socket and `pull` resumes it.
+ * beyond it). body-stream.ts adapts a BodySource to the public ReadableStream contract.
  */
-import type { AbortLike, BodyConsumer, BodySource, ClientResponse, DirectResponse } from "./types.ts";
+import type { AbortLike, BodyConsumer, BodySource, DirectResponse } from "./types.ts";
 import { UpstreamError } from "./types.ts";
 import type { ConnectionSink, Http1Connection } from "./connection.ts";
 import { HeadAccumulator, parseResponseHead, responseFraming, type ResponseHead } from "./response-head.ts";
@@ -348,46 +347,4 @@ export function runExchange(
   conn.uses++;
   ex.start();
   return ex.result.promise;
-}
-
-/**
- * The public ReadableStream view of a pushed body (ClientResponse.body): its queue is bounded
- * by RESPONSE_HIGH_WATER_BYTES; a full queue pauses the connection and a read resumes it.
- */
-export function toReadableStream(source: BodySource): ReadableStream<Uint8Array> {
-  return new ReadableStream<Uint8Array>(
-    {
-      start(ctrl) {
-        source.attach({
-          data(piece) {
-            ctrl.enqueue(piece);
-            if ((ctrl.desiredSize ?? 1) <= 0) source.pause();
-          },
-          flush() {},
-          end() {
-            try {
-              ctrl.close();
-            } catch {
-              // already cancelled by the reader
-            }
-          },
-          error(err) {
-            try {
-              ctrl.error(err);
-            } catch {
-              // already closed by the reader
-            }
-          },
-        });
-      },
-      pull: () => source.resume(),
-      cancel: () => source.cancel(),
-    },
-    { highWaterMark: RESPONSE_HIGH_WATER_BYTES, size: (c) => c!.byteLength },
-  );
-}
-
-/** `response` with its body as a ReadableStream (the public ClientResponse). */
-export function toClientResponse(response: DirectResponse): ClientResponse {
-  return { status: response.status, reason: response.reason, headers: response.headers, body: toReadableStream(response.body) };
 }

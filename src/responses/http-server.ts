@@ -259,6 +259,7 @@ export function startHttpServer(opts: { hostname: string; port: number; app: Htt
     hostname: opts.hostname,
     port: opts.port,
     socket: {
+      binaryType: "uint8array",
       open(socket) {
         socket.setNoDelay(true);
         const c = {
