@@ -23,7 +23,7 @@
  * Usage: bun scripts/bench-mitm.ts [--requests 2000] [--clients 8] [--mib 256] [--runs 3]
  * Needs: nginx, curl, openssl on PATH; mitmdump optional (apt-get install mitmproxy).
  */
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, truncateSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -32,7 +32,7 @@ import { parseConfig } from "../src/network/config.ts";
 import { loadOrCreateCa } from "../src/network/mitm/ca.ts";
 import { createLeafKey, issueLeaf } from "../src/network/mitm/leaf.ts";
 import { startNetworkProxy } from "../src/network/server.ts";
-import { freePort, have, spawnChild, waitForPort } from "./bench/tools.ts";
+import { cpuMs, freePort, have, median, spawnChild, waitForPort } from "./bench/tools.ts";
 
 const { values } = parseArgs({
   options: {
@@ -161,21 +161,11 @@ async function downloadMBps(route: string[]): Promise<number> {
   return Number(speed) / 1e6;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
-
-const CLK_TCK = 100; // Linux USER_HZ for /proc/<pid>/stat
-
 /** CPU seconds (user + system) used so far by the proxy behind `name`; null for direct. */
 function proxyCpuSeconds(name: string): number | null {
   if (name === "mitmproxy") {
-    // Fields after the parenthesised command: utime is the 12th, stime the 13th.
-    const stat = readFileSync(`/proc/${mitmdump!.proc.pid}/stat`, "utf8");
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+    const ms = cpuMs(mitmdump!.proc.pid);
+    return ms === null ? null : ms / 1000;
   }
   if (name === "direct TLS") return null;
   const u = process.cpuUsage(); // our proxy runs in this process; curl and nginx do not

@@ -20,7 +20,7 @@ import { truncateSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { freePort, have, runWrk, spawnChild, waitForPort, waitForStderr, type WrkResult } from "./bench/tools.ts";
+import { freePort, have, median, runWrk, spawnChild, waitForPort, waitForStderr, type WrkResult } from "./bench/tools.ts";
 
 const { values } = parseArgs({
   options: {
@@ -138,11 +138,6 @@ async function curlMiBps(args: string[], port = upPort): Promise<number> {
   const out = await new Response(p.stdout).text();
   if ((await p.exited) !== 0) throw new Error(`curl ${args.join(" ")} failed`);
   return Number(out) / (1024 * 1024);
-}
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 try {
