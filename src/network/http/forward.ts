@@ -11,14 +11,15 @@
  * else chunked to HTTP/1.1 clients and close-delimited to HTTP/1.0 clients. Hop-by-hop
  * fields are removed both ways. A request body keeps the client's framing upstream:
  * content-length bodies up to 1 MiB are collected (replayable), larger ones stream with their
- * `content-length` (`bodyLength`); chunked bodies stream chunked.
+ * `content-length` (`bodyLength`); chunked bodies stream chunked. The response body is
+ * pushed (response-pipe.ts): head and a small body leave in one write.
  */
-import { UpstreamError } from "../../http1/types.ts";
+import { UpstreamError, type DirectResponse } from "../../http1/types.ts";
 import type { PolicyRequest } from "../types.ts";
-import { CHUNKED_END, encodeChunk } from "./chunked.ts";
 import type { ConnIO, Outcome } from "./conn-io.ts";
 import type { RequestHead } from "./head-parser.ts";
 import { expectsContinue, hasHeader, stripHopByHop } from "./headers.ts";
+import { pipeResponse, type PipeFraming } from "./response-pipe.ts";
 import { parseAuthority, resolveRequestTarget, withoutFragment, type HttpTarget } from "./target.ts";
 
 // Content-length bodies up to this size are collected: a byte body is what the HTTP/1.1 client
@@ -30,9 +31,6 @@ const CONTINUE = new TextEncoder().encode("HTTP/1.1 100 Continue\r\n\r\n");
 const DROP_DEFAULT: ReadonlySet<string> = new Set(["x-unix-socket"]);
 const DROP_EXPECT: ReadonlySet<string> = new Set(["x-unix-socket", "expect"]);
 const LIMITED_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
-const COALESCE_MAX = 16 * 1024;
-/** Loses a race against an already-settled read() (whose reaction is queued first): tells whether data was buffered. */
-const NOT_READY: Promise<null> = Promise.resolve(null);
 
 /** Whether the request carries content (a zero content-length does not). */
 export function requestHasBody(head: RequestHead): boolean {
@@ -101,7 +99,7 @@ export async function forwardRequest(io: ConnIO, head: RequestHead): Promise<Out
   const connectTo = io.opts.fixedTarget?.addresses ?? verdict.addresses;
   let res;
   try {
-    res = await io.clients.get(cfg).request({
+    res = await io.clients.get(cfg).requestDirect({
       url: target.url,
       target: target.path,
       method: head.method,
@@ -128,14 +126,7 @@ export async function forwardRequest(io: ConnIO, head: RequestHead): Promise<Out
   return streamResponse(io, head, res, verdict.host);
 }
 
-type Framing = "none" | "length" | "chunked" | "close";
-
-async function streamResponse(
-  io: ConnIO,
-  head: RequestHead,
-  res: { status: number; reason: string; headers: Array<[string, string]>; body: ReadableStream<Uint8Array> },
-  host: string,
-): Promise<Outcome> {
+async function streamResponse(io: ConnIO, head: RequestHead, res: DirectResponse, host: string): Promise<Outcome> {
   const noBody = head.method === "HEAD" || res.status < 200 || res.status === 204 || res.status === 304;
   let length = -1;
   let chunkedUpstream = false;
@@ -143,7 +134,7 @@ async function streamResponse(
     if (k === "content-length" && length < 0 && /^[0-9]{1,15}$/.test(v)) length = Number(v);
     else if (k === "transfer-encoding") chunkedUpstream = true;
   }
-  let framing: Framing;
+  let framing: PipeFraming;
   if (noBody) framing = "none";
   else if (length >= 0 && !chunkedUpstream) framing = "length";
   else framing = head.version === "HTTP/1.1" ? "chunked" : "close";
@@ -160,56 +151,17 @@ async function streamResponse(
   s += "\r\n";
   io.responseStarted = true;
 
-  const reader = res.body.getReader();
-  const onAbort = () => void reader.cancel().catch(() => {});
-  io.signal.addEventListener("abort", onAbort, { once: true });
-  let down = 0;
-  try {
-    // When the first body bytes came with the head (a small response), send head and body in
-    // one write: one syscall less per request. Otherwise the head goes at once (SSE clients
-    // wait for it).
-    const firstRead = reader.read();
-    const first = await Promise.race([firstRead, NOT_READY]);
-    const headBytes = Buffer.from(s, "latin1");
-    let pending: typeof firstRead | null = firstRead;
-    if (first !== null && !first.done && first.value.byteLength <= COALESCE_MAX) {
-      const value = first.value;
-      const piece = framing === "chunked" ? encodeChunk(value) : value;
-      const out = new Uint8Array(headBytes.byteLength + piece.byteLength);
-      out.set(headBytes, 0);
-      out.set(piece, headBytes.byteLength);
-      down += value.byteLength;
-      io.write(out);
-      pending = null;
-      await io.drained();
-    } else {
-      io.write(headBytes);
-    }
-    while (true) {
-      const { value, done } = await (pending ?? reader.read());
-      pending = null;
-      if (done) break;
-      if (value.byteLength === 0) continue;
-      down += value.byteLength;
-      io.write(framing === "chunked" ? encodeChunk(value) : value);
-      await io.drained();
-      if (io.signal.aborted) return "close";
-    }
-  } catch (err) {
-    if (!io.signal.aborted) {
-      io.ctx.log.info("upstream response body failed", {
-        host,
-        client: io.client,
-        error: err instanceof Error ? err.message : String(err),
-      });
-    }
-    return "close"; // the client sees a truncated body (no last-chunk / short length)
-  } finally {
-    io.signal.removeEventListener("abort", onAbort);
-    io.ctx.metrics.bytes(io.body?.received ?? 0, down);
+  // Field values were decoded byte per code unit: latin1 writes them back byte-exact.
+  const r = await pipeResponse(io, Buffer.from(s, "latin1"), res.body, framing);
+  io.ctx.metrics.bytes(io.body?.received ?? 0, r.bytes);
+  if (r.end === "client-closed") return "close";
+  if (r.end instanceof Error) {
+    io.ctx.log.info("upstream response body failed", { host, client: io.client, error: r.end.message });
+    // Nothing written yet: a clean 502; otherwise the client sees a truncated body.
+    if (!r.headWritten) io.text(502, "upstream failure", true);
+    return "close";
   }
-  if (framing === "chunked") io.write(CHUNKED_END);
-  if (framing === "length" && down !== length) return "close";
+  if (framing === "length" && r.bytes !== length) return "close";
   return keepAlive ? "keep" : "close";
 }
 

@@ -5,7 +5,7 @@
  * environment, used only while `allow_upstream_proxy` is true (SPEC-network §2).
  */
 import { createHttp1Client } from "../../http1/client.ts";
-import type { Http1Client } from "../../http1/types.ts";
+import type { Http1DirectClient } from "../../http1/types.ts";
 import type { RuntimeConfig } from "../types.ts";
 
 /**
@@ -18,7 +18,7 @@ const MAX_IDLE_PER_ORIGIN = 256;
 /** The clients of one listener (or one handed-off connection). */
 export interface UpstreamClients {
   /** The client to use under `cfg`. */
-  get(cfg: RuntimeConfig): Http1Client;
+  get(cfg: RuntimeConfig): Http1DirectClient;
   /** Close pooled connections of every client built so far. */
   close(): void;
 }
@@ -27,11 +27,11 @@ export interface UpstreamClients {
  * Create the pair. `factory` builds a client for a proxy environment (tests inject one).
  */
 export function createUpstreamClients(
-  factory: (proxyEnv: Record<string, string | undefined> | null) => Http1Client = (proxyEnv) =>
+  factory: (proxyEnv: Record<string, string | undefined> | null) => Http1DirectClient = (proxyEnv) =>
     createHttp1Client({ proxyEnv, maxIdlePerOrigin: MAX_IDLE_PER_ORIGIN }),
 ): UpstreamClients {
-  let direct: Http1Client | null = null;
-  let viaEnv: Http1Client | null = null;
+  let direct: Http1DirectClient | null = null;
+  let viaEnv: Http1DirectClient | null = null;
   return {
     get(cfg) {
       if (cfg.allowUpstreamProxy) return (viaEnv ??= factory(process.env));

@@ -11,7 +11,7 @@
  * that arrived anyway) goes through the node:tls bridge instead.
  */
 import type { Socket } from "bun";
-import type { Http1Client } from "../../http1/types.ts";
+import type { Http1DirectClient } from "../../http1/types.ts";
 import { createUpstreamClients, type UpstreamClients } from "../http/upstream-clients.ts";
 import { concatBytes } from "../bytes.ts";
 import type { ConnHandler, ConnState, MitmEngine } from "../types.ts";
@@ -29,7 +29,7 @@ export interface MitmEngineOptions {
    * proxy environment only while `allow_upstream_proxy`). A client passed in is not closed by
    * `stop()`.
    */
-  client?: Http1Client;
+  client?: Http1DirectClient;
   /** The process leaf key (default: EC P-256 generated asynchronously now). */
   leafKey?: LeafKey | Promise<LeafKey>;
   /** Cached leaves (LRU), default 1000. */
