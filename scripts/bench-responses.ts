@@ -7,7 +7,7 @@
  * medians of req/s and p99 for both, the ratios (ours / nginx; p99 ratio nginx / ours, so
  * > 1 means we are better), and the CPU time each proxy process spent per request (Linux).
  *
- * Usage: bun scripts/bench-responses.ts [--seconds 10] [--connections 32] [--runs 5]
+ * Usage: bun scripts/bench-responses.ts [--seconds 10] [--connections 32] [--runs 5] [--binary PATH]
  * Needs: wrk and nginx on PATH (apt-get install wrk nginx-light), `npm run build` done.
  */
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
@@ -21,13 +21,15 @@ const { values } = parseArgs({
     seconds: { type: "string", default: "10" },
     connections: { type: "string", default: "32" },
     runs: { type: "string", default: "5" },
+    binary: { type: "string" },
   },
 });
 const runs = Math.min(51, Math.max(1, Number(values.runs)));
 const seconds = Math.min(120, Math.max(1, Number(values.seconds)));
 const connections = Math.min(1024, Math.max(1, Number(values.connections)));
 const ROOT = join(import.meta.dir, "..");
-const BIN = join(ROOT, "dist", "codex-responses-api-proxy");
+// --binary: measure another build (e.g. an older commit's) against the same peer and load.
+const BIN = values.binary ?? join(ROOT, "dist", "codex-responses-api-proxy");
 const KEY = "sk-bench_" + "x".repeat(40);
 
 for (const b of ["wrk", "nginx"]) if (!have(b)) throw new Error(`${b} not found on PATH`);
