@@ -108,7 +108,8 @@ export interface ClientOptions {
   /**
    * Environment for `HTTP_PROXY`/`HTTPS_PROXY`/`NO_PROXY` (upper or lower case). `null`
    * disables proxy use. https targets are tunnelled with CONNECT; http targets are sent in
-   * absolute-form to the proxy.
+   * absolute-form to the proxy. The default (`process.env`) is read on every request; an
+   * object given here is a snapshot: the proxy choice per scheme + authority is made once.
    */
   proxyEnv?: Record<string, string | undefined> | null;
   /** Idle keep-alive connections kept per origin (default 16). */
