@@ -1,6 +1,7 @@
 /**
- * Pipes a forwarded response body to the proxy client (SPEC-network §4) over the HTTP/1.1
- * client's push path (`BodySource`: no ReadableStream, no promise per chunk).
+ * Pipes a forwarded response body to the proxy client (SPEC-network §4 plain HTTP, §6 inside
+ * the MITM) over the HTTP/1.1 client's push path (`BodySource`: no ReadableStream, no
+ * promise per chunk).
  *
  * Output is batched per upstream socket read: the response head, the pieces of that read
  * and, at the end, the last chunk go out in one write when they arrived together (a small
@@ -10,10 +11,21 @@
  * batch of at most 64 KiB into one write. While the client's write queue holds bytes the
  * upstream is paused, so it is read no faster than the client takes the bytes.
  */
-import type { BodyConsumer, BodySource } from "../../http1/types.ts";
+import type { AbortLike, BodyConsumer, BodySource } from "../../http1/types.ts";
 import { concatBytes } from "../bytes.ts";
 import { CHUNKED_END } from "./chunked.ts";
-import type { ConnIO } from "./conn-io.ts";
+
+/** Where the piped bytes go (a ConnIO of the HTTP listener, the MITM's decrypted side). */
+export interface PipeSink {
+  /** Queue bytes for the client (written at once when the socket takes them). */
+  write(bytes: Uint8Array): void;
+  /** Bytes written but not yet taken by the socket. */
+  queued(): number;
+  /** Resolves when nothing is queued any more (or the connection closed). */
+  drained(): Promise<void>;
+  /** Aborted when the client connection closes. */
+  readonly signal: AbortLike;
+}
 
 /** How the body is delimited towards the client. */
 export type PipeFraming = "none" | "length" | "chunked" | "close";
@@ -39,7 +51,7 @@ const CRLF = new Uint8Array([0x0d, 0x0a]);
  * piece, RFC 9112 §7.1; `none` drops body bytes). Resolves once the body ended, failed, or
  * the client connection closed (`io.signal`; the upstream body is then cancelled).
  */
-export function pipeResponse(io: ConnIO, head: Uint8Array, body: BodySource, framing: PipeFraming): Promise<PipeResult> {
+export function pipeResponse(io: PipeSink, head: Uint8Array, body: BodySource, framing: PipeFraming): Promise<PipeResult> {
   const pipe = new ResponsePipe(io, head, body, framing);
   if (io.signal.aborted) pipe.abort();
   else {
@@ -61,7 +73,7 @@ class ResponsePipe implements BodyConsumer {
   private finished = false;
 
   constructor(
-    private readonly io: ConnIO,
+    private readonly io: PipeSink,
     head: Uint8Array,
     private readonly body: BodySource,
     private readonly framing: PipeFraming,

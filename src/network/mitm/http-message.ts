@@ -92,8 +92,6 @@ export function chooseFraming(
   return clientVersion === "HTTP/1.1" ? "chunked" : "close";
 }
 
-const encoder = new TextEncoder();
-
 /**
  * Response-head bytes: status line, end-to-end fields (Content-Length kept only for
  * `length`/`none` framing), our framing field and the connection field.
@@ -118,38 +116,11 @@ export function responseHeadBytes(
   return Buffer.from(head, "latin1");
 }
 
-/** `<hex size>\r\n` for a chunk of `n` bytes (RFC 9112 §7.1). */
-export function chunkSizeLine(n: number): Uint8Array {
-  return encoder.encode(n.toString(16) + "\r\n");
-}
-
-/** CRLF ending a chunk, and the last-chunk + empty trailer section. */
-export const CRLF = encoder.encode("\r\n");
-export const LAST_CHUNK = encoder.encode("0\r\n\r\n");
-
 const ABSOLUTE_FORM = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\/([^/?#]*)(.*)$/;
 
 /** A body follows the head (`content-length: 0` is no body: nothing to read, nothing to block). */
 export function carriesBody(head: RequestHead): boolean {
   return head.framing.kind === "chunked" || (head.framing.kind === "length" && head.framing.length > 0);
-}
-
-/** `a` then `b` in one new buffer. */
-export function join(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.byteLength + b.byteLength);
-  out.set(a, 0);
-  out.set(b, a.byteLength);
-  return out;
-}
-
-/** One chunk of chunked transfer coding in one buffer (one write = one TLS record). */
-export function chunkFrame(data: Uint8Array): Uint8Array {
-  const size = chunkSizeLine(data.byteLength);
-  const frame = new Uint8Array(size.byteLength + data.byteLength + 2);
-  frame.set(size, 0);
-  frame.set(data, size.byteLength);
-  frame.set(CRLF, size.byteLength + data.byteLength);
-  return frame;
 }
 
 /**

@@ -10,20 +10,19 @@
  * Requests on one connection are handled one at a time, in order (pipelined bytes wait).
  */
 import { createBodyDecoder, type BodyDecoder } from "../../http1/body-reader.ts";
+import { Cancellation } from "../../http1/cancellation.ts";
 import { WriteQueue, type WritableSocketLike } from "../../net/write-queue.ts";
 import { blockResponseBytes, textResponseBytes } from "../http/block-response.ts";
 import { headerValue, parseRequestHead, type RequestHead } from "../http/head-parser.ts";
 import { expectsContinue } from "../http/headers.ts";
+import { pipeResponse, type PipeSink } from "../http/response-pipe.ts";
 import type { UpstreamClients } from "../http/upstream-clients.ts";
 import type { NetworkContext } from "../types.ts";
 import {
   authorityMatches,
   carriesBody,
   chooseFraming,
-  chunkFrame,
   endToEndHeaders,
-  join,
-  LAST_CHUNK,
   parseAuthority,
   requestPath,
   responseHeadBytes,
@@ -83,11 +82,14 @@ export function createInnerHttpSession(
   let current: RequestBody | null = null;
   /** Request-body content bytes of the current request (metrics). */
   let reqBodyLen = 0;
-  let abort: AbortController | null = null;
+  /** Cancels the current upstream request (and its body) when the client connection closes. */
+  let abort: Cancellation | null = null;
   let drained: PromiseWithResolvers<void> | null = null;
   let endWhenDrained = false;
   const out = new WriteQueue(transport, undefined, () => {
-    drained?.resolve();
+    const d = drained;
+    drained = null;
+    d?.resolve();
     if (endWhenDrained) transport.end();
   });
 
@@ -118,6 +120,18 @@ export function createInnerHttpSession(
     if (out.size > 0) endWhenDrained = true;
     else transport.end();
   };
+
+  /** The decrypted side as a response-pipe sink; `signal` is the current request's cancellation. */
+  const sink = (signal: Cancellation): PipeSink => ({
+    write: (bytes) => out.write(bytes),
+    queued: () => (closed ? 0 : out.size),
+    drained: () => {
+      if (closed || out.size === 0) return Promise.resolve();
+      drained ??= Promise.withResolvers<void>();
+      return drained.promise;
+    },
+    signal,
+  });
 
   /** Write our own short answer; close unless the request is finished and kept alive. */
   const answer = (bytes: Uint8Array, keepAlive: boolean) => {
@@ -239,7 +253,7 @@ export function createInnerHttpSession(
     const rawTarget = hash < 0 ? path : path.slice(0, hash);
     const headers = endToEndHeaders(head.headers).filter(([k]) => k.length !== 6 || k.toLowerCase() !== "expect");
     if (headerValue(headers, "host") === undefined) headers.unshift(["host", url.host]);
-    abort = new AbortController();
+    abort = new Cancellation();
     let reqBody: Uint8Array | ReadableStream<Uint8Array> | null = null;
     if (current) reqBody = await current.body();
     if (closed) return;
@@ -248,7 +262,7 @@ export function createInnerHttpSession(
     let res;
     try {
       const cfg = ctx.config();
-      res = await deps.clients.get(cfg).request({
+      res = await deps.clients.get(cfg).requestDirect({
         url,
         target: rawTarget,
         method: head.method,
@@ -259,7 +273,7 @@ export function createInnerHttpSession(
         // request through HTTPS_PROXY, which then resolves the name (as the HTTP listener does).
         connectTo: cfg.allowUpstreamProxy ? undefined : target.addresses,
         servername: target.host,
-        signal: abort.signal,
+        signal: abort,
       });
     } catch (e) {
       if (closed) return;
@@ -267,48 +281,24 @@ export function createInnerHttpSession(
       return answer(textResponseBytes(502, "mitm upstream error", true), false);
     }
     if (closed) {
-      void res.body.cancel().catch(() => {});
+      res.body.cancel();
       return;
     }
     const framing = chooseFraming(head.method, res.status, res.headers, head.version);
     const keepAlive = head.keepAlive && framing !== "close" && !body;
     const headBytes = responseHeadBytes(res.status, res.reason, res.headers, framing, keepAlive, head.version);
-    // A length-framed body is committed by the origin: send the head with its first chunk
-    // (one TLS record, one syscall). Streams (chunked, close-delimited) get their head at once
-    // so a quiet SSE stream still shows its status.
-    let pendingHead: Uint8Array | null = framing === "length" ? headBytes : null;
-    if (!pendingHead) out.write(headBytes);
-    let bodyLen = 0;
-    const reader = res.body.getReader();
-    try {
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done || closed) break;
-        if (value.byteLength === 0) continue;
-        bodyLen += value.byteLength;
-        if (pendingHead) {
-          out.write(join(pendingHead, value));
-          pendingHead = null;
-        } else if (framing === "chunked") out.write(chunkFrame(value));
-        else if (framing !== "none") out.write(value);
-        if (out.size > 0) {
-          drained = Promise.withResolvers<void>();
-          await drained.promise;
-          drained = null;
-        }
-      }
-      if (pendingHead && !closed) out.write(pendingHead);
-    } catch (e) {
-      ctx.log.warn("mitm upstream body error", { host: target.host, error: (e as Error).message });
+    // The head leaves with the body bytes that came with it (one TLS record, one syscall), or
+    // alone at once when none did (a quiet SSE stream still shows its status).
+    const r = await pipeResponse(sink(abort), headBytes, res.body, framing);
+    ctx.metrics.bytes(reqBodyLen, r.bytes);
+    if (r.end === "client-closed" || closed) return;
+    if (r.end instanceof Error) {
+      ctx.log.warn("mitm upstream body error", { host: target.host, error: r.end.message });
       // Nothing sent yet: a clean 502. Otherwise the client must see a truncated message.
-      if (pendingHead) return answer(textResponseBytes(502, "mitm upstream error", true), false);
+      if (!r.headWritten) return answer(textResponseBytes(502, "mitm upstream error", true), false);
       return finish();
-    } finally {
-      reader.releaseLock();
-      ctx.metrics.bytes(reqBodyLen, bodyLen);
     }
-    if (closed) return;
-    if (framing === "chunked") out.write(LAST_CHUNK);
+    const bodyLen = r.bytes;
     const cfg = ctx.config().mitm;
     if (cfg.inspect) {
       ctx.log.info("mitm inspect", {
@@ -344,7 +334,9 @@ export function createInnerHttpSession(
       abort?.abort();
       body?.sink.fail(new Error("client closed the connection"));
       body = null;
-      drained?.resolve();
+      const d = drained;
+      drained = null;
+      d?.resolve();
     },
   };
 }
