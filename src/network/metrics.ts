@@ -58,29 +58,26 @@ export function createMetrics(): ProxyMetrics {
       else reloadsError++;
     },
     render() {
-      const lines: string[] = [
-        "# HELP codex_network_proxy_requests_total Policy decisions by transport protocol, decision and block reason.",
-        "# TYPE codex_network_proxy_requests_total counter",
-      ];
-      for (const [labels, n] of requests) lines.push(`codex_network_proxy_requests_total{${labels}} ${n}`);
-      lines.push(
-        "# HELP codex_network_proxy_open_tunnels Raw tunnels (CONNECT, SOCKS5) currently open.",
-        "# TYPE codex_network_proxy_open_tunnels gauge",
-        `codex_network_proxy_open_tunnels ${openTunnels}`,
-        "# HELP codex_network_proxy_bytes_up_total Bytes forwarded from clients to upstreams.",
-        "# TYPE codex_network_proxy_bytes_up_total counter",
-        `codex_network_proxy_bytes_up_total ${bytesUp}`,
-        "# HELP codex_network_proxy_bytes_down_total Bytes forwarded from upstreams to clients.",
-        "# TYPE codex_network_proxy_bytes_down_total counter",
-        `codex_network_proxy_bytes_down_total ${bytesDown}`,
-        "# HELP codex_network_proxy_mitm_certs_issued_total MITM leaf certificates issued.",
-        "# TYPE codex_network_proxy_mitm_certs_issued_total counter",
-        `codex_network_proxy_mitm_certs_issued_total ${certs}`,
-        "# HELP codex_network_proxy_config_reloads_total Configuration reload attempts by result.",
-        "# TYPE codex_network_proxy_config_reloads_total counter",
-        `codex_network_proxy_config_reloads_total{result="ok"} ${reloadsOk}`,
-        `codex_network_proxy_config_reloads_total{result="error"} ${reloadsError}`,
+      const lines: string[] = [];
+      /** One metric family: HELP, TYPE, then its samples (text exposition format 0.0.4). */
+      const family = (name: string, type: "counter" | "gauge", help: string, samples: Array<[string, number]>) => {
+        lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+        for (const [labels, v] of samples) lines.push(`${name}${labels} ${v}`);
+      };
+      family(
+        "codex_network_proxy_requests_total",
+        "counter",
+        "Policy decisions by transport protocol, decision and block reason.",
+        [...requests].map(([labels, n]): [string, number] => [`{${labels}}`, n]),
       );
+      family("codex_network_proxy_open_tunnels", "gauge", "Raw tunnels (CONNECT, SOCKS5) currently open.", [["", openTunnels]]);
+      family("codex_network_proxy_bytes_up_total", "counter", "Bytes forwarded from clients to upstreams.", [["", bytesUp]]);
+      family("codex_network_proxy_bytes_down_total", "counter", "Bytes forwarded from upstreams to clients.", [["", bytesDown]]);
+      family("codex_network_proxy_mitm_certs_issued_total", "counter", "MITM leaf certificates issued.", [["", certs]]);
+      family("codex_network_proxy_config_reloads_total", "counter", "Configuration reload attempts by result.", [
+        ['{result="ok"}', reloadsOk],
+        ['{result="error"}', reloadsError],
+      ]);
       return lines.join("\n") + "\n";
     },
   };

@@ -63,6 +63,16 @@ export function failAfter(ms: number, what: string): { promise: Promise<never>; 
   return { promise, cancel: () => clearTimeout(timer) };
 }
 
+/** `p`, or a rejection naming `what` after `ms` (a failsafe, never a wait). */
+async function settled<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  const fail = failAfter(ms, what);
+  try {
+    return await Promise.race([p, fail.promise]);
+  } finally {
+    fail.cancel();
+  }
+}
+
 /** A raw client connection collecting everything it receives. */
 export interface RawClient {
   socket: Socket<undefined>;
@@ -143,15 +153,7 @@ export async function rawClient(port: number, opts: { allowHalfOpen?: boolean } 
         fail.cancel();
       }
     },
-    async ended(ms = 3000) {
-      const fail = failAfter(ms, "raw client FIN");
-      try {
-        await Promise.race([endedP.promise, fail.promise]);
-        return text();
-      } finally {
-        fail.cancel();
-      }
-    },
+    ended: (ms = 3000) => settled(endedP.promise, ms, "raw client FIN").then(text),
     async until(pred, ms = 3000) {
       const fail = failAfter(ms, "raw client data");
       try {
@@ -164,15 +166,7 @@ export async function rawClient(port: number, opts: { allowHalfOpen?: boolean } 
         fail.cancel();
       }
     },
-    async closed(ms = 3000) {
-      const fail = failAfter(ms, "raw client close");
-      try {
-        await Promise.race([closedP.promise, fail.promise]);
-        return text();
-      } finally {
-        fail.cancel();
-      }
-    },
+    closed: (ms = 3000) => settled(closedP.promise, ms, "raw client close").then(text),
   };
 }
 
