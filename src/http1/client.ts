@@ -153,7 +153,7 @@ export function createHttp1Client(opts: ClientOptions = {}, hooks: ClientTestHoo
     const streamLength = body instanceof ReadableStream && framing.kind === "length" ? framing.length : undefined;
     const inline = body instanceof Uint8Array && body.length > 0 && body.length <= INLINE_BODY_MAX ? body : undefined;
     const build = () =>
-      buildRequestHead({ method, target, headers: req.headers, secretHeader: req.secretHeader, framing, extra, inlineBody: inline });
+      buildRequestHead({ method, target, headers: req.headers, rawFields: req.rawFields, secretHeader: req.secretHeader, framing, extra, inlineBody: inline });
 
     const dialSpec = (): DialSpec => ({
       hosts: viaHttpProxy ? [proxy!.host] : (req.connectTo ?? [host]),

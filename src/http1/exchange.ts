@@ -10,10 +10,10 @@
  * microtask later) wait in a list bounded by RESPONSE_HIGH_WATER_BYTES (the socket is paused
  * beyond it). body-stream.ts adapts a BodySource to the public ReadableStream contract.
  */
-import type { AbortLike, BodyConsumer, BodySource, DirectResponse } from "./types.ts";
+import type { AbortLike, BodyConsumer, BodySource, DirectResponse, RawFields } from "./types.ts";
 import { UpstreamError } from "./types.ts";
 import type { ConnectionSink, Http1Connection } from "./connection.ts";
-import { HeadAccumulator, parseResponseHead, responseFraming, type ResponseHead } from "./response-head.ts";
+import { HeadAccumulator, scanResponseHead, scannedFraming, type ScannedResponseHead } from "./response-head.ts";
 import { createBodyDecoder, type BodyDecoder } from "./body-reader.ts";
 
 /** Queue bound of a response body stream before the socket is paused. */
@@ -202,7 +202,7 @@ class Exchange implements ConnectionSink, BodySource {
   private readHead(chunk: Uint8Array): Uint8Array | null {
     const got = this.acc.push(chunk);
     if (!got) return null;
-    const head = parseResponseHead(got.bytes, got.end);
+    const head = scanResponseHead(got.bytes, got.end);
     const rest = got.bytes.subarray(got.end);
     if (head.status < 200) {
       // 101 would hand the connection to another protocol we never asked for.
@@ -213,12 +213,13 @@ class Exchange implements ConnectionSink, BodySource {
     return rest;
   }
 
-  private startBody(head: ResponseHead): void {
-    const { framing, reusable } = responseFraming(head, this.input.method);
+  private startBody(head: ScannedResponseHead): void {
+    const { framing, reusable } = scannedFraming(head, this.input.method);
     this.reusable = reusable;
     this.decoder = createBodyDecoder(framing);
     this.phase = "body";
-    this.result.resolve({ status: head.status, reason: head.reason, headers: head.headers, body: this });
+    const length = framing.kind === "length" ? framing.length : framing.kind === "none" ? 0 : undefined;
+    this.result.resolve(new ExchangeResponse(head, this, length));
   }
 
   // BodySource of the response (the exchange itself: no closures per request). pause/resume
@@ -324,6 +325,31 @@ class Exchange implements ConnectionSink, BodySource {
     if (this.bodyReader && !this.requestDone) {
       this.bodyReader.cancel().catch(() => {});
     }
+  }
+}
+
+/** The DirectResponse of an exchange: reason and header strings are built only when read. */
+class ExchangeResponse implements DirectResponse {
+  constructor(
+    private readonly head: ScannedResponseHead,
+    readonly body: BodySource,
+    readonly bodyLength: number | undefined,
+  ) {}
+
+  get status(): number {
+    return this.head.status;
+  }
+
+  get reason(): string {
+    return this.head.reason;
+  }
+
+  get headers(): Array<[string, string]> {
+    return this.head.headers;
+  }
+
+  get rawHead(): RawFields {
+    return this.head;
   }
 }
 

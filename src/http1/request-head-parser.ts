@@ -84,10 +84,9 @@ for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKL
 const FIELD_BYTE = new Uint8Array(256);
 for (let i = 0; i < 256; i++) FIELD_BYTE[i] = (i >= 0x20 && i !== 0x7f) || i === HTAB ? 1 : 0;
 
-const DIGITS = /^[0-9]{1,15}$/;
 const HTTP_VERSION = /^HTTP\/[0-9]\.[0-9]$/;
 
-function fail(status: 400 | 431 | 501 | 505, message: string): HeadParseResult {
+function fail(status: 400 | 431 | 501 | 505, message: string): { kind: "error"; status: 400 | 431 | 501 | 505; message: string } {
   return { kind: "error", status, message };
 }
 
@@ -97,6 +96,11 @@ function fail(status: 400 | 431 | 501 | 505, message: string): HeadParseResult {
  * same bytes.
  */
 export function parseRequestHead(buf: Uint8Array, limits?: HeadLimits, scanFrom = 0): HeadParseResult {
+  return parseHead(buf, limits, scanFrom, false) as HeadParseResult;
+}
+
+/** Both parsers: `raw` keeps the fields as byte ranges. */
+function parseHead(buf: Uint8Array, limits: HeadLimits | undefined, scanFrom: number, raw: boolean): HeadParseResult | RawHeadParseResult {
   const maxHead = limits?.maxHeadBytes ?? DEFAULT_MAX_HEAD_BYTES;
   const maxFields = limits?.maxFields ?? DEFAULT_MAX_FIELDS;
   const maxLead = 2 * (limits?.maxLeadingEmptyLines ?? DEFAULT_MAX_LEADING_EMPTY_LINES);
@@ -126,10 +130,62 @@ export function parseRequestHead(buf: Uint8Array, limits?: HeadLimits, scanFrom 
     if (len >= maxHead) return fail(431, "request head too large");
     return { kind: "incomplete", resumeAt: lineStart };
   }
-  return parseComplete(buf, end, maxFields);
+  return parseComplete(buf, end, maxFields, raw);
 }
 
-function parseComplete(buf: Uint8Array, end: number, maxFields: number): HeadParseResult {
+/**
+ * A parsed request head without per-field strings: the field lines as byte ranges of the
+ * buffer it was parsed from (a listener can copy them onward as bytes and build strings only
+ * when it needs them, see {@link fieldStrings}). Validation is exactly that of parseRequestHead.
+ */
+export interface RawRequestHead {
+  method: string;
+  target: string;
+  version: "HTTP/1.0" | "HTTP/1.1";
+  framing: BodyFraming;
+  keepAlive: boolean;
+  /** The buffer the head was parsed from (the ranges below index into it). */
+  bytes: Uint8Array;
+  /** 4 numbers per field line, in order: name start, name end, value start, value end (value trimmed). */
+  fields: number[];
+}
+
+/** Result of `parseRequestHeadRaw`. */
+export type RawHeadParseResult =
+  | { kind: "incomplete"; resumeAt: number }
+  | { kind: "error"; status: 400 | 431 | 501 | 505; message: string }
+  | { kind: "ok"; head: RawRequestHead; headLength: number };
+
+/**
+ * As {@link parseRequestHead}, but the fields stay byte ranges of `buf` (no string per field).
+ * The ranges stay valid only as long as the caller does not reuse `buf`.
+ */
+export function parseRequestHeadRaw(buf: Uint8Array, limits?: HeadLimits, scanFrom = 0): RawHeadParseResult {
+  return parseHead(buf, limits, scanFrom, true) as RawHeadParseResult;
+}
+
+/** Field lines of a raw head as `[name as sent, value]` strings (latin1). */
+export function fieldStrings(bytes: Uint8Array, fields: number[]): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  for (let i = 0; i < fields.length; i += 4) {
+    out.push([latin1(bytes, fields[i]!, fields[i + 1]!), latin1(bytes, fields[i + 2]!, fields[i + 3]!)]);
+  }
+  return out;
+}
+
+/**
+ * Whether `bytes[start..end)` is `lowerName` compared case-insensitively (`lowerName` is
+ * lower-case letters, digits and `-`; the caller's bytes are tchars, so `| 0x20` only folds A–Z).
+ */
+export function nameIs(bytes: Uint8Array, start: number, end: number, lowerName: string): boolean {
+  if (end - start !== lowerName.length) return false;
+  for (let i = 0; i < lowerName.length; i++) {
+    if ((bytes[start + i]! | 0x20) !== lowerName.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
+function parseComplete(buf: Uint8Array, end: number, maxFields: number, raw: boolean): HeadParseResult | RawHeadParseResult {
   let p = 0;
   while (buf[p] === CR && buf[p + 1] === LF) p += 2;
 
@@ -147,27 +203,31 @@ function parseComplete(buf: Uint8Array, end: number, maxFields: number): HeadPar
   const vStart = p;
   while (buf[p] !== CR) p++;
   if (buf[p + 1] !== LF) return fail(400, "bare CR in request head");
-  const v = latin1(buf, vStart, p);
-  if (v !== "HTTP/1.1" && v !== "HTTP/1.0") {
+  let version: RequestHead["version"];
+  // The two accepted versions are recognised from the bytes (no string per request).
+  if (p - vStart === 8 && buf[vStart] === 0x48 && buf[vStart + 1] === 0x54 && buf[vStart + 2] === 0x54 && buf[vStart + 3] === 0x50 &&
+    buf[vStart + 4] === 0x2f && buf[vStart + 5] === 0x31 && buf[vStart + 6] === 0x2e && (buf[vStart + 7] === 0x31 || buf[vStart + 7] === 0x30)) {
+    version = buf[vStart + 7] === 0x31 ? "HTTP/1.1" : "HTTP/1.0";
+  } else {
+    const v = latin1(buf, vStart, p);
     if (HTTP_VERSION.test(v)) return fail(505, "unsupported HTTP version");
     return fail(400, v.startsWith("HTTP/") ? "unsupported HTTP version" : "invalid request line");
   }
-  const version = v as RequestHead["version"];
   p += 2;
 
-  const headers: Array<[string, string]> = [];
-  let contentLength: string | null = null;
+  const fields: number[] = [];
   let clCount = 0;
+  let clValue = -1;
   let te: string | null = null;
   let hostCount = 0;
   let connection = "";
   while (p < end - 2) {
     if (buf[p] === SP || buf[p] === HTAB) return fail(400, "obsolete line folding in request head");
-    if (headers.length >= maxFields) return fail(431, "too many header fields");
+    if (fields.length >= maxFields * 4) return fail(431, "too many header fields");
     const nStart = p;
     while (TCHAR[buf[p]!]) p++;
     if (p === nStart || buf[p] !== COLON) return fail(400, "invalid header field name");
-    const name = latin1(buf, nStart, p);
+    const nEnd = p;
     p++;
     while (buf[p] === SP || buf[p] === HTAB) p++;
     const valStart = p;
@@ -176,27 +236,27 @@ function parseComplete(buf: Uint8Array, end: number, maxFields: number): HeadPar
     if (buf[p + 1] !== LF) return fail(400, "bare CR in request head");
     let valEnd = p;
     while (valEnd > valStart && (buf[valEnd - 1] === SP || buf[valEnd - 1] === HTAB)) valEnd--;
-    const value = latin1(buf, valStart, valEnd);
     p += 2;
-    headers.push([name, value]);
+    fields.push(nStart, nEnd, valStart, valEnd);
 
-    // Only names of a length that can be one of the four below are lowercased.
-    const n = name.length;
-    const lower = n === 4 || n === 10 || n === 14 || n === 17 ? name.toLowerCase() : "";
-    if (lower === "content-length") {
+    // Only names of a length that can be one of the four below are compared.
+    const n = nEnd - nStart;
+    if (n === 14 && nameIs(buf, nStart, nEnd, "content-length")) {
       clCount++;
-      contentLength = value;
-    } else if (lower === "transfer-encoding") {
+      clValue = digitsValue(buf, valStart, valEnd);
+    } else if (n === 17 && nameIs(buf, nStart, nEnd, "transfer-encoding")) {
+      const value = latin1(buf, valStart, valEnd);
       te = te === null ? value : `${te},${value}`;
-    } else if (lower === "host") {
+    } else if (n === 4 && nameIs(buf, nStart, nEnd, "host")) {
       hostCount++;
-    } else if (lower === "connection") {
+    } else if (n === 10 && nameIs(buf, nStart, nEnd, "connection")) {
+      const value = latin1(buf, valStart, valEnd);
       connection = connection ? `${connection},${value}` : value;
     }
   }
 
   if (hostCount > 1) return fail(400, "duplicate Host header");
-  let framing: BodyFraming = { kind: "none" };
+  let framing: BodyFraming = NO_BODY;
   if (te !== null) {
     if (clCount > 0) return fail(400, "both Transfer-Encoding and Content-Length");
     if (version === "HTTP/1.0") return fail(400, "Transfer-Encoding in an HTTP/1.0 request");
@@ -205,9 +265,9 @@ function parseComplete(buf: Uint8Array, end: number, maxFields: number): HeadPar
     framing = { kind: "chunked" };
   } else if (clCount > 1) {
     return fail(400, "duplicate Content-Length");
-  } else if (contentLength !== null) {
-    if (!DIGITS.test(contentLength)) return fail(400, "invalid Content-Length");
-    framing = { kind: "length", length: Number(contentLength) };
+  } else if (clCount === 1) {
+    if (clValue < 0) return fail(400, "invalid Content-Length");
+    framing = { kind: "length", length: clValue };
   }
 
   let keepAlive = version === "HTTP/1.1";
@@ -221,7 +281,24 @@ function parseComplete(buf: Uint8Array, end: number, maxFields: number): HeadPar
       if (t === "keep-alive") keepAlive = true;
     }
   }
-  return { kind: "ok", head: { method, target, version, headers, framing, keepAlive }, headLength: end };
+  if (raw) return { kind: "ok", head: { method, target, version, framing, keepAlive, bytes: buf, fields }, headLength: end };
+  return { kind: "ok", head: { method, target, version, headers: fieldStrings(buf, fields), framing, keepAlive }, headLength: end };
+}
+
+/** `{ kind: "none" }` shared by every body-less head (never mutated). */
+const NO_BODY: BodyFraming = Object.freeze({ kind: "none" }) as BodyFraming;
+
+/** The value of 1 to 15 ASCII digits in `buf[start..end)` (a safe integer), else -1. */
+function digitsValue(buf: Uint8Array, start: number, end: number): number {
+  const n = end - start;
+  if (n < 1 || n > 15) return -1;
+  let v = 0;
+  for (let i = start; i < end; i++) {
+    const d = buf[i]! - 0x30;
+    if (d < 0 || d > 9) return -1;
+    v = v * 10 + d;
+  }
+  return v;
 }
 
 /** First value of header `name` (give it lower-case; matched case-insensitively), or undefined. */

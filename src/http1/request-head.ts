@@ -7,6 +7,8 @@
  * string: they are validated and copied with a byte loop.
  */
 
+import type { RawFields } from "./types.ts";
+
 /** How the client frames the request body (RFC 9112 §6). */
 export type RequestFraming =
   | { kind: "none" }
@@ -19,6 +21,8 @@ export interface RequestHeadInput {
   /** origin-form (`/path?q`) or absolute-form (`http://h/path`) request-target. */
   target: string;
   headers: ReadonlyArray<readonly [string, string]>;
+  /** More fields as byte ranges, written after `headers` (see ClientRequest.rawFields). */
+  rawFields?: RawFields;
   secretHeader?: { name: string; value: Uint8Array };
   framing: RequestFraming;
   /** Extra fields the client owns (e.g. `proxy-authorization`), written after the caller's. */
@@ -111,6 +115,9 @@ export function buildRequestHead(input: RequestHeadInput): Uint8Array {
 
   let size = method.length + 1 + target.length + 11; // " HTTP/1.1\r\n"
   for (const [n, v] of fields) size += n.length + 2 + v.length + 2;
+  const raw = input.rawFields;
+  const secretLower = secretHeader?.name.toLowerCase();
+  if (raw) size += rawFieldsSize(raw, input.headers, secretLower);
   if (secretHeader) {
     if (!isToken(secretHeader.name)) throw new TypeError("invalid secret header name");
     const sv = secretHeader.value;
@@ -136,7 +143,10 @@ export function buildRequestHead(input: RequestHeadInput): Uint8Array {
   // and put it right after the caller's fields so `host` stays first when the caller put it first.
   const callerCount = fields.length - (framing.kind === "none" ? 0 : 1) - (input.extra?.length ?? 0);
   for (let i = 0; i < fields.length; i++) {
-    if (i === callerCount && secretHeader) at = putSecret(buf, at, secretHeader);
+    if (i === callerCount) {
+      if (raw) at = putRaw(buf, at, raw, input.headers, secretLower);
+      if (secretHeader) at = putSecret(buf, at, secretHeader);
+    }
     const [n, v] = fields[i]!;
     at = put(buf, at, n);
     buf[at++] = 0x3a;
@@ -145,11 +155,97 @@ export function buildRequestHead(input: RequestHeadInput): Uint8Array {
     buf[at++] = 0x0d;
     buf[at++] = 0x0a;
   }
-  if (secretHeader && callerCount === fields.length) at = putSecret(buf, at, secretHeader);
+  if (callerCount === fields.length) {
+    if (raw) at = putRaw(buf, at, raw, input.headers, secretLower);
+    if (secretHeader) at = putSecret(buf, at, secretHeader);
+  }
   buf[at++] = 0x0d;
   buf[at++] = 0x0a;
   if (inline) buf.set(inline, at);
   return buf;
+}
+
+/** Lower-case name matching on bytes (tchar bytes: `| 0x20` folds only A–Z). */
+function rawNameIs(b: Uint8Array, start: number, end: number, lower: string): boolean {
+  if (end - start !== lower.length) return false;
+  for (let i = 0; i < lower.length; i++) if ((b[start + i]! | 0x20) !== lower.charCodeAt(i)) return false;
+  return true;
+}
+
+/** Whether raw field `i` is skipped: a framing field the client owns, or named in `headers` or as the secret. */
+function skipRaw(
+  b: Uint8Array,
+  ns: number,
+  ne: number,
+  headers: ReadonlyArray<readonly [string, string]>,
+  secretLower: string | undefined,
+): boolean {
+  const n = ne - ns;
+  if (n === 14 || n === 17 || n === 10) {
+    for (const o of OWNED) if (rawNameIs(b, ns, ne, o)) return true;
+  }
+  if (secretLower !== undefined && rawNameIs(b, ns, ne, secretLower)) return true;
+  for (const h of headers) if (h[0].length === n && rawNameIs(b, ns, ne, h[0].toLowerCase())) return true;
+  return false;
+}
+
+/**
+ * Bytes the kept raw fields take in the head; validates them.
+ * @throws TypeError for an invalid name or value (naming no value)
+ */
+function rawFieldsSize(raw: RawFields, headers: ReadonlyArray<readonly [string, string]>, secretLower: string | undefined): number {
+  const { bytes: b, fields: f } = raw;
+  let size = 0;
+  for (let i = 0; i < f.length; i += 4) {
+    const ns = f[i]!, ne = f[i + 1]!;
+    if (skipRaw(b, ns, ne, headers, secretLower)) continue;
+    if (ne === ns) throw new TypeError("invalid request header name");
+    for (let j = ns; j < ne; j++) {
+      const c = b[j]!;
+      if (c >= 128 || TCHAR[c] === 0) throw new TypeError("invalid request header name");
+    }
+    const vs = f[i + 2]!, ve = f[i + 3]!;
+    for (let j = vs; j < ve; j++) {
+      if (!isFieldByte(b[j]!)) throw new TypeError(`invalid byte in value of request header "${latin1Name(b, ns, ne)}"`);
+    }
+    size += ne - ns + ve - vs + 4;
+  }
+  return size;
+}
+
+function latin1Name(b: Uint8Array, start: number, end: number): string {
+  let s = "";
+  for (let i = start; i < end; i++) s += String.fromCharCode(b[i]!);
+  return s;
+}
+
+/** Write the kept raw fields as `lower-case-name: value\r\n` (byte loops: fields are short). */
+function putRaw(
+  buf: Uint8Array,
+  at: number,
+  raw: RawFields,
+  headers: ReadonlyArray<readonly [string, string]>,
+  secretLower: string | undefined,
+): number {
+  const { bytes: b, fields: f } = raw;
+  for (let i = 0; i < f.length; i += 4) {
+    const ns = f[i]!, ne = f[i + 1]!;
+    if (skipRaw(b, ns, ne, headers, secretLower)) continue;
+    for (let j = ns; j < ne; j++) {
+      const c = b[j]!;
+      buf[at++] = c >= 0x41 && c <= 0x5a ? c | 0x20 : c;
+    }
+    buf[at++] = 0x3a;
+    buf[at++] = 0x20;
+    const vs = f[i + 2]!, ve = f[i + 3]!;
+    if (ve - vs > 64) {
+      buf.set(b.subarray(vs, ve), at);
+      at += ve - vs;
+    } else for (let j = vs; j < ve; j++) buf[at++] = b[j]!;
+    buf[at++] = 0x0d;
+    buf[at++] = 0x0a;
+  }
+  return at;
 }
 
 function putSecret(buf: Uint8Array, at: number, h: { name: string; value: Uint8Array }): number {

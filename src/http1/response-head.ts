@@ -54,10 +54,114 @@ export function findHeadEnd(buf: Uint8Array, from: number): number {
 
 
 /**
+ * A response head scanned without per-field strings: the field lines are byte ranges of
+ * `bytes`, the framing-relevant fields are already summarised. `reason` and `headers` are
+ * built on first use (most responses are relayed as bytes and never need them).
+ */
+export class ScannedResponseHead implements ResponseHead {
+  private _headers: Array<[string, string]> | null = null;
+  /** Combined transfer-encoding values, or null when absent. */
+  te: string | null = null;
+  /** The content-length (all fields agreed), or -1 when absent. */
+  contentLength = -1;
+  /** A `connection: close` token was seen. */
+  connectionClose = false;
+
+  constructor(
+    readonly version: 10 | 11,
+    readonly status: number,
+    /** The buffer holding the head (never reused by the reader). */
+    readonly bytes: Uint8Array,
+    private readonly reasonStart: number,
+    private readonly reasonEnd: number,
+    /** 4 numbers per field line: name start, name end, value start, value end (value trimmed). */
+    readonly fields: number[],
+  ) {}
+
+  get reason(): string {
+    return latin1(this.bytes, this.reasonStart, this.reasonEnd);
+  }
+
+  /** Names lowercased, values trimmed, in order (built once, on first use). */
+  get headers(): Array<[string, string]> {
+    if (this._headers === null) {
+      const h: Array<[string, string]> = [];
+      const f = this.fields;
+      for (let i = 0; i < f.length; i += 4) {
+        h.push([latin1(this.bytes, f[i]!, f[i + 1]!).toLowerCase(), latin1(this.bytes, f[i + 2]!, f[i + 3]!)]);
+      }
+      this._headers = h;
+    }
+    return this._headers;
+  }
+
+  toJSON(): ResponseHead {
+    return { version: this.version, status: this.status, reason: this.reason, headers: this.headers };
+  }
+}
+
+/** Case-insensitive compare of a name's bytes with a lower-case name (tchar bytes: `| 0x20` folds only A–Z). */
+function nameIs(buf: Uint8Array, start: number, end: number, lower: string): boolean {
+  if (end - start !== lower.length) return false;
+  for (let i = 0; i < lower.length; i++) if ((buf[start + i]! | 0x20) !== lower.charCodeAt(i)) return false;
+  return true;
+}
+
+/** Value of 1–15 ASCII digits in `buf[start..end)`, else -1. */
+function digitsAt(buf: Uint8Array, start: number, end: number): number {
+  const n = end - start;
+  if (n < 1 || n > 15) return -1;
+  let v = 0;
+  for (let i = start; i < end; i++) {
+    const d = buf[i]! - 0x30;
+    if (d < 0 || d > 9) return -1;
+    v = v * 10 + d;
+  }
+  return v;
+}
+
+/**
+ * Merge one content-length field value into the agreed value so far (-1: none yet).
+ * @throws UpstreamError kind "protocol" for a malformed or conflicting value
+ */
+function mergeContentLength(cl: number, v: string): number {
+  if (isDigits(v)) {
+    // The usual single value: no list splitting.
+    const n = Number(v);
+    if (cl >= 0 && cl !== n) throw protocolError("conflicting content-length");
+    return n;
+  }
+  for (const part of v.split(",")) {
+    const p = part.trim();
+    if (!/^[0-9]{1,15}$/.test(p)) throw protocolError("bad content-length");
+    const n = Number(p);
+    if (cl >= 0 && cl !== n) throw protocolError("conflicting content-length");
+    cl = n;
+  }
+  return cl;
+}
+
+/** Whether a `connection` field value holds the `close` token. */
+function hasCloseToken(v: string): boolean {
+  for (const tok of v.split(",")) if (tok.trim().toLowerCase() === "close") return true;
+  return false;
+}
+
+/**
  * Parse a complete head (`buf[0..end)`, ending with the empty line).
  * @throws UpstreamError kind "protocol" on any grammar violation
  */
 export function parseResponseHead(buf: Uint8Array, end: number): ResponseHead {
+  const h = scanResponseHead(buf, end);
+  return { version: h.version, status: h.status, reason: h.reason, headers: h.headers };
+}
+
+/**
+ * Validate a complete head (`buf[0..end)`) like {@link parseResponseHead} and summarise its
+ * framing fields, without a string per field.
+ * @throws UpstreamError kind "protocol" on any grammar violation or bad content-length
+ */
+export function scanResponseHead(buf: Uint8Array, end: number): ScannedResponseHead {
   // Status line: HTTP-version SP 3DIGIT SP reason-phrase (the reason's SP is tolerated missing).
   if (end < 14) throw protocolError("status line too short");
   const H = 0x48, T = 0x54, P = 0x50;
@@ -81,19 +185,20 @@ export function parseResponseHead(buf: Uint8Array, end: number): ResponseHead {
     const c = buf[i]!;
     if (c !== 0x09 && (c < 0x20 || c === 0x7f)) throw protocolError("bad byte in reason phrase");
   }
-  const reason = latin1(buf, reasonStart, i);
+  const reasonEnd = i;
   if (buf[i + 1] !== 0x0a) throw protocolError("bare CR");
   i += 2;
 
-  const headers: Array<[string, string]> = [];
+  const fields: number[] = [];
+  const head = new ScannedResponseHead(minor === 0x31 ? 11 : 10, status, buf, reasonStart, reasonEnd, fields);
   while (i < end - 2) {
-    if (headers.length >= MAX_HEAD_FIELDS) throw protocolError("too many header fields");
+    if (fields.length >= MAX_HEAD_FIELDS * 4) throw protocolError("too many header fields");
     const first = buf[i]!;
     if (first === 0x20 || first === 0x09) throw protocolError("obs-fold in header section");
     const nameStart = i;
     while (TCHAR[buf[i]!] === 1) i++;
     if (i === nameStart || buf[i] !== 0x3a) throw protocolError("bad header field name");
-    const name = latin1(buf, nameStart, i).toLowerCase();
+    const nameEnd = i;
     i++;
     while (buf[i] === 0x20 || buf[i] === 0x09) i++;
     const valueStart = i;
@@ -106,10 +211,23 @@ export function parseResponseHead(buf: Uint8Array, end: number): ResponseHead {
       if (c !== 0x20 && c !== 0x09) valueEnd = i;
     }
     if (buf[i + 1] !== 0x0a) throw protocolError("bare CR");
-    headers.push([name, latin1(buf, valueStart, valueEnd)]);
+    fields.push(nameStart, nameEnd, valueStart, valueEnd);
     i += 2;
+    const n = nameEnd - nameStart;
+    if (n === 14 && nameIs(buf, nameStart, nameEnd, "content-length")) {
+      const v = digitsAt(buf, valueStart, valueEnd);
+      if (v >= 0) {
+        if (head.contentLength >= 0 && head.contentLength !== v) throw protocolError("conflicting content-length");
+        head.contentLength = v;
+      } else head.contentLength = mergeContentLength(head.contentLength, latin1(buf, valueStart, valueEnd));
+    } else if (n === 17 && nameIs(buf, nameStart, nameEnd, "transfer-encoding")) {
+      const v = latin1(buf, valueStart, valueEnd);
+      head.te = head.te === null ? v : `${head.te}, ${v}`;
+    } else if (n === 10 && nameIs(buf, nameStart, nameEnd, "connection")) {
+      if (hasCloseToken(latin1(buf, valueStart, valueEnd))) head.connectionClose = true;
+    }
   }
-  return { version: minor === 0x31 ? 11 : 10, status, reason, headers };
+  return head;
 }
 
 /** 1 to 15 ASCII digits (a content-length value that is a safe integer). */
@@ -129,38 +247,43 @@ function isDigits(v: string): boolean {
  */
 export function responseFraming(head: ResponseHead, requestMethod: string): { framing: BodyFraming; reusable: boolean } {
   let te: string | null = null;
-  let cl: string | null = null;
-  let close = head.version === 10;
+  let cl = -1;
+  let close = false;
   for (const [n, v] of head.headers) {
     if (n === "transfer-encoding") te = te === null ? v : `${te}, ${v}`;
-    else if (n === "content-length") {
-      if (isDigits(v)) {
-        // The usual single value: no list splitting.
-        if (cl !== null && Number(cl) !== Number(v)) throw protocolError("conflicting content-length");
-        cl = v;
-        continue;
-      }
-      for (const part of v.split(",")) {
-        const p = part.trim();
-        if (!/^[0-9]{1,15}$/.test(p)) throw protocolError("bad content-length");
-        if (cl !== null && Number(cl) !== Number(p)) throw protocolError("conflicting content-length");
-        cl = p;
-      }
-    } else if (n === "connection") {
-      for (const tok of v.split(",")) if (tok.trim().toLowerCase() === "close") close = true;
-    }
+    else if (n === "content-length") cl = mergeContentLength(cl, v);
+    else if (n === "connection" && hasCloseToken(v)) close = true;
   }
-  const noBody = requestMethod === "HEAD" || head.status < 200 || head.status === 204 || head.status === 304;
+  return decideFraming(head.version, head.status, te, cl, close, requestMethod);
+}
+
+/** {@link responseFraming} of a scanned head (its framing fields are already summarised). */
+export function scannedFraming(head: ScannedResponseHead, requestMethod: string): { framing: BodyFraming; reusable: boolean } {
+  return decideFraming(head.version, head.status, head.te, head.contentLength, head.connectionClose, requestMethod);
+}
+
+const NONE: BodyFraming = Object.freeze({ kind: "none" }) as BodyFraming;
+const CHUNKED: BodyFraming = Object.freeze({ kind: "chunked" }) as BodyFraming;
+
+function decideFraming(
+  version: 10 | 11,
+  status: number,
+  te: string | null,
+  cl: number,
+  connectionClose: boolean,
+  requestMethod: string,
+): { framing: BodyFraming; reusable: boolean } {
+  const close = connectionClose || version === 10;
+  const noBody = requestMethod === "HEAD" || status < 200 || status === 204 || status === 304;
   if (te !== null) {
     // Only exactly `chunked`: another coding would be silently lost when the caller drops
     // transfer-encoding, and HTTP/1.0 has no transfer codings at all.
-    if (te.trim().toLowerCase() !== "chunked" || head.version === 10) throw protocolError("unsupported transfer-encoding");
+    if (te.trim().toLowerCase() !== "chunked" || version === 10) throw protocolError("unsupported transfer-encoding");
     // TE with CL is a smuggling signature (§6.1): honour TE, never reuse the connection.
-    if (cl !== null) close = true;
-    return { framing: noBody ? { kind: "none" } : { kind: "chunked" }, reusable: !close };
+    return { framing: noBody ? NONE : CHUNKED, reusable: !close && cl < 0 };
   }
-  if (noBody) return { framing: { kind: "none" }, reusable: !close };
-  if (cl !== null) return { framing: { kind: "length", length: Number(cl) }, reusable: !close };
+  if (noBody) return { framing: NONE, reusable: !close };
+  if (cl >= 0) return { framing: { kind: "length", length: cl }, reusable: !close };
   return { framing: { kind: "close" }, reusable: false };
 }
 

@@ -15,6 +15,15 @@ export interface AbortLike {
   removeEventListener(type: "abort", listener: () => void): void;
 }
 
+/**
+ * Header field lines as byte ranges of a buffer (no string per field): `fields` holds 4
+ * numbers per line: name start, name end, value start, value end (value without OWS).
+ */
+export interface RawFields {
+  bytes: Uint8Array;
+  fields: number[];
+}
+
 /** One request to an origin. */
 export interface ClientRequest {
   /**
@@ -43,6 +52,14 @@ export interface ClientRequest {
    * TypeError naming the field, never its value.
    */
   headers: Array<[string, string]>;
+  /**
+   * More header fields as bytes (e.g. a listener's incoming field lines, forwarded without
+   * turning them into strings), written after `headers` as `name: value` with the name
+   * lowercased. Skipped: a field named like one in `headers` or like `secretHeader`, and the
+   * framing fields the client owns (see `headers`). Names and values are validated as for
+   * `headers` (a bad one throws a TypeError naming no value).
+   */
+  rawFields?: RawFields;
   /**
    * A header whose value must never exist as a JS string (the API key). Its bytes are
    * copied into the request-head buffer, which is zeroed as soon as the socket took it,
@@ -155,9 +172,13 @@ export interface BodySource {
 export interface DirectResponse {
   status: number;
   reason: string;
-  /** As in ClientResponse. */
-  headers: Array<[string, string]>;
+  /** As in ClientResponse (may be built on first access). */
+  readonly headers: Array<[string, string]>;
   body: BodySource;
+  /** The head's field lines as bytes (names as received), to relay them without strings. */
+  readonly rawHead?: RawFields;
+  /** Length of the body when the upstream framed it with content-length (the decoded body has exactly this length). */
+  readonly bodyLength?: number;
 }
 
 /**

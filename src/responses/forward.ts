@@ -15,11 +15,11 @@
  * mirrored (the client never follows redirects). Failure before a response head → empty 500
  * and `forwarding error: <message>` on stderr.
  */
-import type { Http1DirectClient } from "../http1/types.ts";
+import type { Http1DirectClient, RawFields } from "../http1/types.ts";
+import { incomingHeaders } from "./incoming.ts";
 import type { Dumper } from "./dump.ts";
 import type { IncomingRequest, OutgoingResponse } from "./http-server.ts";
 
-const DROP_REQUEST = new Set(["authorization", "host"]);
 const DROP_RESPONSE = new Set(["content-length", "transfer-encoding", "connection", "trailer", "upgrade"]);
 
 /** What a forwarder needs; built once at startup. */
@@ -30,6 +30,8 @@ export interface ForwardConfig {
   upstream: URL;
   /** `upstreamHostHeader(upstream)`, computed once (URL getters build a new string per call). */
   hostHeader: string;
+  /** `[["host", hostHeader]]`, made on first use and shared by every request (never mutated). */
+  hostFields?: Array<[string, string]>;
   /** `Bearer <key>` in locked memory. */
   authorization: Uint8Array;
   dumper: Dumper | null;
@@ -42,20 +44,24 @@ export function upstreamHostHeader(url: URL): string {
   return url.host;
 }
 
-/** Forward one request; never throws (failures become an empty 500). */
+/**
+ * Forward one request; never throws (failures become an empty 500).
+ *
+ * The incoming field lines go to the client as bytes (`rawFields`): it writes them
+ * lower-cased after `host`, skipping `host` (named in `headers`), `authorization` (the
+ * secret's name) and the framing fields it owns. The upstream head is relayed as bytes too
+ * (`rawHead`); strings are built only for a dump.
+ */
 export async function forwardRequest(cfg: ForwardConfig, req: IncomingRequest): Promise<OutgoingResponse> {
-  const headers: Array<[string, string]> = [["host", cfg.hostHeader]];
-  for (const [name, value] of req.head.headers) {
-    const lower = name.toLowerCase();
-    if (!DROP_REQUEST.has(lower)) headers.push([lower, value]);
-  }
-  const dump = cfg.dumper ? await cfg.dumper.request(req.head.method, req.head.target, req.head.headers, req.body) : null;
+  const head = req.head;
+  const dump = cfg.dumper ? await cfg.dumper.request(head.method, head.target, incomingHeaders(head), req.body) : null;
   let res;
   try {
     res = await cfg.client.requestDirect({
       url: cfg.upstream,
       method: "POST",
-      headers,
+      headers: (cfg.hostFields ??= [["host", cfg.hostHeader]]),
+      rawFields: head,
       secretHeader: { name: "authorization", value: cfg.authorization },
       body: req.body,
       signal: req.signal,
@@ -65,8 +71,12 @@ export async function forwardRequest(cfg: ForwardConfig, req: IncomingRequest): 
     await dump?.response(500, [], new Uint8Array(0));
     return { status: 500, headers: [], body: null };
   }
-  const out: Array<[string, string]> = [];
-  for (const [name, value] of res.headers) if (!DROP_RESPONSE.has(name)) out.push([name, value]);
+  let headers: Array<[string, string]> | RawFields;
+  if (res.rawHead) headers = res.rawHead;
+  else {
+    headers = [];
+    for (const [name, value] of res.headers) if (!DROP_RESPONSE.has(name)) headers.push([name, value]);
+  }
   const body = dump ? dump.wrap(res.status, res.headers, res.body) : res.body;
-  return { status: res.status, headers: out, body };
+  return { status: res.status, headers, body, bodyLength: res.bodyLength };
 }

@@ -10,9 +10,9 @@
 import type { Socket, TCPSocketListener } from "bun";
 import { WriteQueue } from "../net/write-queue.ts";
 import { Cancellation } from "../http1/cancellation.ts";
-import type { AbortLike, BodySource } from "../http1/types.ts";
-import { encodeResponseHead, pipeBody, type BodySink } from "./body-writer.ts";
-import { parseRequestHead } from "../http1/request-head-parser.ts";
+import type { AbortLike, BodySource, RawFields } from "../http1/types.ts";
+import { encodeResponseHead, pipeBody, type BodySink, type PipeOutcome } from "./body-writer.ts";
+import { parseRequestHeadRaw } from "../http1/request-head-parser.ts";
 import { BodyCollector, HEAD_LIMITS, hasBody, incomingHead, MAX_BODY_BYTES, type IncomingHead } from "./incoming.ts";
 
 /** A request whose body has been read completely. */
@@ -26,9 +26,12 @@ export interface IncomingRequest {
 /** What the app answers. The server owns framing: `content-length`/`transfer-encoding`/`connection` given here are dropped. */
 export interface OutgoingResponse {
   status: number;
-  headers: Array<[string, string]>;
+  /** Strings, or field lines as bytes (an upstream head relayed without strings; see encodeResponseHead). */
+  headers: Array<[string, string]> | RawFields;
   /** Bytes (content-length framing), a pushed body (streamed, chunked to HTTP/1.1 clients), or none. */
   body: BodySource | Uint8Array | null;
+  /** Exact length of a pushed body when known (upstream content-length): sent with content-length framing. */
+  bodyLength?: number;
 }
 
 /** Decision taken from the head alone, before any body byte is read. */
@@ -67,6 +70,9 @@ interface Conn {
 }
 
 const CONTINUE = new TextEncoder().encode("HTTP/1.1 100 Continue\r\n\r\n");
+/** Bodies of a known length up to this size are copied behind the head (one buffer, one write). */
+const HEAD_ROOM_MAX = 16 * 1024;
+const EMPTY = new Uint8Array(0);
 
 /**
  * Listen on `hostname:port` (0 = ephemeral) and serve `app`.
@@ -157,23 +163,34 @@ export function startHttpServer(opts: { hostname: string; port: number; app: Htt
       finishExchange(c, keepAlive);
       return;
     }
+    if (resp.bodyLength !== undefined) {
+      // The upstream gave the length: relay with content-length framing, raw bytes, the first
+      // ones copied behind the head (nginx does the same; no chunk framing to build).
+      const keepAlive = head.keepAlive && !stopping;
+      const spare = Math.min(resp.bodyLength, HEAD_ROOM_MAX);
+      const buf = encodeResponseHead(resp.status, resp.headers, { kind: "length", length: resp.bodyLength }, !keepAlive, spare);
+      pipeBody(c.sink, buf, source, false, (outcome) => afterPipe(c, outcome, keepAlive), buf.byteLength - spare);
+      return;
+    }
     // HTTP/1.0 clients cannot parse chunked framing: their streamed bodies end with the connection.
     const keepAlive = head.keepAlive && !stopping && chunked;
     const headBytes = encodeResponseHead(resp.status, resp.headers, chunked ? { kind: "chunked" } : { kind: "close" }, !keepAlive);
-    pipeBody(c.sink, headBytes, source, chunked, (outcome) => {
-      if (outcome === "complete") finishExchange(c, keepAlive);
-      else if (outcome !== "client-closed" && c.phase !== "closed") {
-        // Upstream body failed mid-stream: the only honest signal left is to end the connection
-        // without the terminating chunk, so the client sees an incomplete message.
-        app.onError?.(outcome.message);
-        closeAfterFlush(c);
-      }
-    });
+    pipeBody(c.sink, headBytes, source, chunked, (outcome) => afterPipe(c, outcome, keepAlive));
   };
 
-  const dispatch = (c: Conn) => {
-    const head = c.head!;
-    const body = c.body ? c.body.body : new Uint8Array(0);
+  const afterPipe = (c: Conn, outcome: PipeOutcome, keepAlive: boolean) => {
+    if (outcome === "complete") finishExchange(c, keepAlive);
+    else if (outcome !== "client-closed" && c.phase !== "closed") {
+      // Upstream body failed mid-stream: the only honest signal left is to end the connection
+      // without the terminating chunk (or short of the content-length), so the client sees an
+      // incomplete message.
+      app.onError?.(outcome.message);
+      closeAfterFlush(c);
+    }
+  };
+
+  const dispatch = (c: Conn, head: IncomingHead, body: Uint8Array) => {
+    c.head = head;
     c.phase = "busy";
     const signal = (c.abort = new Cancellation());
     const respond = (resp: OutgoingResponse) => {
@@ -195,12 +212,33 @@ export function startHttpServer(opts: { hostname: string; port: number; app: Htt
     });
   };
 
+  /**
+   * The common case straight from a socket read (Bun hands every `data` callback a fresh
+   * buffer, so the head's field ranges and the body may stay views of it): a complete head
+   * routed to the app, no `expect`, and a body of known length that is all in this read.
+   * Returns false, having done nothing, for anything else (the general path then runs).
+   */
+  const fastRequest = (c: Conn, data: Uint8Array): boolean => {
+    const r = parseRequestHeadRaw(data, HEAD_LIMITS, 0);
+    if (r.kind !== "ok") return false;
+    const head = incomingHead(r.head);
+    const framing = head.framing;
+    if (head.expectContinue || framing.kind === "chunked") return false;
+    const length = framing.kind === "length" ? framing.length : 0;
+    const end = r.headLength + length;
+    if (end > data.byteLength || app.route(head).kind !== "handle") return false;
+    // Bytes after this request (pipelining) wait in the connection buffer.
+    if (end < data.byteLength) append(c, data.subarray(end));
+    dispatch(c, head, length === 0 ? EMPTY : data.subarray(r.headLength, end));
+    return true;
+  };
+
   /** Run the connection state machine over the buffered bytes. */
   const pump = (c: Conn) => {
     while (c.phase === "head" || c.phase === "body") {
       if (c.phase === "head") {
         if (c.len === 0) return;
-        const r = parseRequestHead(c.buf.subarray(0, c.len), HEAD_LIMITS, c.scanFrom);
+        const r = parseRequestHeadRaw(c.buf.subarray(0, c.len), HEAD_LIMITS, c.scanFrom);
         if (r.kind === "incomplete") {
           c.scanFrom = r.resumeAt;
           return;
@@ -209,6 +247,8 @@ export function startHttpServer(opts: { hostname: string; port: number; app: Htt
           respondEmpty(c, r.status, false);
           return;
         }
+        // The field ranges must outlive the connection buffer, which is reused: keep a copy.
+        r.head.bytes = c.buf.slice(0, r.headLength);
         consume(c, r.headLength);
         const head = incomingHead(r.head);
         const withBody = hasBody(head.framing);
@@ -230,7 +270,7 @@ export function startHttpServer(opts: { hostname: string; port: number; app: Htt
           return;
         }
         if (!withBody) {
-          dispatch(c);
+          dispatch(c, head, EMPTY);
           return;
         }
         if (head.expectContinue) c.queue.write(CONTINUE);
@@ -250,7 +290,7 @@ export function startHttpServer(opts: { hostname: string; port: number; app: Htt
         return;
       }
       consume(c, r.consumed);
-      dispatch(c);
+      dispatch(c, c.head!, c.body!.body);
       return;
     }
   };
@@ -300,9 +340,10 @@ export function startHttpServer(opts: { hostname: string; port: number; app: Htt
             return;
           }
           if (r.consumed < data.byteLength) append(c, data.subarray(r.consumed));
-          dispatch(c);
+          dispatch(c, c.head!, c.body!.body);
           return;
         }
+        if (c.phase === "head" && c.len === 0 && fastRequest(c, data)) return;
         append(c, data);
         if (c.phase === "busy") {
           if (c.len > MAX_PIPELINED && !c.paused) {

@@ -116,7 +116,7 @@ describe("forwarding through the real HTTP/1.1 client", () => {
         data(s, d) {
           text += d.toString();
           if (text === "HTTP/1.1 100 Continue\r\n\r\n") s.write('{"x":1}');
-          if (text.endsWith("0\r\n\r\n")) done.resolve(text);
+          if (text.endsWith('{"ok":true}')) done.resolve(text);
         },
         close: () => done.resolve(text),
       },
@@ -143,8 +143,12 @@ describe("forwarding through the real HTTP/1.1 client", () => {
 
   test("keep-alive: two requests on one client connection", async () => {
     const req = "POST /v1/responses HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}";
-    const r = await rawExchange(proxy.port, req + req, (t) => t.split("HTTP/1.1 201").length === 3 && t.endsWith("0\r\n\r\n"));
-    expect(r.text.split("HTTP/1.1 201 Created").length).toBe(3);
+    const r = await rawExchange(proxy.port, req + req, (t) => t.split("HTTP/1.1 201").length === 3 && t.endsWith('{"ok":true}'));
+    expect(r.closed).toBe(false);
+    expect(r.text).toStartWith("HTTP/1.1 201 Created\r\n");
+    expect(r.text.split("x-upstream: yes\r\n").length).toBe(3);
+    // The upstream's content-length is relayed as our framing: the length, then the raw body.
+    expect(r.text.split("content-length: 11\r\n\r\n{\"ok\":true}").length).toBe(3);
   });
 
   test("HTTP/1.0 client gets a close-delimited body", async () => {
@@ -412,11 +416,12 @@ describe("response header mirroring (SPEC §1.5)", () => {
     });
     try {
       const r = await rawExchange(proxy.port, "POST /v1/responses HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}", (t) =>
-        t.endsWith("\r\n0\r\n\r\n"),
+        t.endsWith("\r\n\r\n{}"),
       );
+      // Relayed as bytes: names lower-cased, the five fields dropped, our content-length added.
       expect(r.text).toBe(
         "HTTP/1.1 418 I'm a Teapot\r\ncontent-type: application/json\r\nset-cookie: a=1\r\nset-cookie: b=2\r\n" +
-          "keep-alive: timeout=5\r\nx-request-id: r-1\r\ntransfer-encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+          "keep-alive: timeout=5\r\nx-request-id: r-1\r\ncontent-length: 2\r\n\r\n{}",
       );
     } finally {
       await proxy.stop(0);

@@ -4,11 +4,11 @@
  * test/http1/request-head-parser.test.ts), the routing flags, and the bounded body buffer.
  */
 import { describe, expect, test } from "bun:test";
-import { parseRequestHead } from "../../src/http1/request-head-parser.ts";
+import { parseRequestHeadRaw } from "../../src/http1/request-head-parser.ts";
 import { BodyCollector, HEAD_LIMITS, hasBody, incomingHead, type IncomingHead } from "../../src/responses/incoming.ts";
 
 const bytes = (s: string) => new Uint8Array(Buffer.from(s, "latin1"));
-const parse = (s: string) => parseRequestHead(bytes(s), HEAD_LIMITS);
+const parse = (s: string) => parseRequestHeadRaw(bytes(s), HEAD_LIMITS);
 const head = (s: string): IncomingHead => {
   const r = parse(s);
   if (r.kind !== "ok") throw new Error(`not ok: ${JSON.stringify(r)}`);
