@@ -8,14 +8,14 @@
  * http targets in absolute-form to the proxy; otherwise `url.hostname`.
  * No timeouts: nothing here can cut a long, quiet SSE stream.
  */
-import type { ClientOptions, ClientRequest, ClientResponse, DirectResponse, Http1DirectClient } from "./types.ts";
+import type { ClientOptions, ClientRequest, ClientResponse, DirectResponse, Http1DirectClient, ResponseHandler } from "./types.ts";
 import { UpstreamError } from "./types.ts";
 import { absoluteForm, buildRequestHead, checkOriginTarget, originForm, type RequestFraming } from "./request-head.ts";
 import { proxyForUrl, type ProxyChoice } from "./proxy-env.ts";
 import { buildTrustedCa, loadExtraCaFromEnv } from "./tls-trust.ts";
-import { dial, type DialSpec } from "./connection.ts";
+import { dial, type DialSpec, type Http1Connection } from "./connection.ts";
 import { toClientResponse } from "./body-stream.ts";
-import { runExchange } from "./exchange.ts";
+import { runExchange, type ExchangeInput } from "./exchange.ts";
 import { ConnectionPool } from "./pool.ts";
 
 /** Test-only observation points (not part of the contract). */
@@ -127,7 +127,26 @@ export function createHttp1Client(opts: ClientOptions = {}, hooks: ClientTestHoo
     return p;
   };
 
-  async function requestDirect(req: ClientRequest): Promise<DirectResponse> {
+  /** Everything one request needs across attempts (computed once per request). */
+  interface Prepared {
+    req: ClientRequest;
+    method: string;
+    target: string;
+    framing: RequestFraming;
+    extra: Array<[string, string]> | undefined;
+    body: Uint8Array | ReadableStream<Uint8Array> | null;
+    /** A stream announced with a content-length is checked against it while it is written. */
+    streamLength: number | undefined;
+    inline: Uint8Array | undefined;
+    key: string;
+    u: UrlParts;
+    proxy: ProxyChoice | null;
+    servername: string;
+    viaHttpProxy: boolean;
+  }
+
+  /** @throws TypeError for bad input, UpstreamError kind "proxy" for a bad proxy environment */
+  function prepare(req: ClientRequest): Prepared {
     const url = req.url;
     const u = partsOf(url);
     const { https, host, port } = u;
@@ -146,25 +165,11 @@ export function createHttp1Client(opts: ClientOptions = {}, hooks: ClientTestHoo
     const servername = req.servername ?? host;
     const body = req.body ?? null;
     const framing = requestFraming(method, body, req.bodyLength);
-    const extra: Array<[string, string]> = [];
-    if (viaHttpProxy && proxy!.authorization) extra.push(["proxy-authorization", proxy!.authorization]);
+    const extra: Array<[string, string]> | undefined =
+      viaHttpProxy && proxy!.authorization ? [["proxy-authorization", proxy!.authorization]] : undefined;
     const target = viaHttpProxy ? absoluteForm(url, req.target) : (req.target ?? u.originTarget);
-    // A stream announced with a content-length is checked against it while it is written.
     const streamLength = body instanceof ReadableStream && framing.kind === "length" ? framing.length : undefined;
     const inline = body instanceof Uint8Array && body.length > 0 && body.length <= INLINE_BODY_MAX ? body : undefined;
-    const build = () =>
-      buildRequestHead({ method, target, headers: req.headers, rawFields: req.rawFields, secretHeader: req.secretHeader, framing, extra, inlineBody: inline });
-
-    const dialSpec = (): DialSpec => ({
-      hosts: viaHttpProxy ? [proxy!.host] : (req.connectTo ?? [host]),
-      port: viaHttpProxy ? proxy!.port : port,
-      tls: https ? { ca: trustedCa(), servername } : null,
-      tunnel:
-        https && proxy
-          ? { host: proxy.host, port: proxy.port, authority: `${u.hostname}:${port}`, authorization: proxy.authorization }
-          : null,
-      signal: req.signal,
-    });
     // Within one client the proxy (and its credentials) per target scheme is fixed, so the
     // proxy's host:port identifies it; the key never carries credentials.
     let key: string;
@@ -177,44 +182,116 @@ export function createHttp1Client(opts: ClientOptions = {}, hooks: ClientTestHoo
         u.keyProxy = proxy?.key ?? "";
       }
     }
+    return { req, method, target, framing, extra, body, streamLength, inline, key, u, proxy, servername, viaHttpProxy };
+  }
 
-    for (let attempt = 0; ; attempt++) {
-      const head = build(); // throws TypeError on invalid input, before any dial
-      let conn = pool.acquire(key);
-      const reused = conn !== null;
-      if (!conn) {
-        try {
-          conn = await dial(key, dialSpec());
-        } catch (e) {
-          head.fill(0);
-          hooks.onHeadZeroed?.(head);
-          throw e;
-        }
-        hooks.onDial?.(key);
-        if (hooks.onFlow) conn.onFlow = hooks.onFlow;
-      }
-      try {
-        return await runExchange(
-          conn,
-          { method, head, body: inline ? null : body, bodyLength: streamLength, signal: req.signal, onHeadZeroed: hooks.onHeadZeroed },
-          (c) => pool.release(c),
-        );
-      } catch (e) {
-        // A kept-alive connection the server closed while idle: replay once on a fresh
-        // connection, but only when nothing of a response arrived and the body is replayable.
-        const retry =
-          reused &&
-          attempt === 0 &&
-          e instanceof UpstreamError &&
-          e.kind === "closed" &&
-          !conn.receivedAny &&
-          !(body instanceof ReadableStream);
-        if (!retry) throw e;
-      }
+  function dialSpec(p: Prepared): DialSpec {
+    const { u, proxy, req } = p;
+    return {
+      hosts: p.viaHttpProxy ? [proxy!.host] : (req.connectTo ?? [u.host]),
+      port: p.viaHttpProxy ? proxy!.port : u.port,
+      tls: u.https ? { ca: trustedCa(), servername: p.servername } : null,
+      tunnel:
+        u.https && proxy
+          ? { host: proxy.host, port: proxy.port, authority: `${u.hostname}:${u.port}`, authorization: proxy.authorization }
+          : null,
+      signal: req.signal,
+    };
+  }
+
+  const release = (c: Http1Connection) => pool.release(c);
+
+  /** The exchange input of one attempt; it carries the Prepared request for a replay. */
+  interface AttemptInput extends ExchangeInput {
+    prepared: Prepared;
+    reused: boolean;
+  }
+
+  /**
+   * A kept-alive connection the server closed while idle: replay once on a fresh connection,
+   * but only when nothing of a response arrived and the body is replayable.
+   */
+  const replay = (input: ExchangeInput, err: Error, conn: Http1Connection): boolean => {
+    const a = input as AttemptInput;
+    if (!a.reused || !(err instanceof UpstreamError) || err.kind !== "closed" || conn.receivedAny) return false;
+    if (a.prepared.body instanceof ReadableStream) return false;
+    attempt(a.prepared, input.handler, false);
+    return true;
+  };
+
+  /** One attempt: build the head (a fresh buffer: the last one was zeroed), take or dial a connection, run the exchange. */
+  function attempt(p: Prepared, handler: ResponseHandler, mayReplay: boolean): void {
+    let head: Uint8Array;
+    try {
+      // Throws TypeError on invalid input, before any dial.
+      head = buildRequestHead({
+        method: p.method,
+        target: p.target,
+        headers: p.req.headers,
+        rawFields: p.req.rawFields,
+        secretHeader: p.req.secretHeader,
+        framing: p.framing,
+        extra: p.extra,
+        inlineBody: p.inline,
+      });
+    } catch (e) {
+      handler.onError(e as Error);
+      return;
     }
+    const conn = pool.acquire(p.key);
+    if (conn) {
+      run(p, handler, head, conn, mayReplay);
+      return;
+    }
+    dial(p.key, dialSpec(p)).then(
+      (c) => {
+        hooks.onDial?.(p.key);
+        if (hooks.onFlow) c.onFlow = hooks.onFlow;
+        run(p, handler, head, c, false);
+      },
+      (e) => {
+        head.fill(0);
+        hooks.onHeadZeroed?.(head);
+        handler.onError(e as Error);
+      },
+    );
+  }
+
+  function run(p: Prepared, handler: ResponseHandler, head: Uint8Array, conn: Http1Connection, reused: boolean): void {
+    const input: AttemptInput = {
+      method: p.method,
+      head,
+      body: p.inline ? null : p.body,
+      bodyLength: p.streamLength,
+      signal: p.req.signal,
+      onHeadZeroed: hooks.onHeadZeroed,
+      handler,
+      replay: reused ? replay : null,
+      prepared: p,
+      reused,
+    };
+    runExchange(conn, input, release);
+  }
+
+  function send(req: ClientRequest, handler: ResponseHandler): void {
+    let p: Prepared;
+    try {
+      p = prepare(req);
+    } catch (e) {
+      handler.onError(e as Error);
+      return;
+    }
+    attempt(p, handler, true);
+  }
+
+  function requestDirect(req: ClientRequest): Promise<DirectResponse> {
+    const { promise, resolve, reject } = Promise.withResolvers<DirectResponse>();
+    send(req, { onResponse: resolve, onError: reject });
+    return promise;
   }
 
   return {
+    send,
     requestDirect,
     request: (req: ClientRequest): Promise<ClientResponse> => requestDirect(req).then(toClientResponse),
     close: () => pool.close(),

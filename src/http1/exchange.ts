@@ -10,7 +10,7 @@
  * microtask later) wait in a list bounded by RESPONSE_HIGH_WATER_BYTES (the socket is paused
  * beyond it). body-stream.ts adapts a BodySource to the public ReadableStream contract.
  */
-import type { AbortLike, BodyConsumer, BodySource, DirectResponse, RawFields } from "./types.ts";
+import type { AbortLike, BodyConsumer, BodySource, DirectResponse, RawFields, ResponseHandler } from "./types.ts";
 import { UpstreamError } from "./types.ts";
 import type { ConnectionSink, Http1Connection } from "./connection.ts";
 import { HeadAccumulator, scanResponseHead, scannedFraming, type ScannedResponseHead } from "./response-head.ts";
@@ -37,6 +37,13 @@ export interface ExchangeInput {
   signal?: AbortSignal | AbortLike;
   /** Test hook: called with the head buffer right after it was zeroed. */
   onHeadZeroed?: (head: Uint8Array) => void;
+  /** Receives the response once its head is parsed, or the failure before that. */
+  handler: ResponseHandler;
+  /**
+   * Consulted on a failure before the response head: returns true when it took the request
+   * over (a replay on a fresh connection), so the handler must not hear of the failure.
+   */
+  replay?: ((input: ExchangeInput, err: Error, conn: Http1Connection) => boolean) | null;
 }
 
 type Phase = "head" | "body" | "done";
@@ -55,7 +62,6 @@ class Exchange implements ConnectionSink, BodySource {
   private requestDone = false;
   private drained: PromiseWithResolvers<void> | null = null;
   private bodyReader: { cancel(): Promise<void> } | null = null;
-  readonly result = Promise.withResolvers<DirectResponse>();
   private readonly emit = (c: Uint8Array) => {
     const consumer = this.consumer;
     if (consumer) {
@@ -219,7 +225,7 @@ class Exchange implements ConnectionSink, BodySource {
     this.decoder = createBodyDecoder(framing);
     this.phase = "body";
     const length = framing.kind === "length" ? framing.length : framing.kind === "none" ? 0 : undefined;
-    this.result.resolve(new ExchangeResponse(head, this, length));
+    this.input.handler.onResponse(new ExchangeResponse(head, this, length));
   }
 
   // BodySource of the response (the exchange itself: no closures per request). pause/resume
@@ -314,7 +320,10 @@ class Exchange implements ConnectionSink, BodySource {
     this.phase = "done";
     this.cleanup();
     this.conn.destroy();
-    if (wasHead) this.result.reject(err);
+    if (wasHead) {
+      const replay = this.input.replay;
+      if (!replay || !replay(this.input, err, this.conn)) this.input.handler.onError(err);
+    }
     else this.endBody(err);
   }
 
@@ -354,23 +363,20 @@ class ExchangeResponse implements DirectResponse {
 }
 
 /**
- * Run one exchange on `conn` (which must be ready and idle).
+ * Run one exchange on `conn` (which must be ready and idle). `input.handler` gets the
+ * response once its head is parsed (synchronously from the socket's data event), or an
+ * UpstreamError before that (possibly synchronously, e.g. an already aborted signal).
  * @param release called with the connection when it may be reused; otherwise it is destroyed
- * @returns the response once its head is parsed; rejects with UpstreamError before that
  */
-export function runExchange(
-  conn: Http1Connection,
-  input: ExchangeInput,
-  release: (conn: Http1Connection) => void,
-): Promise<DirectResponse> {
-  const ex = new Exchange(conn, input, release);
+export function runExchange(conn: Http1Connection, input: ExchangeInput, release: (conn: Http1Connection) => void): void {
   if (input.signal?.aborted) {
     input.head.fill(0);
     input.onHeadZeroed?.(input.head);
     conn.destroy();
-    return Promise.reject(new UpstreamError("aborted", "request aborted"));
+    input.handler.onError(new UpstreamError("aborted", "request aborted"));
+    return;
   }
+  const ex = new Exchange(conn, input, release);
   conn.uses++;
   ex.start();
-  return ex.result.promise;
 }

@@ -181,6 +181,14 @@ export interface DirectResponse {
   readonly bodyLength?: number;
 }
 
+/** Receiver of one request's outcome on the callback path ({@link Http1DirectClient.send}). */
+export interface ResponseHandler {
+  /** The response head arrived (called from the socket's data event; attach to the body at once or soon). */
+  onResponse(res: DirectResponse): void;
+  /** The request failed before a response head (an UpstreamError, or a TypeError for bad input). */
+  onError(err: Error): void;
+}
+
 /**
  * A client that also offers the push path. `requestDirect` behaves exactly like `request`
  * (same framing, errors, pooling, secret handling) except that the body is a BodySource;
@@ -188,4 +196,10 @@ export interface DirectResponse {
  */
 export interface Http1DirectClient extends Http1Client {
   requestDirect(req: ClientRequest): Promise<DirectResponse>;
+  /**
+   * `requestDirect` without promises: exactly one of the handler's methods is called once,
+   * possibly synchronously (a bad request, an aborted signal). The lightest path, for the
+   * responses proxy's per-request hot path.
+   */
+  send(req: ClientRequest, handler: ResponseHandler): void;
 }

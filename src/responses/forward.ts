@@ -15,10 +15,10 @@
  * mirrored (the client never follows redirects). Failure before a response head → empty 500
  * and `forwarding error: <message>` on stderr.
  */
-import type { Http1DirectClient, RawFields } from "../http1/types.ts";
+import type { ClientRequest, DirectResponse, Http1DirectClient, RawFields, ResponseHandler } from "../http1/types.ts";
 import { incomingHeaders } from "./incoming.ts";
-import type { Dumper } from "./dump.ts";
-import type { IncomingRequest, OutgoingResponse } from "./http-server.ts";
+import type { DumpExchange, Dumper } from "./dump.ts";
+import type { IncomingRequest } from "./http-server.ts";
 
 const DROP_RESPONSE = new Set(["content-length", "transfer-encoding", "connection", "trailer", "upgrade"]);
 
@@ -32,6 +32,8 @@ export interface ForwardConfig {
   hostHeader: string;
   /** `[["host", hostHeader]]`, made on first use and shared by every request (never mutated). */
   hostFields?: Array<[string, string]>;
+  /** `{ name: "authorization", value: authorization }`, made on first use and shared. */
+  secretHeader?: { name: string; value: Uint8Array };
   /** `Bearer <key>` in locked memory. */
   authorization: Uint8Array;
   dumper: Dumper | null;
@@ -45,38 +47,72 @@ export function upstreamHostHeader(url: URL): string {
 }
 
 /**
- * Forward one request; never throws (failures become an empty 500).
+ * Forward one request and answer it through `req.respond`; never throws (failures become an
+ * empty 500).
  *
  * The incoming field lines go to the client as bytes (`rawFields`): it writes them
  * lower-cased after `host`, skipping `host` (named in `headers`), `authorization` (the
  * secret's name) and the framing fields it owns. The upstream head is relayed as bytes too
- * (`rawHead`); strings are built only for a dump.
+ * (`rawHead`); strings are built only for a dump. Without `--dump-dir` no promise is made
+ * per request (the client's callback path).
  */
-export async function forwardRequest(cfg: ForwardConfig, req: IncomingRequest): Promise<OutgoingResponse> {
+export function forwardRequest(cfg: ForwardConfig, req: IncomingRequest): void {
+  if (cfg.dumper) {
+    void forwardDumped(cfg, cfg.dumper, req);
+    return;
+  }
+  cfg.client.send(upstreamRequest(cfg, req), new Forward(cfg, req, null));
+}
+
+async function forwardDumped(cfg: ForwardConfig, dumper: Dumper, req: IncomingRequest): Promise<void> {
   const head = req.head;
-  const dump = cfg.dumper ? await cfg.dumper.request(head.method, head.target, incomingHeaders(head), req.body) : null;
-  let res;
+  let dump: DumpExchange;
   try {
-    res = await cfg.client.requestDirect({
-      url: cfg.upstream,
-      method: "POST",
-      headers: (cfg.hostFields ??= [["host", cfg.hostHeader]]),
-      rawFields: head,
-      secretHeader: { name: "authorization", value: cfg.authorization },
-      body: req.body,
-      signal: req.signal,
-    });
+    dump = await dumper.request(head.method, head.target, incomingHeaders(head), req.body);
   } catch (e) {
-    if (!req.signal.aborted) cfg.logError(`forwarding error: ${e instanceof Error ? e.message : String(e)}`);
-    await dump?.response(500, [], new Uint8Array(0));
-    return { status: 500, headers: [], body: null };
+    cfg.logError(`forwarding error: ${e instanceof Error ? e.message : String(e)}`);
+    req.respond({ status: 500, headers: [], body: null });
+    return;
   }
-  let headers: Array<[string, string]> | RawFields;
-  if (res.rawHead) headers = res.rawHead;
-  else {
-    headers = [];
-    for (const [name, value] of res.headers) if (!DROP_RESPONSE.has(name)) headers.push([name, value]);
+  cfg.client.send(upstreamRequest(cfg, req), new Forward(cfg, req, dump));
+}
+
+function upstreamRequest(cfg: ForwardConfig, req: IncomingRequest): ClientRequest {
+  return {
+    url: cfg.upstream,
+    method: "POST",
+    headers: (cfg.hostFields ??= [["host", cfg.hostHeader]]),
+    rawFields: req.head,
+    secretHeader: (cfg.secretHeader ??= { name: "authorization", value: cfg.authorization }),
+    body: req.body,
+    signal: req.signal,
+  };
+}
+
+/** The outcome of one upstream request, turned into the client's response. */
+class Forward implements ResponseHandler {
+  constructor(
+    private readonly cfg: ForwardConfig,
+    private readonly req: IncomingRequest,
+    private readonly dump: DumpExchange | null,
+  ) {}
+
+  onResponse(res: DirectResponse): void {
+    let headers: Array<[string, string]> | RawFields;
+    if (res.rawHead) headers = res.rawHead;
+    else {
+      headers = [];
+      for (const [name, value] of res.headers) if (!DROP_RESPONSE.has(name)) headers.push([name, value]);
+    }
+    const body = this.dump ? this.dump.wrap(res.status, res.headers, res.body) : res.body;
+    this.req.respond({ status: res.status, headers, body, bodyLength: res.bodyLength });
   }
-  const body = dump ? dump.wrap(res.status, res.headers, res.body) : res.body;
-  return { status: res.status, headers, body, bodyLength: res.bodyLength };
+
+  onError(e: Error): void {
+    if (!this.req.signal.aborted) this.cfg.logError(`forwarding error: ${e instanceof Error ? e.message : String(e)}`);
+    if (this.dump) {
+      const respond = () => this.req.respond({ status: 500, headers: [], body: null });
+      void this.dump.response(500, [], new Uint8Array(0)).then(respond, respond);
+    } else this.req.respond({ status: 500, headers: [], body: null });
+  }
 }

@@ -21,6 +21,8 @@ export interface IncomingRequest {
   body: Uint8Array;
   /** Aborted when the client disconnects before the response finished (a light Cancellation). */
   signal: AbortLike;
+  /** Answer it (once; later calls are ignored). A closed connection cancels a pushed body. */
+  respond(resp: OutgoingResponse): void;
 }
 
 /** What the app answers. The server owns framing: `content-length`/`transfer-encoding`/`connection` given here are dropped. */
@@ -37,10 +39,13 @@ export interface OutgoingResponse {
 /** Decision taken from the head alone, before any body byte is read. */
 export type RouteDecision = { kind: "handle" } | { kind: "respond"; status: number; afterWrite?: () => void };
 
-/** The application behind the listener. `handle` must not throw (errors become an empty 500). */
+/**
+ * The application behind the listener. `handle` answers through `req.respond` (at once or
+ * later); if it throws, the client gets an empty 500.
+ */
 export interface HttpApp {
   route(head: IncomingHead): RouteDecision;
-  handle(req: IncomingRequest): Promise<OutgoingResponse>;
+  handle(req: IncomingRequest): void;
   onError?(message: string): void;
 }
 
@@ -189,27 +194,52 @@ export function startHttpServer(opts: { hostname: string; port: number; app: Htt
     }
   };
 
-  const dispatch = (c: Conn, head: IncomingHead, body: Uint8Array) => {
-    c.head = head;
-    c.phase = "busy";
-    const signal = (c.abort = new Cancellation());
-    const respond = (resp: OutgoingResponse) => {
+  /**
+   * One request handed to the app: the IncomingRequest, its cancellation (aborted when the
+   * client goes away) and its `respond`, in one object per request (no closures, no promise).
+   */
+  class Call extends Cancellation implements IncomingRequest {
+    private answered = false;
+
+    constructor(
+      private readonly c: Conn,
+      readonly head: IncomingHead,
+      readonly body: Uint8Array,
+    ) {
+      super();
+    }
+
+    get signal(): AbortLike {
+      return this;
+    }
+
+    respond(resp: OutgoingResponse): void {
+      if (this.answered) return;
+      this.answered = true;
+      const c = this.c;
       if (c.phase === "closed") {
         if (resp.body !== null && !(resp.body instanceof Uint8Array)) resp.body.cancel();
         return;
       }
       try {
-        writeResponse(c, head, resp);
+        writeResponse(c, this.head, resp);
       } catch (e) {
         app.onError?.(e instanceof Error ? e.message : String(e));
         if ((c.phase as Conn["phase"]) !== "closed") closeAfterFlush(c);
       }
-    };
-    // One reaction per request (then with both handlers), not a catch/then/catch chain.
-    app.handle({ head, body, signal }).then(respond, (e) => {
+    }
+  }
+
+  const dispatch = (c: Conn, head: IncomingHead, body: Uint8Array) => {
+    c.head = head;
+    c.phase = "busy";
+    const call = (c.abort = new Call(c, head, body));
+    try {
+      app.handle(call);
+    } catch (e) {
       app.onError?.(e instanceof Error ? e.message : String(e));
-      respond({ status: 500, headers: [], body: null });
-    });
+      call.respond({ status: 500, headers: [], body: null });
+    }
   };
 
   /**

@@ -41,6 +41,10 @@ describe("403 on the wire (raw bytes)", () => {
       calls.push(req);
       throw new Error("stub upstream: not reachable");
     },
+    send(req, handler) {
+      calls.push(req);
+      handler.onError(new Error("stub upstream: not reachable"));
+    },
     close() {},
   };
   let shutdowns = 0;
