@@ -8,6 +8,8 @@ import type { AbortLike } from "./types.ts";
 
 export class Cancellation implements AbortLike {
   private _aborted = false;
+  /** The usual single listener lives in `first`; an array only for more (no allocation per request). */
+  private first: (() => void) | null = null;
   private listeners: Array<() => void> | null = null;
 
   get aborted(): boolean {
@@ -15,22 +17,36 @@ export class Cancellation implements AbortLike {
   }
 
   addEventListener(_type: "abort", listener: () => void): void {
-    if (!this._aborted) (this.listeners ??= []).push(listener);
+    if (this._aborted) return;
+    if (this.first === null && this.listeners === null) this.first = listener;
+    else {
+      const l = (this.listeners ??= []);
+      if (this.first !== null) {
+        l.push(this.first);
+        this.first = null;
+      }
+      l.push(listener);
+    }
   }
 
   removeEventListener(_type: "abort", listener: () => void): void {
+    if (this.first === listener) {
+      this.first = null;
+      return;
+    }
     const l = this.listeners;
     if (!l) return;
     const i = l.indexOf(listener);
     if (i >= 0) l.splice(i, 1);
   }
 
-  /** Abort: run every listener once (a throwing listener does not stop the others). */
+  /** Abort: run every listener once, in the order added (a throwing listener does not stop the others). */
   abort(): void {
     if (this._aborted) return;
     this._aborted = true;
-    const l = this.listeners;
+    const l = this.listeners ?? (this.first !== null ? [this.first] : null);
     this.listeners = null;
+    this.first = null;
     if (!l) return;
     for (const fn of l) {
       try {

@@ -13,7 +13,7 @@
 import type { AbortLike, BodyConsumer, BodySource, DirectResponse, RawFields, ResponseHandler } from "./types.ts";
 import { UpstreamError } from "./types.ts";
 import type { ConnectionSink, Http1Connection } from "./connection.ts";
-import { HeadAccumulator, scanResponseHead, scannedFraming, type ScannedResponseHead } from "./response-head.ts";
+import { findHeadEnd, HeadAccumulator, MAX_HEAD_BYTES, scanResponseHead, scannedFraming, type ScannedResponseHead } from "./response-head.ts";
 import { createBodyDecoder, type BodyDecoder } from "./body-reader.ts";
 
 /** Queue bound of a response body stream before the socket is paused. */
@@ -50,7 +50,8 @@ type Phase = "head" | "body" | "done";
 
 class Exchange implements ConnectionSink, BodySource {
   private phase: Phase = "head";
-  private readonly acc = new HeadAccumulator();
+  /** Made only when a head arrives in pieces (most arrive in one read). */
+  private acc: HeadAccumulator | null = null;
   private decoder: BodyDecoder | null = null;
   private consumer: BodyConsumer | null = null;
   /** Pieces decoded before a consumer attached, their byte count, and how the body ended meanwhile. */
@@ -206,7 +207,10 @@ class Exchange implements ConnectionSink, BodySource {
 
   /** Consume a head from `chunk`; returns the bytes after it (or null while incomplete). */
   private readHead(chunk: Uint8Array): Uint8Array | null {
-    const got = this.acc.push(chunk);
+    let got: { bytes: Uint8Array; end: number } | null;
+    const end = this.acc === null ? findHeadEnd(chunk, 0) : -1;
+    if (end >= 0 && end <= MAX_HEAD_BYTES) got = { bytes: chunk, end };
+    else got = (this.acc ??= new HeadAccumulator()).push(chunk);
     if (!got) return null;
     const head = scanResponseHead(got.bytes, got.end);
     const rest = got.bytes.subarray(got.end);

@@ -148,6 +148,10 @@ export interface RawRequestHead {
   bytes: Uint8Array;
   /** 4 numbers per field line, in order: name start, name end, value start, value end (value trimmed). */
   fields: number[];
+  /** `Expect: 100-continue` was sent (RFC 9110 §10.1.1). */
+  expectContinue: boolean;
+  /** An `Upgrade` field was present. */
+  upgrade: boolean;
 }
 
 /** Result of `parseRequestHeadRaw`. */
@@ -221,6 +225,8 @@ function parseComplete(buf: Uint8Array, end: number, maxFields: number, raw: boo
   let te: string | null = null;
   let hostCount = 0;
   let connection = "";
+  let expectContinue = false;
+  let upgrade = false;
   while (p < end - 2) {
     if (buf[p] === SP || buf[p] === HTAB) return fail(400, "obsolete line folding in request head");
     if (fields.length >= maxFields * 4) return fail(431, "too many header fields");
@@ -239,7 +245,7 @@ function parseComplete(buf: Uint8Array, end: number, maxFields: number, raw: boo
     p += 2;
     fields.push(nStart, nEnd, valStart, valEnd);
 
-    // Only names of a length that can be one of the four below are compared.
+    // Only names of a length that can be one of those below are compared.
     const n = nEnd - nStart;
     if (n === 14 && nameIs(buf, nStart, nEnd, "content-length")) {
       clCount++;
@@ -252,6 +258,10 @@ function parseComplete(buf: Uint8Array, end: number, maxFields: number, raw: boo
     } else if (n === 10 && nameIs(buf, nStart, nEnd, "connection")) {
       const value = latin1(buf, valStart, valEnd);
       connection = connection ? `${connection},${value}` : value;
+    } else if (n === 6 && nameIs(buf, nStart, nEnd, "expect")) {
+      if (nameIs(buf, valStart, valEnd, "100-continue")) expectContinue = true;
+    } else if (n === 7 && nameIs(buf, nStart, nEnd, "upgrade")) {
+      upgrade = true;
     }
   }
 
@@ -281,7 +291,10 @@ function parseComplete(buf: Uint8Array, end: number, maxFields: number, raw: boo
       if (t === "keep-alive") keepAlive = true;
     }
   }
-  if (raw) return { kind: "ok", head: { method, target, version, framing, keepAlive, bytes: buf, fields }, headLength: end };
+  if (raw) {
+    const head: RawRequestHead = { method, target, version, framing, keepAlive, bytes: buf, fields, expectContinue, upgrade };
+    return { kind: "ok", head, headLength: end };
+  }
   return { kind: "ok", head: { method, target, version, headers: fieldStrings(buf, fields), framing, keepAlive }, headLength: end };
 }
 

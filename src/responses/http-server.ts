@@ -13,7 +13,7 @@ import { Cancellation } from "../http1/cancellation.ts";
 import type { AbortLike, BodySource, RawFields } from "../http1/types.ts";
 import { encodeResponseHead, pipeBody, type BodySink, type PipeOutcome } from "./body-writer.ts";
 import { parseRequestHeadRaw } from "../http1/request-head-parser.ts";
-import { BodyCollector, HEAD_LIMITS, hasBody, incomingHead, MAX_BODY_BYTES, type IncomingHead } from "./incoming.ts";
+import { BodyCollector, HEAD_LIMITS, hasBody, MAX_BODY_BYTES, type IncomingHead } from "./incoming.ts";
 
 /** A request whose body has been read completely. */
 export interface IncomingRequest {
@@ -251,7 +251,7 @@ export function startHttpServer(opts: { hostname: string; port: number; app: Htt
   const fastRequest = (c: Conn, data: Uint8Array): boolean => {
     const r = parseRequestHeadRaw(data, HEAD_LIMITS, 0);
     if (r.kind !== "ok") return false;
-    const head = incomingHead(r.head);
+    const head: IncomingHead = r.head;
     const framing = head.framing;
     if (head.expectContinue || framing.kind === "chunked") return false;
     const length = framing.kind === "length" ? framing.length : 0;
@@ -280,7 +280,7 @@ export function startHttpServer(opts: { hostname: string; port: number; app: Htt
         // The field ranges must outlive the connection buffer, which is reused: keep a copy.
         r.head.bytes = c.buf.slice(0, r.headLength);
         consume(c, r.headLength);
-        const head = incomingHead(r.head);
+        const head: IncomingHead = r.head;
         const withBody = hasBody(head.framing);
         const decision = app.route(head);
         if (decision.kind === "respond") {

@@ -4,7 +4,7 @@
  * head flags routing needs, and the bounded body buffer (SPEC §1.5: bodies are buffered).
  */
 import { createBodyDecoder, type BodyDecoder, type ChunkedLimits } from "../http1/chunked-decoder.ts";
-import { fieldStrings, nameIs, type BodyFraming, type HeadLimits, type RawRequestHead } from "../http1/request-head-parser.ts";
+import { fieldStrings, type BodyFraming, type HeadLimits, type RawRequestHead } from "../http1/request-head-parser.ts";
 
 /** Heads up to 64 KiB and 100 field lines; at most two empty lines before the request line. */
 export const HEAD_LIMITS: HeadLimits = { maxHeadBytes: 64 * 1024, maxFields: 100, maxLeadingEmptyLines: 2 };
@@ -14,32 +14,11 @@ export const CHUNKED_LIMITS: ChunkedLimits = { maxSizeDigits: 8, maxLineBytes: 4
 export const MAX_BODY_BYTES = 128 * 1024 * 1024;
 
 /**
- * A parsed head plus what the listener decides on. The fields stay byte ranges of `bytes`
- * (a buffer nobody reuses): forwarded as bytes, turned into strings only for a dump.
+ * A parsed head as the listener uses it: the fields stay byte ranges of `bytes` (a buffer
+ * nobody reuses), forwarded as bytes and turned into strings only for a dump; the parser
+ * already set the `expectContinue` / `upgrade` flags routing needs.
  */
-export interface IncomingHead extends RawRequestHead {
-  /** `Expect: 100-continue` was sent (RFC 9110 §10.1.1). */
-  expectContinue: boolean;
-  /** An `Upgrade` field was present (e.g. a WebSocket attempt; always refused). */
-  upgrade: boolean;
-}
-
-/** Add the `expect` / `upgrade` flags to a parsed head (one pass over the field bytes). */
-export function incomingHead(head: RawRequestHead): IncomingHead {
-  let expectContinue = false;
-  let upgrade = false;
-  const { bytes: b, fields: f } = head;
-  for (let i = 0; i < f.length; i += 4) {
-    const n = f[i + 1]! - f[i]!;
-    if (n === 6 && nameIs(b, f[i]!, f[i + 1]!, "expect")) {
-      if (nameIs(b, f[i + 2]!, f[i + 3]!, "100-continue")) expectContinue = true;
-    } else if (n === 7 && nameIs(b, f[i]!, f[i + 1]!, "upgrade")) upgrade = true;
-  }
-  const h = head as IncomingHead;
-  h.expectContinue = expectContinue;
-  h.upgrade = upgrade;
-  return h;
-}
+export type IncomingHead = RawRequestHead;
 
 /** The incoming field lines as `[name as sent, value]` strings (for `--dump-dir`; built on demand). */
 export function incomingHeaders(head: IncomingHead): Array<[string, string]> {

@@ -5,7 +5,7 @@
 import type { Http1DirectClient } from "../http1/types.ts";
 import type { Dumper } from "./dump.ts";
 import { forwardRequest, upstreamHostHeader, type ForwardConfig } from "./forward.ts";
-import { startHttpServer, type HttpServerHandle } from "./http-server.ts";
+import { startHttpServer, type HttpServerHandle, type RouteDecision } from "./http-server.ts";
 import type { IncomingHead } from "./incoming.ts";
 
 /** Outcome of routing a request head. */
@@ -50,6 +50,10 @@ export function startResponsesProxy(opts: ResponsesProxyOptions): HttpServerHand
     dumper: opts.dumper,
     logError: opts.logError,
   };
+  // Route decisions are constants: route() runs on every request.
+  const HANDLE: RouteDecision = { kind: "handle" };
+  const FORBIDDEN: RouteDecision = { kind: "respond", status: 403 };
+  const SHUTDOWN: RouteDecision = { kind: "respond", status: 200, afterWrite: opts.onShutdown };
   return startHttpServer({
     hostname: "127.0.0.1",
     port: opts.port,
@@ -57,11 +61,11 @@ export function startResponsesProxy(opts: ResponsesProxyOptions): HttpServerHand
       route(head) {
         switch (routeRequest(head, opts.httpShutdown)) {
           case "forward":
-            return { kind: "handle" };
+            return HANDLE;
           case "shutdown":
-            return { kind: "respond", status: 200, afterWrite: opts.onShutdown };
+            return SHUTDOWN;
           default:
-            return { kind: "respond", status: 403 };
+            return FORBIDDEN;
         }
       },
       handle: (req) => forwardRequest(forward, req),

@@ -5,14 +5,14 @@
  */
 import { describe, expect, test } from "bun:test";
 import { parseRequestHeadRaw } from "../../src/http1/request-head-parser.ts";
-import { BodyCollector, HEAD_LIMITS, hasBody, incomingHead, type IncomingHead } from "../../src/responses/incoming.ts";
+import { BodyCollector, HEAD_LIMITS, hasBody, type IncomingHead } from "../../src/responses/incoming.ts";
 
 const bytes = (s: string) => new Uint8Array(Buffer.from(s, "latin1"));
 const parse = (s: string) => parseRequestHeadRaw(bytes(s), HEAD_LIMITS);
 const head = (s: string): IncomingHead => {
   const r = parse(s);
   if (r.kind !== "ok") throw new Error(`not ok: ${JSON.stringify(r)}`);
-  return incomingHead(r.head);
+  return r.head;
 };
 
 describe("responses head bounds", () => {
@@ -33,7 +33,7 @@ describe("responses head bounds", () => {
   });
 });
 
-describe("incomingHead flags and hasBody", () => {
+describe("parser flags (expect, upgrade) and hasBody", () => {
   test("expect: 100-continue (any case) and upgrade", () => {
     const h = head("POST / HTTP/1.1\r\nTransfer-Encoding: Chunked\r\nEXPECT: 100-Continue\r\nUpgrade: websocket\r\n\r\n");
     expect([h.expectContinue, h.upgrade, h.framing]).toEqual([true, true, { kind: "chunked" }]);
