@@ -235,7 +235,7 @@ export function createHttp1Client(opts: ClientOptions = {}, hooks: ClientTestHoo
         inlineBody: p.inline,
       });
     } catch (e) {
-      handler.onError(e as Error);
+      failLater(handler, e as Error);
       return;
     }
     const conn = pool.acquire(p.key);
@@ -273,12 +273,20 @@ export function createHttp1Client(opts: ClientOptions = {}, hooks: ClientTestHoo
     runExchange(conn, input, release);
   }
 
+  /**
+   * Input errors are reported from a microtask: a caller that answers a failure by starting
+   * its next request (a listener serving pipelined requests) must not recurse without bound.
+   */
+  function failLater(handler: ResponseHandler, err: Error): void {
+    queueMicrotask(() => handler.onError(err));
+  }
+
   function send(req: ClientRequest, handler: ResponseHandler): void {
     let p: Prepared;
     try {
       p = prepare(req);
     } catch (e) {
-      handler.onError(e as Error);
+      failLater(handler, e as Error);
       return;
     }
     attempt(p, handler, true);

@@ -152,16 +152,17 @@ function hasCloseToken(v: string): boolean {
  * @throws UpstreamError kind "protocol" on any grammar violation
  */
 export function parseResponseHead(buf: Uint8Array, end: number): ResponseHead {
-  const h = scanResponseHead(buf, end);
+  // No framing summary: a CONNECT 2xx carries no body, whatever its content-length says.
+  const h = scanResponseHead(buf, end, false);
   return { version: h.version, status: h.status, reason: h.reason, headers: h.headers };
 }
 
 /**
  * Validate a complete head (`buf[0..end)`) like {@link parseResponseHead} and summarise its
- * framing fields, without a string per field.
+ * framing fields (unless `framing` is false), without a string per field.
  * @throws UpstreamError kind "protocol" on any grammar violation or bad content-length
  */
-export function scanResponseHead(buf: Uint8Array, end: number): ScannedResponseHead {
+export function scanResponseHead(buf: Uint8Array, end: number, framing = true): ScannedResponseHead {
   // Status line: HTTP-version SP 3DIGIT SP reason-phrase (the reason's SP is tolerated missing).
   if (end < 14) throw protocolError("status line too short");
   const H = 0x48, T = 0x54, P = 0x50;
@@ -213,6 +214,7 @@ export function scanResponseHead(buf: Uint8Array, end: number): ScannedResponseH
     if (buf[i + 1] !== 0x0a) throw protocolError("bare CR");
     fields.push(nameStart, nameEnd, valueStart, valueEnd);
     i += 2;
+    if (!framing) continue;
     const n = nameEnd - nameStart;
     if (n === 14 && nameIs(buf, nameStart, nameEnd, "content-length")) {
       const v = digitsAt(buf, valueStart, valueEnd);

@@ -198,7 +198,8 @@ export interface Http1DirectClient extends Http1Client {
   requestDirect(req: ClientRequest): Promise<DirectResponse>;
   /**
    * `requestDirect` without promises: exactly one of the handler's methods is called once,
-   * possibly synchronously (a bad request, an aborted signal). The lightest path, for the
+   * never synchronously for bad input (a microtask later), possibly synchronously for an
+   * already aborted signal or a pooled connection found closed. The lightest path, for the
    * responses proxy's per-request hot path.
    */
   send(req: ClientRequest, handler: ResponseHandler): void;

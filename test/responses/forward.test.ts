@@ -430,3 +430,40 @@ describe("response header mirroring (SPEC §1.5)", () => {
     }
   });
 });
+
+describe("upstream bodies with a content-length (relayed with content-length framing)", () => {
+  test.each([0, 100, 16 * 1024, 16 * 1024 + 1, 300 * 1024])("%d bytes: same length announced, bytes identical, connection kept", async (size) => {
+    // ASCII only: the raw test client decodes with TextDecoder("latin1"), which is windows-1252.
+    const payload = new Uint8Array(size).map((_, i) => (i * 7) % 128);
+    const upstream = Bun.serve({ hostname: "127.0.0.1", port: 0, idleTimeout: 0, fetch: () => new Response(payload) });
+    const client = createHttp1Client({ proxyEnv: null });
+    const proxy = startResponsesProxy({
+      port: 0,
+      httpShutdown: false,
+      upstream: new URL(`http://127.0.0.1:${upstream.port}/v1/responses`),
+      authorization: new TextEncoder().encode(`Bearer ${KEY}`),
+      client,
+      dumper: null,
+      onShutdown: () => {},
+      logError: () => {},
+    });
+    try {
+      const req = "POST /v1/responses HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}";
+      const r = await rawExchange(proxy.port, req + req, (t) => {
+        const heads = t.split(`content-length: ${size}\r\n`).length - 1;
+        return heads === 2 && t.length >= 2 * size + t.indexOf("\r\n\r\n") * 2;
+      });
+      expect(r.closed).toBe(false);
+      const first = r.text.indexOf("\r\n\r\n") + 4;
+      expect(r.text.slice(0, first)).not.toMatch(/transfer-encoding/i);
+      expect(Buffer.from(r.text.slice(first, first + size), "latin1").equals(Buffer.from(payload))).toBe(true);
+      const second = r.text.indexOf("\r\n\r\n", first + size) + 4;
+      expect(r.text.slice(first + size, first + size + 9)).toBe("HTTP/1.1 ");
+      expect(r.text.length).toBe(second + size);
+    } finally {
+      await proxy.stop(0);
+      client.close();
+      upstream.stop(true);
+    }
+  });
+});
