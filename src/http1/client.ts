@@ -72,20 +72,22 @@ function parseUrlParts(url: URL): UrlParts {
 /**
  * The request's framing (RFC 9112 §6): `content-length` for bytes and for a stream with a
  * `bodyLength`, chunked for other streams, `content-length: 0` for a body-less POST/PUT/PATCH.
+ * @param byteLength length of a byte body (of its `bodyStart..bodyEnd` range)
  * @throws TypeError when `bodyLength` is not a non-negative safe integer or contradicts the body
  */
 function requestFraming(
   method: string,
   body: Uint8Array | ReadableStream<Uint8Array> | null,
   bodyLength: number | undefined,
+  byteLength: number,
 ): RequestFraming {
   if (bodyLength !== undefined) {
     if (!Number.isSafeInteger(bodyLength) || bodyLength < 0) throw new TypeError("invalid bodyLength");
     if (body instanceof ReadableStream) return { kind: "length", length: bodyLength };
-    if (bodyLength !== (body?.length ?? 0)) throw new TypeError("bodyLength does not match the body");
+    if (bodyLength !== byteLength) throw new TypeError("bodyLength does not match the body");
   }
   if (body instanceof ReadableStream) return { kind: "chunked" };
-  if (body) return { kind: "length", length: body.length };
+  if (body) return { kind: "length", length: byteLength };
   return BODY_METHODS.has(method.toUpperCase()) ? { kind: "length", length: 0 } : { kind: "none" };
 }
 
@@ -138,6 +140,9 @@ export function createHttp1Client(opts: ClientOptions = {}, hooks: ClientTestHoo
     /** A stream announced with a content-length is checked against it while it is written. */
     streamLength: number | undefined;
     inline: Uint8Array | undefined;
+    /** The range of `inline` that is the body. */
+    inlineStart: number;
+    inlineEnd: number;
     key: string;
     u: UrlParts;
     proxy: ProxyChoice | null;
@@ -163,13 +168,24 @@ export function createHttp1Client(opts: ClientOptions = {}, hooks: ClientTestHoo
     }
     const viaHttpProxy = proxy !== null && !https;
     const servername = req.servername ?? host;
-    const body = req.body ?? null;
-    const framing = requestFraming(method, body, req.bodyLength);
+    let body = req.body ?? null;
+    let start = 0;
+    let end = body instanceof Uint8Array ? body.length : 0;
+    if (body instanceof Uint8Array && (req.bodyStart !== undefined || req.bodyEnd !== undefined)) {
+      start = req.bodyStart ?? 0;
+      end = req.bodyEnd ?? body.length;
+      if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end < start || end > body.length) {
+        throw new TypeError("invalid bodyStart/bodyEnd");
+      }
+    }
+    const framing = requestFraming(method, body, req.bodyLength, end - start);
     const extra: Array<[string, string]> | undefined =
       viaHttpProxy && proxy!.authorization ? [["proxy-authorization", proxy!.authorization]] : undefined;
     const target = viaHttpProxy ? absoluteForm(url, req.target) : (req.target ?? u.originTarget);
     const streamLength = body instanceof ReadableStream && framing.kind === "length" ? framing.length : undefined;
-    const inline = body instanceof Uint8Array && body.length > 0 && body.length <= INLINE_BODY_MAX ? body : undefined;
+    const inline = body instanceof Uint8Array && end > start && end - start <= INLINE_BODY_MAX ? body : undefined;
+    // Only a body too large to inline needs its own view.
+    if (!inline && body instanceof Uint8Array && (start !== 0 || end !== body.length)) body = body.subarray(start, end);
     // Within one client the proxy (and its credentials) per target scheme is fixed, so the
     // proxy's host:port identifies it; the key never carries credentials.
     let key: string;
@@ -182,7 +198,7 @@ export function createHttp1Client(opts: ClientOptions = {}, hooks: ClientTestHoo
         u.keyProxy = proxy?.key ?? "";
       }
     }
-    return { req, method, target, framing, extra, body, streamLength, inline, key, u, proxy, servername, viaHttpProxy };
+    return { req, method, target, framing, extra, body, streamLength, inline, inlineStart: start, inlineEnd: end, key, u, proxy, servername, viaHttpProxy };
   }
 
   function dialSpec(p: Prepared): DialSpec {
@@ -233,6 +249,8 @@ export function createHttp1Client(opts: ClientOptions = {}, hooks: ClientTestHoo
         framing: p.framing,
         extra: p.extra,
         inlineBody: p.inline,
+        inlineStart: p.inlineStart,
+        inlineEnd: p.inlineEnd,
       });
     } catch (e) {
       failLater(handler, e as Error);

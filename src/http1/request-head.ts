@@ -32,6 +32,9 @@ export interface RequestHeadInput {
    * (the whole buffer is zeroed after the write, body included). Must match `framing`.
    */
   inlineBody?: Uint8Array;
+  /** The range of `inlineBody` to append (defaults 0 and its length). */
+  inlineStart?: number;
+  inlineEnd?: number;
 }
 
 /** Header names the client owns (dropped from the caller's list; see ClientRequest.headers). */
@@ -128,10 +131,12 @@ export function buildRequestHead(input: RequestHeadInput): Uint8Array {
   }
   size += 2;
   const inline = input.inlineBody;
-  if (inline && (framing.kind !== "length" || framing.length !== inline.length)) {
+  const inStart = input.inlineStart ?? 0;
+  const inEnd = input.inlineEnd ?? inline?.length ?? 0;
+  if (inline && (framing.kind !== "length" || framing.length !== inEnd - inStart || inStart < 0 || inEnd > inline.length)) {
     throw new TypeError("inline body does not match the framing");
   }
-  if (inline) size += inline.length;
+  if (inline) size += inEnd - inStart;
 
   // A dedicated (not pooled) buffer: zeroing it must not touch anyone else's bytes.
   const buf = new Uint8Array(size);
@@ -161,7 +166,12 @@ export function buildRequestHead(input: RequestHeadInput): Uint8Array {
   }
   buf[at++] = 0x0d;
   buf[at++] = 0x0a;
-  if (inline) buf.set(inline, at);
+  if (inline) {
+    if (inStart === 0 && inEnd === inline.length) buf.set(inline, at);
+    // A small range is copied by a loop: a view of a fresh socket chunk costs more than the copy.
+    else if (inEnd - inStart <= 1024) for (let i = inStart; i < inEnd; i++) buf[at++] = inline[i]!;
+    else buf.set(inline.subarray(inStart, inEnd), at);
+  }
   return buf;
 }
 

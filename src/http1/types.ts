@@ -69,6 +69,13 @@ export interface ClientRequest {
   /** Body bytes (content-length framing), a stream (chunked framing, or `bodyLength`), or none. */
   body?: Uint8Array | ReadableStream<Uint8Array> | null;
   /**
+   * With a byte body: send only `body[bodyStart..bodyEnd)` (defaults 0 and its length). Spares
+   * the caller a subarray view: the first view of a fresh socket chunk costs JavaScriptCore an
+   * ArrayBuffer object. Out of range → TypeError before any dial.
+   */
+  bodyStart?: number;
+  bodyEnd?: number;
+  /**
    * Length in bytes of a ReadableStream body: the client writes `content-length: <bodyLength>`
    * instead of chunked framing (RFC 9112 §6.2) and streams the body unframed. A stream that
    * yields more bytes, or ends with fewer, fails the request with UpstreamError kind

@@ -84,7 +84,9 @@ function upstreamRequest(cfg: ForwardConfig, req: IncomingRequest): ClientReques
     headers: (cfg.hostFields ??= [["host", cfg.hostHeader]]),
     rawFields: req.head,
     secretHeader: (cfg.secretHeader ??= { name: "authorization", value: cfg.authorization }),
-    body: req.body,
+    body: req.bodyBytes,
+    bodyStart: req.bodyStart,
+    bodyEnd: req.bodyEnd,
     signal: req.signal,
   };
 }

@@ -18,7 +18,12 @@ import { BodyCollector, HEAD_LIMITS, hasBody, MAX_BODY_BYTES, type IncomingHead 
 /** A request whose body has been read completely. */
 export interface IncomingRequest {
   head: IncomingHead;
-  body: Uint8Array;
+  /** The body (a view made on first access). */
+  readonly body: Uint8Array;
+  /** The body as a range, `bodyBytes[bodyStart..bodyEnd)`, without a view (see ClientRequest.bodyStart). */
+  readonly bodyBytes: Uint8Array;
+  readonly bodyStart: number;
+  readonly bodyEnd: number;
   /** Aborted when the client disconnects before the response finished (a light Cancellation). */
   signal: AbortLike;
   /** Answer it (once; later calls are ignored). A closed connection cancels a pushed body. */
@@ -204,9 +209,16 @@ export function startHttpServer(opts: { hostname: string; port: number; app: Htt
     constructor(
       private readonly c: Conn,
       readonly head: IncomingHead,
-      readonly body: Uint8Array,
+      readonly bodyBytes: Uint8Array,
+      readonly bodyStart: number,
+      readonly bodyEnd: number,
     ) {
       super();
+    }
+
+    get body(): Uint8Array {
+      const b = this.bodyBytes;
+      return this.bodyStart === 0 && this.bodyEnd === b.length ? b : b.subarray(this.bodyStart, this.bodyEnd);
     }
 
     get signal(): AbortLike {
@@ -230,10 +242,10 @@ export function startHttpServer(opts: { hostname: string; port: number; app: Htt
     }
   }
 
-  const dispatch = (c: Conn, head: IncomingHead, body: Uint8Array) => {
+  const dispatch = (c: Conn, head: IncomingHead, body: Uint8Array, start = 0, end = body.length) => {
     c.head = head;
     c.phase = "busy";
-    const call = (c.abort = new Call(c, head, body));
+    const call = (c.abort = new Call(c, head, body, start, end));
     try {
       app.handle(call);
     } catch (e) {
@@ -259,7 +271,9 @@ export function startHttpServer(opts: { hostname: string; port: number; app: Htt
     if (end > data.byteLength || app.route(head).kind !== "handle") return false;
     // Bytes after this request (pipelining) wait in the connection buffer.
     if (end < data.byteLength) append(c, data.subarray(end));
-    dispatch(c, head, length === 0 ? EMPTY : data.subarray(r.headLength, end));
+    // The body stays a range of the socket chunk: no view is made of it.
+    if (length === 0) dispatch(c, head, EMPTY);
+    else dispatch(c, head, data, r.headLength, end);
     return true;
   };
 

@@ -146,4 +146,33 @@ describe("client: rawHead, bodyLength and send()", () => {
     expect(calledInSend).toBe(false as never);
     expect(err).toBeInstanceOf(TypeError);
   });
+
+  test("bodyStart/bodyEnd: only that range is sent, inline (small) or as its own write (large); a bad range is a TypeError", async () => {
+    for (const size of [5, 70 * 1024]) {
+      const inner = "b".repeat(size);
+      const all = bytes(`xx${inner}yyy`);
+      const seen = Promise.withResolvers<string>();
+      using server = startRawServer(async (c) => {
+        const t = await c.waitForText(`${inner}`);
+        seen.resolve(t);
+        c.write(bytes("HTTP/1.1 204 No Content\r\n\r\n"));
+      });
+      const res = await client.requestDirect({
+        url: new URL(`http://127.0.0.1:${server.port}/`),
+        method: "POST",
+        headers: [],
+        body: all,
+        bodyStart: 2,
+        bodyEnd: 2 + size,
+      });
+      expect(res.status).toBe(204);
+      const t = await seen.promise;
+      expect(t).toContain(`content-length: ${size}\r\n\r\n${inner}`);
+      expect(t).not.toContain("x");
+      expect(t).not.toContain("y");
+    }
+    await expect(
+      client.requestDirect({ url: new URL("http://127.0.0.1:1/"), method: "POST", headers: [], body: bytes("abc"), bodyStart: 2, bodyEnd: 4 }),
+    ).rejects.toThrow(TypeError);
+  });
 });
