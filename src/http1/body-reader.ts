@@ -11,8 +11,19 @@ import type { BodyFraming } from "./response-head.ts";
 export const MAX_CHUNK_LINE = 4096;
 export const MAX_TRAILER_BYTES = 64 * 1024;
 
+/** Receiver of decoded content as ranges of the input (no view is made of it). */
+export interface RangeSink {
+  piece(bytes: Uint8Array, start: number, end: number): void;
+}
+
 /** A decoder fed with raw socket bytes. */
 export interface BodyDecoder {
+  /**
+   * As `push`, for `chunk[from..]`, reporting content as ranges of `chunk` (the first view of a
+   * fresh socket chunk costs JavaScriptCore an ArrayBuffer; a consumer that copies needs none).
+   * @returns the index in `chunk` where decoding stopped (less than its length only once `done`)
+   */
+  pushRange(chunk: Uint8Array, from: number, sink: RangeSink): number;
   /**
    * Decode `chunk`, calling `emit` for each piece of content.
    * @returns bytes of `chunk` consumed (less than its length only once `done`)
@@ -29,10 +40,21 @@ function bad(msg: string): UpstreamError {
   return new UpstreamError("protocol", `invalid response body framing: ${msg}`);
 }
 
+/** `emit` of the view-based `push` as a RangeSink (one per decoder, reused across calls). */
+class ViewSink implements RangeSink {
+  emit: (content: Uint8Array) => void = () => {};
+  piece(bytes: Uint8Array, start: number, end: number): void {
+    this.emit(start === 0 && end === bytes.length ? bytes : bytes.subarray(start, end));
+  }
+}
+
 class EmptyDecoder implements BodyDecoder {
   readonly done = true;
   push(): number {
     return 0;
+  }
+  pushRange(_chunk: Uint8Array, from: number): number {
+    return from;
   }
   eof(): boolean {
     return true;
@@ -51,6 +73,13 @@ class LengthDecoder implements BodyDecoder {
     emit(n === chunk.length ? chunk : chunk.subarray(0, n));
     return n;
   }
+  pushRange(chunk: Uint8Array, from: number, sink: RangeSink): number {
+    if (this.remaining === 0 || from >= chunk.length) return from;
+    const n = Math.min(this.remaining, chunk.length - from);
+    this.remaining -= n;
+    sink.piece(chunk, from, from + n);
+    return from + n;
+  }
   eof(): boolean {
     return this.remaining === 0;
   }
@@ -60,6 +89,10 @@ class CloseDecoder implements BodyDecoder {
   readonly done = false;
   push(chunk: Uint8Array, emit: (c: Uint8Array) => void): number {
     if (chunk.length > 0) emit(chunk);
+    return chunk.length;
+  }
+  pushRange(chunk: Uint8Array, from: number, sink: RangeSink): number {
+    if (from < chunk.length) sink.piece(chunk, from, chunk.length);
     return chunk.length;
   }
   eof(): boolean {
@@ -104,14 +137,22 @@ class ChunkedDecoder implements BodyDecoder {
     return this.s === S.Done;
   }
 
+  private views: ViewSink | null = null;
+
   push(chunk: Uint8Array, emit: (c: Uint8Array) => void): number {
-    let i = 0;
+    const v = (this.views ??= new ViewSink());
+    v.emit = emit;
+    return this.pushRange(chunk, 0, v);
+  }
+
+  pushRange(chunk: Uint8Array, from: number, sink: RangeSink): number {
+    let i = from;
     const n = chunk.length;
     while (i < n) {
       switch (this.s) {
         case S.Data: {
           const take = Math.min(this.size, n - i);
-          emit(i === 0 && take === n ? chunk : chunk.subarray(i, i + take));
+          sink.piece(chunk, i, i + take);
           i += take;
           this.size -= take;
           if (this.size === 0) this.s = S.DataCr;

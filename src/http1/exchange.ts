@@ -14,7 +14,7 @@ import type { AbortLike, BodyConsumer, BodySource, DirectResponse, RawFields, Re
 import { UpstreamError } from "./types.ts";
 import type { ConnectionSink, Http1Connection } from "./connection.ts";
 import { findHeadEnd, HeadAccumulator, MAX_HEAD_BYTES, scanResponseHead, scannedFraming, type ScannedResponseHead } from "./response-head.ts";
-import { createBodyDecoder, type BodyDecoder } from "./body-reader.ts";
+import { createBodyDecoder, type BodyDecoder, type RangeSink } from "./body-reader.ts";
 
 /** Queue bound of a response body stream before the socket is paused. */
 export const RESPONSE_HIGH_WATER_BYTES = 64 * 1024;
@@ -48,7 +48,7 @@ export interface ExchangeInput {
 
 type Phase = "head" | "body" | "done";
 
-class Exchange implements ConnectionSink, BodySource {
+class Exchange implements ConnectionSink, BodySource, RangeSink {
   private phase: Phase = "head";
   /** Made only when a head arrives in pieces (most arrive in one read). */
   private acc: HeadAccumulator | null = null;
@@ -63,8 +63,18 @@ class Exchange implements ConnectionSink, BodySource {
   private requestDone = false;
   private drained: PromiseWithResolvers<void> | null = null;
   private bodyReader: { cancel(): Promise<void> } | null = null;
-  private readonly emit = (c: Uint8Array) => {
+  /** Where the bytes after a parsed head start (set by readHead). */
+  private restBytes: Uint8Array | null = null;
+  private restFrom = 0;
+
+  /** RangeSink of the body decoder: a range goes to a consumer that copies, else a view. */
+  piece(bytes: Uint8Array, start: number, end: number): void {
     const consumer = this.consumer;
+    if (consumer?.range) {
+      consumer.range(bytes, start, end);
+      return;
+    }
+    const c = start === 0 && end === bytes.length ? bytes : bytes.subarray(start, end);
     if (consumer) {
       consumer.data(c);
       return;
@@ -182,17 +192,28 @@ class Exchange implements ConnectionSink, BodySource {
 
   onData(chunk: Uint8Array): void {
     try {
+      let from = 0;
       if (this.phase === "head") {
-        let rest: Uint8Array | null = chunk;
-        while (rest && this.phase === "head") rest = this.readHead(rest);
-        if (!rest || rest.length === 0) {
+        // The bytes after a head are a range (restBytes, restFrom), not a view.
+        let bytes: Uint8Array = chunk;
+        for (;;) {
+          if (!this.readHead(from === 0 ? bytes : bytes.subarray(from))) {
+            this.finishIfComplete();
+            return;
+          }
+          bytes = this.restBytes!;
+          from = this.restFrom;
+          this.restBytes = null;
+          if (this.phase !== "head" || from >= bytes.length) break;
+        }
+        if (from >= bytes.length) {
           this.finishIfComplete();
           return;
         }
-        chunk = rest;
+        chunk = bytes;
       }
       if (this.phase === "body") {
-        const used = this.decoder!.push(chunk, this.emit);
+        const used = this.decoder!.pushRange(chunk, from, this);
         if (used < chunk.length) this.reusable = false; // bytes beyond the message
         // A body that ended gets end() alone (the consumer writes its batch then); otherwise flush().
         if (this.decoder!.done) this.finishIfComplete();
@@ -205,22 +226,23 @@ class Exchange implements ConnectionSink, BodySource {
     }
   }
 
-  /** Consume a head from `chunk`; returns the bytes after it (or null while incomplete). */
-  private readHead(chunk: Uint8Array): Uint8Array | null {
+  /** Consume a head from `chunk`; false while incomplete, else true with the bytes after it in restBytes/restFrom. */
+  private readHead(chunk: Uint8Array): boolean {
     let got: { bytes: Uint8Array; end: number } | null;
     const end = this.acc === null ? findHeadEnd(chunk, 0) : -1;
     if (end >= 0 && end <= MAX_HEAD_BYTES) got = { bytes: chunk, end };
     else got = (this.acc ??= new HeadAccumulator()).push(chunk);
-    if (!got) return null;
+    if (!got) return false;
     const head = scanResponseHead(got.bytes, got.end);
-    const rest = got.bytes.subarray(got.end);
+    this.restBytes = got.bytes;
+    this.restFrom = got.end;
     if (head.status < 200) {
       // 101 would hand the connection to another protocol we never asked for.
       if (head.status === 101) throw new UpstreamError("protocol", "unexpected 101 Switching Protocols");
-      return rest; // interim response (100, 102, 103): the final one follows
+      return true; // interim response (100, 102, 103): the final one follows
     }
     this.startBody(head);
-    return rest;
+    return true;
   }
 
   private startBody(head: ScannedResponseHead): void {

@@ -153,6 +153,12 @@ export interface Http1Client {
 export interface BodyConsumer {
   /** A decoded piece of content: a subarray of a socket chunk that is never reused, so it may be kept. */
   data(piece: Uint8Array): void;
+  /**
+   * Optional: a decoded piece as `bytes[start..end)` instead of a view (called instead of
+   * `data` when present). For consumers that copy: the first view of a fresh socket chunk
+   * costs JavaScriptCore an ArrayBuffer. `bytes` is never reused, so it may be kept.
+   */
+  range?(bytes: Uint8Array, start: number, end: number): void;
   /** Every piece of one socket read was delivered: the moment to write batched output. */
   flush(): void;
   /** The body is complete. */

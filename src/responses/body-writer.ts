@@ -228,6 +228,20 @@ class BodyPipe implements BodyConsumer {
     if (this.outBytes + this.fill >= FLUSH_BYTES) this.flush();
   }
 
+  /** A piece as a range: small ones are copied into the head's room by a loop (no view made). */
+  range(bytes: Uint8Array, start: number, end: number): void {
+    const n = end - start;
+    const first = this.first;
+    if (first !== null && this.out.length === 0 && n <= 1024 && this.fill + n <= first.byteLength) {
+      let at = this.fill;
+      for (let i = start; i < end; i++) first[at++] = bytes[i]!;
+      this.fill = at;
+      if (this.fill >= FLUSH_BYTES) this.flush();
+      return;
+    }
+    this.data(start === 0 && end === bytes.length ? bytes : bytes.subarray(start, end));
+  }
+
   flush(): void {
     const { out, sink, first } = this;
     if (sink.closed) return;

@@ -58,6 +58,22 @@ describe("encodeResponseHead", () => {
 });
 
 describe("pipeBody", () => {
+  test("head room (known length): pieces and ranges copied behind the head, one write; overflow written after it", () => {
+    const { s, src } = source();
+    const { k, bodySink } = sink();
+    const outcomes: PipeOutcome[] = [];
+    const head = new Uint8Array(2 + 5);
+    head.set(new TextEncoder().encode("H|"));
+    pipeBody(bodySink, head, src, false, (o) => outcomes.push(o), 2);
+    s.consumer!.range!(new TextEncoder().encode("xxabyy"), 2, 4);
+    s.consumer!.data(new TextEncoder().encode("cde"));
+    s.consumer!.flush();
+    s.consumer!.range!(new TextEncoder().encode("more"), 0, 4);
+    s.consumer!.end();
+    expect(k.writes).toEqual(["H|abcde", "more"]);
+    expect(outcomes).toEqual(["complete"]);
+  });
+
   test("head, the pieces of one read and the last chunk go out in one write", () => {
     const { s, src } = source();
     const { k, bodySink } = sink();
