@@ -31,6 +31,7 @@
  * byte is scanned for line ends once.
  */
 import { latin1 } from "./latin1.ts";
+import { TCHAR, asciiDigitsValue } from "./grammar.ts";
 
 /** Parsed body framing of a request (RFC 9112 §6.3). `length` may be 0. */
 export type BodyFraming = { kind: "none" } | { kind: "length"; length: number } | { kind: "chunked" };
@@ -75,11 +76,6 @@ const SP = 32;
 const HTAB = 9;
 const COLON = 58;
 
-/** tchar (RFC 9110 §5.6.2) lookup. */
-const TCHAR = new Uint8Array(256);
-for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") {
-  TCHAR[c.charCodeAt(0)] = 1;
-}
 /** field-vchar / SP / HTAB (RFC 9110 §5.5), obs-text included. */
 const FIELD_BYTE = new Uint8Array(256);
 for (let i = 0; i < 256; i++) FIELD_BYTE[i] = (i >= 0x20 && i !== 0x7f) || i === HTAB ? 1 : 0;
@@ -249,7 +245,7 @@ function parseComplete(buf: Uint8Array, end: number, maxFields: number, raw: boo
     const n = nEnd - nStart;
     if (n === 14 && nameIs(buf, nStart, nEnd, "content-length")) {
       clCount++;
-      clValue = digitsValue(buf, valStart, valEnd);
+      clValue = asciiDigitsValue(buf, valStart, valEnd);
     } else if (n === 17 && nameIs(buf, nStart, nEnd, "transfer-encoding")) {
       const value = latin1(buf, valStart, valEnd);
       te = te === null ? value : `${te},${value}`;
@@ -301,18 +297,6 @@ function parseComplete(buf: Uint8Array, end: number, maxFields: number, raw: boo
 /** `{ kind: "none" }` shared by every body-less head (never mutated). */
 const NO_BODY: BodyFraming = Object.freeze({ kind: "none" }) as BodyFraming;
 
-/** The value of 1 to 15 ASCII digits in `buf[start..end)` (a safe integer), else -1. */
-function digitsValue(buf: Uint8Array, start: number, end: number): number {
-  const n = end - start;
-  if (n < 1 || n > 15) return -1;
-  let v = 0;
-  for (let i = start; i < end; i++) {
-    const d = buf[i]! - 0x30;
-    if (d < 0 || d > 9) return -1;
-    v = v * 10 + d;
-  }
-  return v;
-}
 
 /** First value of header `name` (give it lower-case; matched case-insensitively), or undefined. */
 export function headerValue(headers: Array<[string, string]>, name: string): string | undefined {

@@ -8,6 +8,7 @@
  */
 
 import type { RawFields } from "./types.ts";
+import { TCHAR } from "./grammar.ts";
 
 /** How the client frames the request body (RFC 9112 §6). */
 export type RequestFraming =
@@ -40,11 +41,6 @@ export interface RequestHeadInput {
 /** Header names the client owns (dropped from the caller's list; see ClientRequest.headers). */
 const OWNED = new Set(["content-length", "transfer-encoding", "connection", "keep-alive"]);
 
-/** RFC 9110 §5.6.2 tchar lookup. */
-const TCHAR = new Uint8Array(128);
-for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") {
-  TCHAR[c.charCodeAt(0)] = 1;
-}
 
 /** True when `s` is a non-empty RFC 9110 token (method, field name). */
 export function isToken(s: string): boolean {

@@ -9,6 +9,7 @@
  */
 import { latin1 } from "./latin1.ts";
 import { UpstreamError } from "./types.ts";
+import { TCHAR, asciiDigitsValue } from "./grammar.ts";
 
 export const MAX_HEAD_BYTES = 64 * 1024;
 export const MAX_HEAD_FIELDS = 100;
@@ -30,10 +31,6 @@ export interface ResponseHead {
   headers: Array<[string, string]>;
 }
 
-const TCHAR = new Uint8Array(256);
-for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") {
-  TCHAR[c.charCodeAt(0)] = 1;
-}
 
 function protocolError(msg: string): UpstreamError {
   return new UpstreamError("protocol", `invalid response from upstream: ${msg}`);
@@ -107,18 +104,6 @@ function nameIs(buf: Uint8Array, start: number, end: number, lower: string): boo
   return true;
 }
 
-/** Value of 1–15 ASCII digits in `buf[start..end)`, else -1. */
-function digitsAt(buf: Uint8Array, start: number, end: number): number {
-  const n = end - start;
-  if (n < 1 || n > 15) return -1;
-  let v = 0;
-  for (let i = start; i < end; i++) {
-    const d = buf[i]! - 0x30;
-    if (d < 0 || d > 9) return -1;
-    v = v * 10 + d;
-  }
-  return v;
-}
 
 /**
  * Merge one content-length field value into the agreed value so far (-1: none yet).
@@ -217,7 +202,7 @@ export function scanResponseHead(buf: Uint8Array, end: number, framing = true): 
     if (!framing) continue;
     const n = nameEnd - nameStart;
     if (n === 14 && nameIs(buf, nameStart, nameEnd, "content-length")) {
-      const v = digitsAt(buf, valueStart, valueEnd);
+      const v = asciiDigitsValue(buf, valueStart, valueEnd);
       if (v >= 0) {
         if (head.contentLength >= 0 && head.contentLength !== v) throw protocolError("conflicting content-length");
         head.contentLength = v;

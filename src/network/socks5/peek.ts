@@ -13,6 +13,7 @@ import { WriteQueue } from "../../net/write-queue.ts";
 import { concatBytes } from "../bytes.ts";
 import type { ConnHandler, ConnState, NetworkContext, PolicyRequest } from "../types.ts";
 import type { PeekDeps, PinnedTarget } from "./connect.ts";
+import { TCHAR } from "../../http1/grammar.ts";
 
 /** Methods limited mode lets through (SPEC-network §3.3 step 7). */
 const READ_ONLY_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
@@ -26,12 +27,6 @@ export type PeekResult =
   | { kind: "http"; method: string }
   | { kind: "other"; why: string };
 
-/** RFC 9110 §5.6.2 tchar, as a byte lookup table. */
-const TCHAR = (() => {
-  const t = new Uint8Array(256);
-  for (const ch of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") t[ch.charCodeAt(0)] = 1;
-  return t;
-})();
 
 const HTTP10 = " HTTP/1.0";
 const HTTP11 = " HTTP/1.1";
