@@ -23,7 +23,7 @@
  * Usage: bun scripts/bench-mitm.ts [--requests 2000] [--clients 8] [--mib 256] [--runs 3]
  * Needs: nginx, curl, openssl on PATH; mitmdump optional (apt-get install mitmproxy).
  */
-import { chmodSync, mkdirSync, mkdtempSync, truncateSync, writeFileSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -32,7 +32,7 @@ import { parseConfig } from "../src/network/config.ts";
 import { loadOrCreateCa } from "../src/network/mitm/ca.ts";
 import { createLeafKey, issueLeaf } from "../src/network/mitm/leaf.ts";
 import { startNetworkProxy } from "../src/network/server.ts";
-import { cpuMs, freePort, have, median, spawnChild, waitForPort } from "./bench/tools.ts";
+import { cpuMs, freePort, have, median, spawnChild, startStaticNginx, waitForPort } from "./bench/tools.ts";
 
 const { values } = parseArgs({
   options: {
@@ -49,14 +49,6 @@ const runs = Math.min(21, Math.max(1, Number(values.runs)));
 for (const b of ["nginx", "curl", "openssl"]) if (!have(b)) throw new Error(`${b} not found on PATH`);
 
 const dir = mkdtempSync(join(tmpdir(), "bench-mitm-"));
-chmodSync(dir, 0o755); // nginx workers started by root run as nobody and must read www/
-mkdirSync(join(dir, "www"));
-mkdirSync(join(dir, "nginx"));
-writeFileSync(join(dir, "www", "small"), "x".repeat(1024));
-writeFileSync(join(dir, "www", "big"), "");
-truncateSync(join(dir, "www", "big"), mib * 1024 * 1024); // sparse: no disk I/O
-
-// The origin's own certificate (its own trust anchor), trusted by the MITM's upstream client.
 const originKey = join(dir, "origin.key");
 const originCert = join(dir, "origin.pem");
 const gen = Bun.spawnSync([
@@ -66,20 +58,7 @@ const gen = Bun.spawnSync([
 ]);
 if (gen.exitCode !== 0) throw new Error(`openssl failed: ${gen.stderr.toString()}`);
 
-const upPort = freePort();
-writeFileSync(
-  join(dir, "nginx.conf"),
-  `worker_processes 1; daemon off; pid ${dir}/nginx.pid; error_log stderr error;
-events { worker_connections 4096; }
-http { access_log off; sendfile on; keepalive_requests 1000000;
-  client_body_temp_path ${dir}/nginx/body; proxy_temp_path ${dir}/nginx/proxy;
-  fastcgi_temp_path ${dir}/nginx/fcgi; uwsgi_temp_path ${dir}/nginx/uwsgi; scgi_temp_path ${dir}/nginx/scgi;
-  server { listen 127.0.0.1:${upPort} ssl; ssl_certificate ${originCert}; ssl_certificate_key ${originKey};
-    root ${dir}/www; } }
-`,
-);
-const nginx = spawnChild(["nginx", "-p", dir, "-c", join(dir, "nginx.conf")]);
-await waitForPort(upPort);
+const { port: upPort, child: nginx } = await startStaticNginx(dir, { mib, tls: { cert: originCert, key: originKey } });
 
 // mitmproxy peer: regular (explicit proxy) mode, its own CA in its confdir, pass-through.
 const mitmdumpPort = have("mitmdump") ? freePort() : null;

@@ -15,12 +15,11 @@
  *   [--skip-forward]
  * Needs: wrk, nginx, squid, curl on PATH (socat optional); `npm run build` done.
  */
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { truncateSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { freePort, have, median, runWrk, spawnChild, waitForPort, waitForStderr, type WrkResult } from "./bench/tools.ts";
+import { freePort, have, median, runWrk, spawnChild, startStaticNginx, waitForPort, waitForStderr, type WrkResult } from "./bench/tools.ts";
 
 const { values } = parseArgs({
   options: {
@@ -42,27 +41,7 @@ for (const b of ["wrk", "nginx", "squid", "curl"]) if (!have(b)) throw new Error
 if (!(await Bun.file(BIN).exists())) throw new Error(`${BIN} missing: run npm run build`);
 
 const dir = mkdtempSync(join(tmpdir(), "bench-network-"));
-// mkdtemp makes the folder 0700; nginx workers run as an unprivileged user when started by root.
-chmodSync(dir, 0o755);
-mkdirSync(join(dir, "www"), { recursive: true });
-mkdirSync(join(dir, "nginx"), { recursive: true });
-writeFileSync(join(dir, "www", "small"), "x".repeat(1024));
-writeFileSync(join(dir, "www", "big"), "");
-truncateSync(join(dir, "www", "big"), mib * 1024 * 1024); // sparse file: no disk I/O
-
-const upPort = freePort();
-writeFileSync(
-  join(dir, "nginx.conf"),
-  `worker_processes 1; daemon off; pid ${dir}/nginx.pid; error_log stderr error;
-events { worker_connections 4096; }
-http { access_log off; sendfile on; keepalive_requests 1000000;
-  client_body_temp_path ${dir}/nginx/body; proxy_temp_path ${dir}/nginx/proxy;
-  fastcgi_temp_path ${dir}/nginx/fcgi; uwsgi_temp_path ${dir}/nginx/uwsgi; scgi_temp_path ${dir}/nginx/scgi;
-  server { listen 127.0.0.1:${upPort}; root ${dir}/www; } }
-`,
-);
-const nginx = spawnChild(["nginx", "-p", dir, "-c", join(dir, "nginx.conf")]);
-await waitForPort(upPort);
+const { port: upPort, child: nginx } = await startStaticNginx(dir, { mib });
 
 const squidPort = freePort();
 writeFileSync(

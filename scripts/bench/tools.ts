@@ -3,7 +3,7 @@
  * and parsing its summary. Benchmarks compare our proxies with a peer (nginx, squid, a
  * direct connection) in the same run and report ratios; nothing here asserts timings.
  */
-import { mkdtempSync, readFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -145,4 +145,38 @@ export function childPids(pid: number): number[] {
   } catch {
     return [];
   }
+}
+
+/**
+ * Start nginx (1 worker) as a static origin in `dir`: `/small` (1 KiB) and `/big` (a sparse
+ * file of `mib` MiB, so no disk I/O), plain or TLS with the given PEM files. Returns the port
+ * and the child. `dir` is made 0755: nginx workers started by root run as nobody.
+ */
+export async function startStaticNginx(
+  dir: string,
+  opts: { mib: number; tls?: { cert: string; key: string } },
+): Promise<{ port: number; child: Child }> {
+  chmodSync(dir, 0o755);
+  mkdirSync(join(dir, "www"), { recursive: true });
+  mkdirSync(join(dir, "nginx"), { recursive: true });
+  writeFileSync(join(dir, "www", "small"), "x".repeat(1024));
+  writeFileSync(join(dir, "www", "big"), "");
+  truncateSync(join(dir, "www", "big"), opts.mib * 1024 * 1024);
+  const port = freePort();
+  const listen = opts.tls
+    ? `listen 127.0.0.1:${port} ssl; ssl_certificate ${opts.tls.cert}; ssl_certificate_key ${opts.tls.key};`
+    : `listen 127.0.0.1:${port};`;
+  writeFileSync(
+    join(dir, "nginx.conf"),
+    `worker_processes 1; daemon off; pid ${dir}/nginx.pid; error_log stderr error;
+events { worker_connections 4096; }
+http { access_log off; sendfile on; keepalive_requests 1000000;
+  client_body_temp_path ${dir}/nginx/body; proxy_temp_path ${dir}/nginx/proxy;
+  fastcgi_temp_path ${dir}/nginx/fcgi; uwsgi_temp_path ${dir}/nginx/uwsgi; scgi_temp_path ${dir}/nginx/scgi;
+  server { ${listen} root ${dir}/www; } }
+`,
+  );
+  const child = spawnChild(["nginx", "-p", dir, "-c", join(dir, "nginx.conf")]);
+  await waitForPort(port);
+  return { port, child };
 }
