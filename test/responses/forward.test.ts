@@ -7,6 +7,20 @@ import { rawExchange } from "./helpers.ts";
 
 const KEY = "sk-fwd_TEST-123";
 
+/** An in-process proxy forwarding to `http://127.0.0.1:<port>/v1/responses` with the test key. */
+function startProxyTo(port: number | undefined, client: ReturnType<typeof createHttp1Client>, logError: (line: string) => void = () => {}) {
+  return startResponsesProxy({
+    port: 0,
+    httpShutdown: false,
+    upstream: new URL(`http://127.0.0.1:${port}/v1/responses`),
+    authorization: new TextEncoder().encode(`Bearer ${KEY}`),
+    client,
+    dumper: null,
+    onShutdown: () => {},
+    logError,
+  });
+}
+
 test.each([
   ["https://api.openai.com/v1/responses", "api.openai.com"],
   ["https://h:443/x", "h"],
@@ -163,16 +177,7 @@ describe("forwarding through the real HTTP/1.1 client", () => {
     const dead = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
     const deadPort = dead.port;
     dead.stop(true);
-    const down = startResponsesProxy({
-      port: 0,
-      httpShutdown: false,
-      upstream: new URL(`http://127.0.0.1:${deadPort}/v1/responses`),
-      authorization: new TextEncoder().encode(`Bearer ${KEY}`),
-      client,
-      dumper: null,
-      onShutdown: () => {},
-      logError: (l) => errors.push(l),
-    });
+    const down = startProxyTo(deadPort, client, (l) => errors.push(l));
     try {
       errors.length = 0;
       for (let i = 0; i < 2; i++) {
@@ -213,16 +218,7 @@ describe("client disconnect aborts the upstream request", () => {
       },
     });
     const client = createHttp1Client({ proxyEnv: null });
-    const proxy = startResponsesProxy({
-      port: 0,
-      httpShutdown: false,
-      upstream: new URL(`http://127.0.0.1:${upstream.port}/v1/responses`),
-      authorization: new TextEncoder().encode(`Bearer ${KEY}`),
-      client,
-      dumper: null,
-      onShutdown: () => {},
-      logError: () => {},
-    });
+    const proxy = startProxyTo(upstream.port, client);
     try {
       const firstEvent = Promise.withResolvers<void>();
       const sock = await Bun.connect({
@@ -272,16 +268,7 @@ describe("large streamed bodies under backpressure", () => {
       },
     });
     const client = createHttp1Client({ proxyEnv: null });
-    const proxy = startResponsesProxy({
-      port: 0,
-      httpShutdown: false,
-      upstream: new URL(`http://127.0.0.1:${upstream.port}/v1/responses`),
-      authorization: new TextEncoder().encode(`Bearer ${KEY}`),
-      client,
-      dumper: null,
-      onShutdown: () => {},
-      logError: () => {},
-    });
+    const proxy = startProxyTo(upstream.port, client);
     try {
       const chunks: Uint8Array[] = [];
       const closed = Promise.withResolvers<void>();
@@ -360,16 +347,7 @@ describe("many concurrent streams (SPEC §1.6)", () => {
       },
     });
     const client = createHttp1Client({ proxyEnv: null, maxIdlePerOrigin: 256 });
-    const proxy = startResponsesProxy({
-      port: 0,
-      httpShutdown: false,
-      upstream: new URL(`http://127.0.0.1:${upstream.port}/v1/responses`),
-      authorization: new TextEncoder().encode(`Bearer ${KEY}`),
-      client,
-      dumper: null,
-      onShutdown: () => {},
-      logError: () => {},
-    });
+    const proxy = startProxyTo(upstream.port, client);
     try {
       const results = Array.from({ length: N }, (_, id) =>
         fetch(`http://127.0.0.1:${proxy.port}/v1/responses`, { method: "POST", body: JSON.stringify({ id }) }).then((r) => r.text()),
@@ -404,16 +382,7 @@ describe("response header mirroring (SPEC §1.5)", () => {
       },
     });
     const client = createHttp1Client({ proxyEnv: null });
-    const proxy = startResponsesProxy({
-      port: 0,
-      httpShutdown: false,
-      upstream: new URL(`http://127.0.0.1:${upstream.port}/v1/responses`),
-      authorization: new TextEncoder().encode(`Bearer ${KEY}`),
-      client,
-      dumper: null,
-      onShutdown: () => {},
-      logError: () => {},
-    });
+    const proxy = startProxyTo(upstream.port, client);
     try {
       const r = await rawExchange(proxy.port, "POST /v1/responses HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}", (t) =>
         t.endsWith("\r\n\r\n{}"),
@@ -437,16 +406,7 @@ describe("upstream bodies with a content-length (relayed with content-length fra
     const payload = new Uint8Array(size).map((_, i) => (i * 7) % 128);
     const upstream = Bun.serve({ hostname: "127.0.0.1", port: 0, idleTimeout: 0, fetch: () => new Response(payload) });
     const client = createHttp1Client({ proxyEnv: null });
-    const proxy = startResponsesProxy({
-      port: 0,
-      httpShutdown: false,
-      upstream: new URL(`http://127.0.0.1:${upstream.port}/v1/responses`),
-      authorization: new TextEncoder().encode(`Bearer ${KEY}`),
-      client,
-      dumper: null,
-      onShutdown: () => {},
-      logError: () => {},
-    });
+    const proxy = startProxyTo(upstream.port, client);
     try {
       const req = "POST /v1/responses HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}";
       const r = await rawExchange(proxy.port, req + req, (t) => {
