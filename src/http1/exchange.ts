@@ -15,12 +15,12 @@ import { UpstreamError } from "./types.ts";
 import type { ConnectionSink, Http1Connection } from "./connection.ts";
 import { findHeadEnd, HeadAccumulator, MAX_HEAD_BYTES, scanResponseHead, scannedFraming, type ScannedResponseHead } from "./response-head.ts";
 import { createBodyDecoder, type BodyDecoder, type RangeSink } from "./body-reader.ts";
+import { CHUNKED_END, chunkSizeLine, encodeChunk } from "./chunked-encoder.ts";
 
 /** Queue bound of a response body stream before the socket is paused. */
 export const RESPONSE_HIGH_WATER_BYTES = 64 * 1024;
 
 const CRLF = new Uint8Array([0x0d, 0x0a]);
-const LAST_CHUNK = new Uint8Array([0x30, 0x0d, 0x0a, 0x0d, 0x0a]);
 /** Chunks up to this size are framed into one buffer (one write); larger ones are written in 3 parts. */
 const COPY_FRAME_MAX = 16 * 1024;
 
@@ -144,7 +144,7 @@ class Exchange implements ConnectionSink, BodySource, RangeSink {
             this.fail(new UpstreamError("aborted", `request body stream ended after ${sent} of ${length} bytes (bodyLength)`));
             return;
           }
-          if (length === undefined) queue.write(LAST_CHUNK);
+          if (length === undefined) queue.write(CHUNKED_END);
           this.requestDone = true;
           this.finishIfComplete();
           return;
@@ -159,18 +159,10 @@ class Exchange implements ConnectionSink, BodySource, RangeSink {
           queue.write(value);
           continue;
         }
-        const size = value.length.toString(16);
         if (value.length <= COPY_FRAME_MAX) {
-          const frame = new Uint8Array(size.length + 2 + value.length + 2);
-          for (let i = 0; i < size.length; i++) frame[i] = size.charCodeAt(i);
-          frame[size.length] = 0x0d;
-          frame[size.length + 1] = 0x0a;
-          frame.set(value, size.length + 2);
-          frame[frame.length - 2] = 0x0d;
-          frame[frame.length - 1] = 0x0a;
-          queue.write(frame);
+          queue.write(encodeChunk(value));
         } else {
-          queue.write(Buffer.from(`${size}\r\n`, "latin1"));
+          queue.write(chunkSizeLine(value.length));
           queue.write(value);
           queue.write(CRLF);
         }

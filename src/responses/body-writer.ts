@@ -6,6 +6,7 @@
 import { STATUS_CODES } from "node:http";
 import { latin1Bytes } from "../http1/latin1.ts";
 import type { BodyConsumer, BodySource, RawFields } from "../http1/types.ts";
+import { CHUNKED_END, chunkSizeLine } from "../http1/chunked-encoder.ts";
 
 /** Where bytes go: the connection's WriteQueue plus its state. */
 export interface BodySink {
@@ -26,7 +27,6 @@ export type ResponseFraming = { kind: "none" } | { kind: "length"; length: numbe
  */
 const FRAMING_FIELDS = new Set(["content-length", "transfer-encoding", "connection"]);
 const CRLF = new Uint8Array([13, 10]);
-const LAST_CHUNK = new Uint8Array([48, 13, 10, 13, 10]); // "0\r\n\r\n"
 /** Batched output is written once it reaches this size, whatever else is pending. */
 const FLUSH_BYTES = 64 * 1024;
 
@@ -139,15 +139,6 @@ export function encodeResponseHead(
   return out;
 }
 
-/** `<size in hex>\r\n` of a chunk (RFC 9112 §7.1). */
-function chunkPrefix(size: number): Uint8Array {
-  const hex = size.toString(16);
-  const out = new Uint8Array(hex.length + 2);
-  for (let i = 0; i < hex.length; i++) out[i] = hex.charCodeAt(i);
-  out[hex.length] = 13;
-  out[hex.length + 1] = 10;
-  return out;
-}
 
 /** How a piped body ended: written completely, the client went away, or the upstream body failed. */
 export type PipeOutcome = "complete" | "client-closed" | Error;
@@ -221,7 +212,7 @@ class BodyPipe implements BodyConsumer {
   data(piece: Uint8Array): void {
     if (piece.byteLength === 0) return;
     if (this.chunked) {
-      this.push(chunkPrefix(piece.byteLength));
+      this.push(chunkSizeLine(piece.byteLength));
       this.push(piece);
       this.push(CRLF);
     } else this.push(piece);
@@ -269,7 +260,7 @@ class BodyPipe implements BodyConsumer {
   end(): void {
     this.finished = true;
     if (this.sink.closed) return this.done("client-closed");
-    if (this.chunked) this.push(LAST_CHUNK);
+    if (this.chunked) this.push(CHUNKED_END);
     this.flush();
     this.done("complete");
   }

@@ -13,7 +13,7 @@
  */
 import type { AbortLike, BodyConsumer, BodySource } from "../../http1/types.ts";
 import { concatBytes } from "../bytes.ts";
-import { CHUNKED_END } from "./chunked.ts";
+import { CHUNKED_END, chunkSizeLine } from "./chunked.ts";
 
 /** Where the piped bytes go (a ConnIO of the HTTP listener, the MITM's decrypted side). */
 export interface PipeSink {
@@ -98,7 +98,7 @@ class ResponsePipe implements BodyConsumer {
     this.bytes += piece.byteLength;
     if (this.framing === "none") return;
     if (this.framing === "chunked") {
-      this.push(chunkPrefix(piece.byteLength));
+      this.push(chunkSizeLine(piece.byteLength));
       this.push(piece);
       this.push(CRLF);
     } else this.push(piece);
@@ -156,14 +156,4 @@ class ResponsePipe implements BodyConsumer {
     this.io.signal.removeEventListener("abort", this.abort);
     this.result.resolve({ end, bytes: this.bytes, headWritten: this.head === null });
   }
-}
-
-/** `<size in hex>\r\n` (RFC 9112 §7.1). */
-function chunkPrefix(size: number): Uint8Array {
-  const hex = size.toString(16);
-  const out = new Uint8Array(hex.length + 2);
-  for (let i = 0; i < hex.length; i++) out[i] = hex.charCodeAt(i);
-  out[hex.length] = 0x0d;
-  out[hex.length + 1] = 0x0a;
-  return out;
 }
