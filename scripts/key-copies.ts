@@ -21,7 +21,7 @@
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { createTestPki } from "../test/responses/tls-fixture.ts";
+import { createTestPki } from "../test/helpers/pki.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 

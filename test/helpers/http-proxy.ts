@@ -11,14 +11,14 @@ import {
   createHttpConnectionHandler,
   startHttpProxyListener,
   type HttpListenerOptions,
-} from "../../../src/network/http/listener.ts";
-import { concatBytes } from "../../../src/network/bytes.ts";
-import { listenDelegating, type DelegatingListener } from "../../../src/network/listen-delegate.ts";
-import type { PinnedTarget } from "../../../src/network/socks5/connect.ts";
-import { parseClientHello } from "../../../src/network/tls-sni.ts";
-import type { Dialer, NetworkContext, RuntimeConfig } from "../../../src/network/types.ts";
-import { createNetworkContext } from "../../../src/network/context.ts";
-import { captureLogger, createTestContext, mapResolver, testConfig, type DeepPartial } from "../../helpers/network.ts";
+} from "../../src/network/http/listener.ts";
+import { concatBytes } from "../../src/network/bytes.ts";
+import { listenDelegating, type DelegatingListener } from "../../src/network/listen-delegate.ts";
+import type { PinnedTarget } from "../../src/network/socks5/connect.ts";
+import { parseClientHello } from "../../src/network/tls-sni.ts";
+import type { Dialer, NetworkContext, RuntimeConfig } from "../../src/network/types.ts";
+import { createNetworkContext } from "../../src/network/context.ts";
+import { captureLogger, createTestContext, mapResolver, testConfig, type DeepPartial } from "./network.ts";
 
 /** A proxy listener on a fresh test context. */
 export function startProxy(

@@ -10,11 +10,11 @@ import { connect as netConnect, type Socket as NetSocket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { ConnState, MitmEngine } from "../../../src/network/types.ts";
-import { createHttp1Client } from "../../../src/http1/client.ts";
-import { loadOrCreateCa, type Ca } from "../../../src/network/mitm/ca.ts";
-import { createMitmEngine, type MitmEngineHandle } from "../../../src/network/mitm/engine.ts";
-import { createTestContext } from "../../helpers/network.ts";
+import type { ConnState, MitmEngine } from "../../src/network/types.ts";
+import { createHttp1Client } from "../../src/http1/client.ts";
+import { loadOrCreateCa, type Ca } from "../../src/network/mitm/ca.ts";
+import { createMitmEngine, type MitmEngineHandle } from "../../src/network/mitm/engine.ts";
+import { createTestContext } from "./network.ts";
 
 /** Run a command; resolves with exit code and output. Bounded by `timeoutMs` (default 15 s). */
 export async function run(

@@ -5,8 +5,8 @@
  */
 import type { Socket, udp } from "bun";
 import { SocksClient } from "socks";
-import type { BlockReason } from "../../../src/network/reasons.ts";
-import type { NetworkContext, PolicyRequest, Verdict } from "../../../src/network/types.ts";
+import type { BlockReason } from "../../src/network/reasons.ts";
+import type { NetworkContext, PolicyRequest, Verdict } from "../../src/network/types.ts";
 
 /** Bound on any single wait in these tests (a regression fails instead of hanging). */
 export const WAIT_MS = 5_000;

@@ -7,7 +7,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { Cancellation } from "../../src/http1/cancellation.ts";
 import { createHttp1Client } from "../../src/http1/client.ts";
 import type { BodyConsumer, DirectResponse } from "../../src/http1/types.ts";
-import { startRawServer } from "./helpers.ts";
+import { startRawServer } from "../helpers/http1.ts";
 
 const flow: boolean[] = [];
 const client = createHttp1Client({ proxyEnv: null }, { onFlow: (p) => flow.push(p) });

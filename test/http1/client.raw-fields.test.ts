@@ -11,7 +11,7 @@ import { buildRequestHead } from "../../src/http1/request-head.ts";
 import { fieldStrings, parseRequestHead, parseRequestHeadRaw } from "../../src/http1/request-head-parser.ts";
 import { parseResponseHead, scanResponseHead, scannedFraming } from "../../src/http1/response-head.ts";
 import type { DirectResponse, RawFields } from "../../src/http1/types.ts";
-import { startRawServer } from "./helpers.ts";
+import { startRawServer } from "../helpers/http1.ts";
 
 const bytes = (s: string) => new Uint8Array(Buffer.from(s, "latin1"));
 const text = (b: Uint8Array) => Buffer.from(b).toString("latin1");

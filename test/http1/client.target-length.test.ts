@@ -6,7 +6,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { createHttp1Client } from "../../src/http1/client.ts";
 import { UpstreamError } from "../../src/http1/types.ts";
-import { bodyText, startRawServer } from "./helpers.ts";
+import { bodyText, startRawServer } from "../helpers/http1.ts";
 
 const enc = new TextEncoder();
 const client = createHttp1Client({ proxyEnv: null });

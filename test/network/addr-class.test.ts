@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { isLocalLiteral, isNonPublicAddress } from "../../../src/network/addr-class.ts";
+import { isLocalLiteral, isNonPublicAddress } from "../../src/network/addr-class.ts";
 
 describe("isNonPublicAddress (SPEC-network §3.3 list)", () => {
   const nonPublic = [

@@ -6,11 +6,11 @@ import { afterAll, afterEach, beforeEach, describe, expect, test } from "bun:tes
 import { mkdtempSync, renameSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { loadConfig } from "../../../src/network/config.ts";
-import { createNetworkContext, type NetworkContextHandle } from "../../../src/network/context.ts";
-import { readAdminToken, startAdminServer, type AdminServer } from "../../../src/network/admin.ts";
-import { createReloader, type ReloadResult, type Reloader } from "../../../src/network/reload.ts";
-import { captureLogger, mapResolver, parseProm } from "../../helpers/network.ts";
+import { loadConfig } from "../../src/network/config.ts";
+import { createNetworkContext, type NetworkContextHandle } from "../../src/network/context.ts";
+import { readAdminToken, startAdminServer, type AdminServer } from "../../src/network/admin.ts";
+import { createReloader, type ReloadResult, type Reloader } from "../../src/network/reload.ts";
+import { captureLogger, mapResolver, parseProm } from "../helpers/network.ts";
 
 const dirs: string[] = [];
 function tempDir(): string {

@@ -8,9 +8,9 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { checkAddressFlag, runCli, serverInfoLine, type CliIo } from "../../../src/network/cli.ts";
+import { checkAddressFlag, runCli, serverInfoLine, type CliIo } from "../../src/network/cli.ts";
 
-const ROOT = resolve(import.meta.dir, "../../..");
+const ROOT = resolve(import.meta.dir, "../..");
 const BUN = join(ROOT, "node_modules/.bin/bun");
 const MAIN = join(ROOT, "src/network/main.ts");
 

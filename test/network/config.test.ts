@@ -8,8 +8,8 @@ import {
   defaultConfigPath,
   loadConfig,
   parseConfig,
-} from "../../../src/network/config.ts";
-import type { RuntimeConfig } from "../../../src/network/types.ts";
+} from "../../src/network/config.ts";
+import type { RuntimeConfig } from "../../src/network/types.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "codex-netcfg-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,10 +1,10 @@
 import { describe, expect, test } from "bun:test";
-import { createNetworkContext } from "../../../src/network/context.ts";
-import { createRecorder } from "../../../src/network/recorder.ts";
-import { createMetrics } from "../../../src/network/metrics.ts";
-import { logDecision } from "../../../src/network/decision-log.ts";
-import type { BlockedEntry } from "../../../src/network/types.ts";
-import { captureLogger, createTestContext, mapResolver, parseProm, testConfig } from "../../helpers/network.ts";
+import { createNetworkContext } from "../../src/network/context.ts";
+import { createRecorder } from "../../src/network/recorder.ts";
+import { createMetrics } from "../../src/network/metrics.ts";
+import { logDecision } from "../../src/network/decision-log.ts";
+import type { BlockedEntry } from "../../src/network/types.ts";
+import { captureLogger, createTestContext, mapResolver, parseProm, testConfig } from "../helpers/network.ts";
 
 describe("recorder", () => {
   const entry = (i: number): BlockedEntry => ({

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { isIpLiteral, normalizeHost } from "../../../src/network/host.ts";
+import { isIpLiteral, normalizeHost } from "../../src/network/host.ts";
 
 describe("normalizeHost (SPEC-network §3.1)", () => {
   const cases: Array<[string, string]> = [

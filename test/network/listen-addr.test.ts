@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
-import { createLogger } from "../../../src/log.ts";
-import { ConfigError } from "../../../src/network/config-error.ts";
-import { clampListenAddress, parseListenAddress } from "../../../src/network/listen-addr.ts";
+import { createLogger } from "../../src/log.ts";
+import { ConfigError } from "../../src/network/config-error.ts";
+import { clampListenAddress, parseListenAddress } from "../../src/network/listen-addr.ts";
 
 describe("parseListenAddress (SPEC-network §2)", () => {
   /** [input, default port, host, port]. */

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
-import { ConfigError } from "../../../src/network/config-error.ts";
-import { normalizeHost } from "../../../src/network/host.ts";
-import { compilePatterns, patternProblem } from "../../../src/network/patterns.ts";
+import { ConfigError } from "../../src/network/config-error.ts";
+import { normalizeHost } from "../../src/network/host.ts";
+import { compilePatterns, patternProblem } from "../../src/network/patterns.ts";
 
 /** [patterns, host as a client sends it, the pattern expected to match or null]. */
 const table: Array<[string[], string, string | null]> = [

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { defaultConfig } from "../../../src/network/config.ts";
+import { defaultConfig } from "../../src/network/config.ts";
 import {
   compilePolicy,
   createSystemResolver,
@@ -8,8 +8,8 @@ import {
   type CompiledPolicy,
   type PolicyState,
   type Resolver,
-} from "../../../src/network/policy.ts";
-import type { PolicyRequest, RuntimeConfig, Verdict } from "../../../src/network/types.ts";
+} from "../../src/network/policy.ts";
+import type { PolicyRequest, RuntimeConfig, Verdict } from "../../src/network/types.ts";
 
 const PUBLIC = "93.184.216.34";
 

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { looksLikeTlsHandshake, parseClientHello } from "../../../src/network/tls-sni.ts";
-import { captureClientHello } from "./helpers.ts";
+import { looksLikeTlsHandshake, parseClientHello } from "../../src/network/tls-sni.ts";
+import { captureClientHello } from "../helpers/http-proxy.ts";
 
 describe("parseClientHello", () => {
   test("reads the SNI of a real ClientHello, whole and at every split point", async () => {

@@ -11,7 +11,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { createTestContext } from "../helpers/network.ts";
 import { startHttpProxyListener } from "../../src/network/http/listener.ts";
 import { startSocks5Listener } from "../../src/network/socks5/listener.ts";
-import { failAfter, rawClient, type RawClient } from "./http/helpers.ts";
+import { failAfter, rawClient, type RawClient } from "../helpers/http-proxy.ts";
 
 const ESTABLISHED = "HTTP/1.1 200 Connection established\r\n\r\n";
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");

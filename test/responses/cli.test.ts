@@ -3,7 +3,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DEFAULT_UPSTREAM_URL, parseCli, parseUpstreamUrl } from "../../src/responses/cli.ts";
-import { emptyResponseComplete, rawExchange, runChild, startProxyChild } from "./helpers.ts";
+import { emptyResponseComplete, rawExchange, runChild, startProxyChild } from "../helpers/responses.ts";
 
 describe("parseCli (SPEC §1.1)", () => {
   test("defaults", () => {

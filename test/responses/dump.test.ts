@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { dumpBody, redact } from "../../src/responses/dump.ts";
-import { rawExchange, startProxyChild, type ProxyChild } from "./helpers.ts";
+import { rawExchange, startProxyChild, type ProxyChild } from "../helpers/responses.ts";
 
 const KEY = "sk-dump_KEY-777";
 

@@ -6,10 +6,10 @@
  * Every wait is on an event, bounded by a failsafe.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { connectRefused as refused, createTestContext, startTcpEcho } from "../helpers/network.ts";
-import { startHttpProxyListener } from "../../src/network/http/listener.ts";
-import { startSocks5Listener } from "../../src/network/socks5/listener.ts";
-import { rawClient, type RawClient } from "./http/helpers.ts";
+import { connectRefused as refused, createTestContext, startTcpEcho } from "../../helpers/network.ts";
+import { startHttpProxyListener } from "../../../src/network/http/listener.ts";
+import { startSocks5Listener } from "../../../src/network/socks5/listener.ts";
+import { rawClient, type RawClient } from "../../helpers/http-proxy.ts";
 
 /** Far longer than any test may run: a stop() that resolves only when its grace ends fails the test by timeout. */
 const LONG_GRACE_MS = 60_000;

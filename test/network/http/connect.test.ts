@@ -3,7 +3,7 @@ import type { Socket } from "bun";
 import { curl, startTcpEcho } from "../../helpers/network.ts";
 import { DialError, type ConnState, type Dialer, type MitmEngine } from "../../../src/network/types.ts";
 import type { TunnelHandle } from "../../../src/network/tunnel.ts";
-import { captureClientHello, failAfter, rawClient, selfSignedCert, splitResponse, startProxy } from "./helpers.ts";
+import { captureClientHello, failAfter, rawClient, selfSignedCert, splitResponse, startProxy } from "../../helpers/http-proxy.ts";
 
 const allow = { policy: { allowedDomains: ["allowed.test", "other.test"], allowLocalBinding: true } };
 const ESTABLISHED = "HTTP/1.1 200 Connection established\r\n\r\n";

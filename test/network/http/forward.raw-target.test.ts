@@ -10,8 +10,8 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { curl } from "../../helpers/network.ts";
-import { rawClient, splitResponse, startFixedTargetListener, startProxy } from "./helpers.ts";
-import { startRawUpstream } from "./raw-upstream.ts";
+import { rawClient, splitResponse, startFixedTargetListener, startProxy } from "../../helpers/http-proxy.ts";
+import { startRawUpstream } from "../../helpers/raw-upstream.ts";
 
 const origin = startRawUpstream();
 const up = origin.port;

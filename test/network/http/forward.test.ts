@@ -7,7 +7,7 @@ import type { Server } from "bun";
 import { curl } from "../../helpers/network.ts";
 import { createHttp1Client } from "../../../src/http1/client.ts";
 import { createUpstreamClients } from "../../../src/network/http/upstream-clients.ts";
-import { rawClient, selfSignedCert, splitResponse, startFixedTargetListener, startProxy } from "./helpers.ts";
+import { rawClient, selfSignedCert, splitResponse, startFixedTargetListener, startProxy } from "../../helpers/http-proxy.ts";
 
 const BIG = randomBytes(6 * 1024 * 1024 + 123);
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");

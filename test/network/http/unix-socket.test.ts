@@ -3,7 +3,7 @@ import { mkdtempSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { curl } from "../../helpers/network.ts";
-import { rawClient, splitResponse, startProxy } from "./helpers.ts";
+import { rawClient, splitResponse, startProxy } from "../../helpers/http-proxy.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "h5-unix-"));
 const sock = join(dir, "api.sock");

@@ -6,7 +6,7 @@ import { describe, expect, test } from "bun:test";
 import { chmodSync, lstatSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CA_COMMON_NAME, loadOrCreateCa, MitmCaError } from "../../../src/network/mitm/ca.ts";
-import { run, tempDir } from "./helpers.ts";
+import { run, tempDir } from "../../helpers/mitm.ts";
 
 const mode = (p: string) => lstatSync(p).mode & 0o777;
 

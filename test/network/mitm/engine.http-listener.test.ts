@@ -7,7 +7,7 @@ import { startHttpProxyListener } from "../../../src/network/http/listener.ts";
 import type { Ca } from "../../../src/network/mitm/ca.ts";
 import type { MitmEngineHandle } from "../../../src/network/mitm/engine.ts";
 import { curl } from "../../helpers/network.ts";
-import { originCert, run, startMitmContext, tlsThroughProxy, type MitmSetup } from "./helpers.ts";
+import { originCert, run, startMitmContext, tlsThroughProxy, type MitmSetup } from "../../helpers/mitm.ts";
 
 let t: MitmSetup["t"];
 let ca: Ca;

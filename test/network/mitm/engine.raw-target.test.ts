@@ -10,9 +10,9 @@ import { connect as tlsConnect, type TLSSocket } from "node:tls";
 import { startHttpProxyListener } from "../../../src/network/http/listener.ts";
 import type { Ca } from "../../../src/network/mitm/ca.ts";
 import type { MitmEngineHandle } from "../../../src/network/mitm/engine.ts";
-import { failAfter } from "../http/helpers.ts";
-import { startRawUpstream, type RawUpstream } from "../http/raw-upstream.ts";
-import { connectThrough, originCert, startMitmContext, type MitmSetup } from "./helpers.ts";
+import { failAfter } from "../../helpers/http-proxy.ts";
+import { startRawUpstream, type RawUpstream } from "../../helpers/raw-upstream.ts";
+import { connectThrough, originCert, startMitmContext, type MitmSetup } from "../../helpers/mitm.ts";
 
 let t: MitmSetup["t"];
 let ca: Ca;

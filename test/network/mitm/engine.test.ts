@@ -12,7 +12,7 @@ import { loadOrCreateCa, type Ca } from "../../../src/network/mitm/ca.ts";
 import { createMitmEngine, type MitmEngineHandle } from "../../../src/network/mitm/engine.ts";
 import { createLeafKey, type LeafKey } from "../../../src/network/mitm/leaf.ts";
 import { createTestContext, curl } from "../../helpers/network.ts";
-import { originCert, run, startConnectFront, tempDir, tlsThroughProxy } from "./helpers.ts";
+import { originCert, run, startConnectFront, tempDir, tlsThroughProxy } from "../../helpers/mitm.ts";
 
 const BIG = new Uint8Array(3 * 1024 * 1024 + 7).map((_, i) => (i * 31 + 7) & 0xff);
 

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { loadOrCreateCa, type Ca } from "../../../src/network/mitm/ca.ts";
 import { createCertCache } from "../../../src/network/mitm/cert-cache.ts";
 import { createLeafKey, issueLeaf, LEAF_BACKDATE_MS, LEAF_VALIDITY_MS, type LeafCert, type LeafKey } from "../../../src/network/mitm/leaf.ts";
-import { run, tempDir } from "./helpers.ts";
+import { run, tempDir } from "../../helpers/mitm.ts";
 
 let ca: Ca;
 let key: LeafKey;

@@ -12,7 +12,7 @@ import {
 } from "../../../src/network/socks5/handshake.ts";
 import { encodeAddress, REP, repForDialError, replyBytes } from "../../../src/network/socks5/reply.ts";
 import { classifyFirstBytes } from "../../../src/network/socks5/peek.ts";
-import { domainRequest, ipv4Request } from "./helpers.ts";
+import { domainRequest, ipv4Request } from "../../helpers/socks5.ts";
 
 const u8 = (a: number[]) => Uint8Array.from(a);
 

@@ -11,7 +11,7 @@ import { SocksClient } from "socks";
 import { createTestContext, curl, startFakeHttpUpstream } from "../../helpers/network.ts";
 import { startSocks5Listener } from "../../../src/network/socks5/listener.ts";
 import type { ConnState, MitmEngine } from "../../../src/network/types.ts";
-import { domainRequest, GREETING, RawClient, readReply, socksCommand, spyContext, startUdpEcho } from "./helpers.ts";
+import { domainRequest, GREETING, RawClient, readReply, socksCommand, spyContext, startUdpEcho } from "../../helpers/socks5.ts";
 
 const upstream = startFakeHttpUpstream();
 const udpEcho = await startUdpEcho();

@@ -8,7 +8,7 @@ import type { Ca } from "../../../src/network/mitm/ca.ts";
 import type { MitmEngineHandle } from "../../../src/network/mitm/engine.ts";
 import { startSocks5Listener, type Socks5ListenerHandle } from "../../../src/network/socks5/listener.ts";
 import { curl } from "../../helpers/network.ts";
-import { originCert, startMitmContext, type MitmSetup } from "../mitm/helpers.ts";
+import { originCert, startMitmContext, type MitmSetup } from "../../helpers/mitm.ts";
 
 let t: MitmSetup["t"];
 let ca: Ca;

@@ -10,7 +10,7 @@ import type { udp } from "bun";
 import { SocksClient } from "socks";
 import { createTestContext, startTcpEcho } from "../../helpers/network.ts";
 import { startSocks5Listener } from "../../../src/network/socks5/listener.ts";
-import { socksCommand, spyContext, startUdpEcho, within } from "./helpers.ts";
+import { socksCommand, spyContext, startUdpEcho, within } from "../../helpers/socks5.ts";
 
 const echo = startTcpEcho();
 const udpEcho = await startUdpEcho();

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createTestContext, startTcpEcho } from "../../helpers/network.ts";
 import { startSocks5Listener, type Socks5ListenerHandle } from "../../../src/network/socks5/listener.ts";
-import { domainRequest, GREETING, ipv4Request, RawClient, readReply, spyContext } from "./helpers.ts";
+import { domainRequest, GREETING, ipv4Request, RawClient, readReply, spyContext } from "../../helpers/socks5.ts";
 
 const CONNECT = 0x01;
 const BIND = 0x02;

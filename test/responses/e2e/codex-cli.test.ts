@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ROOT, startProxyChild, type ProxyChild } from "./helpers.ts";
+import { ROOT, startProxyChild, type ProxyChild } from "../../helpers/responses.ts";
 
 const CODEX = join(ROOT, "node_modules", ".bin", "codex");
 const KEY = "sk-codex-cli_KEY-1";

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { BUN, ROOT, startProxyChild } from "./helpers.ts";
+import { BUN, ROOT, startProxyChild } from "../../helpers/responses.ts";
 
 const KEY = "sk-compiled_KEY-9";
 

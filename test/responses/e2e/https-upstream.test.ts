@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startProxyChild, type ProxyChild } from "./helpers.ts";
-import { createTestPki } from "./tls-fixture.ts";
+import { startProxyChild, type ProxyChild } from "../../helpers/responses.ts";
+import { createTestPki } from "../../helpers/pki.ts";
 
 const KEY = "sk-https-KEY_42";
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import OpenAI from "openai";
-import { startProxyChild, type ProxyChild } from "./helpers.ts";
+import { startProxyChild, type ProxyChild } from "../../helpers/responses.ts";
 
 const KEY = "sk-sdk_Test-KEY-0123456789";
 

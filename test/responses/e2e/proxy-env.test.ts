@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { startProxyChild } from "./helpers.ts";
+import { startProxyChild } from "../../helpers/responses.ts";
 
 const KEY = "sk-proxyenv_KEY-5";
 

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ROOT } from "./helpers.ts";
+import { ROOT } from "../../helpers/responses.ts";
 
 const ANALYZE = Bun.which("systemd-analyze");
 const UNITS = ["codex-responses-api-proxy.service", "codex-responses-api-proxy-keyfile.service"];
