@@ -5,6 +5,7 @@
  * answered `200` with the request line as the body. Test-only; 127.0.0.1, port 0.
  */
 import type { Socket, TCPSocketListener } from "bun";
+import { decodeChunkedAt } from "./chunked.ts";
 
 /** One request as the origin received it. */
 export interface RawRequest {
@@ -57,21 +58,11 @@ function takeRequest(buf: Buffer): { req: RawRequest; used: number } | { need: n
   const te = headers.find(([k]) => k === "transfer-encoding");
   let at = end + 4;
   if (te) {
-    const parts: Buffer[] = [];
-    for (;;) {
-      const lineEnd = buf.indexOf("\r\n", at);
-      if (lineEnd < 0) return null;
-      const size = parseInt(buf.toString("latin1", at, lineEnd), 16);
-      if (size === 0) {
-        if (buf.length < lineEnd + 4) return null; // no trailers in these tests
-        at = lineEnd + 4;
-        break;
-      }
-      if (buf.length < lineEnd + 2 + size + 2) return null;
-      parts.push(buf.subarray(lineEnd + 2, lineEnd + 2 + size));
-      at = lineEnd + 2 + size + 2;
-    }
-    return { req: { head, requestLine: lines[0]!, headers, framing: "chunked", body: Buffer.concat(parts) }, used: at };
+    const r = decodeChunkedAt(buf, at); // throws on bad framing: never loops
+    if (r === "incomplete") return null;
+    const body = r.body;
+    at = r.end;
+    return { req: { head, requestLine: lines[0]!, headers, framing: "chunked", body }, used: at };
   }
   const len = cl ? Number(cl[1]) : 0;
   if (buf.length < at + len) return { need: at + len };
@@ -123,11 +114,20 @@ export function startRawUpstream(tls?: { key: string; cert: string }): RawUpstre
         totals[st.index] = (totals[st.index] ?? 0) + d.byteLength;
         checkBytes();
         // A large length-framed body arrives in many chunks: join them once it is all there.
-        for (;;) {
+        // Each pass takes one whole request (≥ 4 bytes) or returns: bounded by the bytes held.
+        for (let pass = 0; pass <= st.size; pass++) {
           if (st.size < st.need) return;
           const buf = st.chunks.length === 1 ? st.chunks[0]! : Buffer.concat(st.chunks, st.size);
           st.chunks = [buf];
-          const got = takeRequest(buf);
+          let got: ReturnType<typeof takeRequest>;
+          try {
+            got = takeRequest(buf);
+          } catch (e) {
+            // Bad framing from the proxy: the test waiting for this request fails with the reason.
+            waiter(requests.length).reject(e);
+            s.end();
+            return;
+          }
           if (!got) return;
           if ("need" in got) {
             st.need = got.need;

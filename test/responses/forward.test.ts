@@ -4,6 +4,7 @@ import { createHttp1Client } from "../../src/http1/client.ts";
 import { upstreamHostHeader } from "../../src/responses/forward.ts";
 import { startResponsesProxy } from "../../src/responses/server.ts";
 import { rawExchange } from "../helpers/responses.ts";
+import { decodeChunked } from "../helpers/chunked.ts";
 
 const KEY = "sk-fwd_TEST-123";
 
@@ -293,17 +294,7 @@ describe("large streamed bodies under backpressure", () => {
       let body = all.subarray(headEnd);
       if (version === "HTTP/1.1") {
         expect(head).toContain("transfer-encoding: chunked");
-        // De-chunk.
-        const parts: Buffer[] = [];
-        let i = 0;
-        for (;;) {
-          const nl = body.indexOf("\r\n", i);
-          const size = parseInt(body.subarray(i, nl).toString("latin1"), 16);
-          if (size === 0) break;
-          parts.push(body.subarray(nl + 2, nl + 2 + size));
-          i = nl + 2 + size + 2;
-        }
-        body = Buffer.concat(parts);
+        body = decodeChunked(body);
       }
       expect(body.length).toBe(CHUNK * CHUNKS);
       for (let k = 0; k < CHUNKS; k++) expect(body[k * CHUNK]).toBe(k % 251);
