@@ -21,7 +21,7 @@
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { createTestPki } from "../test/helpers/pki.ts";
+import { makeTestPki } from "../test/helpers/pki.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 
@@ -164,7 +164,7 @@ async function main(): Promise<number> {
   }
 
   const key = randomKey();
-  const pki = o.tls ? createTestPki() : null;
+  const pki = o.tls ? makeTestPki() : null;
   const tmp = mkdtempSync(join(tmpdir(), "key-copies-"));
   const caFile = join(tmp, "ca.pem");
   if (pki) writeFileSync(caFile, pki.caPem);
@@ -172,7 +172,7 @@ async function main(): Promise<number> {
     hostname: "127.0.0.1",
     port: 0,
     idleTimeout: 0,
-    ...(pki ? { tls: { cert: pki.certPem, key: pki.keyPem } } : {}),
+    ...(pki ? { tls: { cert: pki.leaf.cert, key: pki.leaf.key } } : {}),
     async fetch(req) {
       const auth = req.headers.get("authorization");
       await req.arrayBuffer();
@@ -272,6 +272,7 @@ async function main(): Promise<number> {
     await proxy.exited;
     upstream.stop(true);
     rmSync(tmp, { recursive: true, force: true });
+    pki?.cleanup();
   }
 }
 

@@ -183,19 +183,6 @@ export function splitResponse(raw: string): { status: number; headers: Record<st
   return { status: Number(lines[0]!.split(" ")[1]), headers, body: raw.slice(end + 4) };
 }
 
-/** A self-signed EC certificate for `names` (PEM strings), made with the openssl CLI. */
-export function selfSignedCert(names: string[]): { cert: string; key: string } {
-  const dir = mkdtempSync(join(tmpdir(), "h5-cert-"));
-  const san = names.map((n) => `DNS:${n}`).join(",");
-  const r = Bun.spawnSync([
-    "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-    "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem"), "-days", "2",
-    "-subj", `/CN=${names[0]}`, "-addext", `subjectAltName=${san}`,
-  ]);
-  if (r.exitCode !== 0) throw new Error(`openssl failed: ${r.stderr.toString()}`);
-  return { cert: readFileSync(join(dir, "cert.pem"), "utf8"), key: readFileSync(join(dir, "key.pem"), "utf8") };
-}
-
 /** The ClientHello a real TLS client (Bun/BoringSSL) sends for `serverName`. */
 export async function captureClientHello(serverName: string): Promise<Uint8Array> {
   const got = Promise.withResolvers<Uint8Array>();

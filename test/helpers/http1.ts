@@ -1,11 +1,8 @@
 /**
  * Test helpers for the HTTP/1.1 client: a raw TCP (or TLS) upstream whose bytes the test
- * controls exactly, and a throwaway CA + leaf made with the openssl CLI.
+ * controls exactly (the PKI comes from ./pki.ts).
  */
 import type { Socket, TCPSocketListener } from "bun";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 
 /** One accepted connection on the raw upstream. */
 export class RawConn {
@@ -128,47 +125,4 @@ export function startRawServer(
 /** Read a whole body stream into a string. */
 export async function bodyText(body: ReadableStream<Uint8Array>): Promise<string> {
   return Buffer.from(await new Response(body).arrayBuffer()).toString("latin1");
-}
-
-/** A test PKI: a CA, a leaf for `upstream.test` + 127.0.0.1 signed by it, and a self-signed stranger. */
-export interface TestPki {
-  dir: string;
-  caPem: string;
-  caPath: string;
-  leaf: { cert: string; key: string };
-  /** Signed by the CA but with SAN `other.test` only (no IP SAN). */
-  otherLeaf: { cert: string; key: string };
-  cleanup(): void;
-}
-
-function openssl(args: string[], cwd: string): void {
-  const r = Bun.spawnSync(["openssl", ...args], { cwd, stderr: "pipe", stdout: "pipe" });
-  if (r.exitCode !== 0) throw new Error(`openssl ${args[0]} failed: ${r.stderr.toString()}`);
-}
-
-export function makeTestPki(): TestPki {
-  const dir = mkdtempSync(join(tmpdir(), "h1-pki-"));
-  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
-  openssl(
-    ["req", "-x509", ...ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=h1 test CA",
-      "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
-    dir,
-  );
-  const leaf = (name: string, san: string) => {
-    openssl(["req", ...ec, "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", `/CN=${name}`], dir);
-    writeFileSync(join(dir, `${name}.ext`), `subjectAltName=${san}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n`);
-    openssl(["x509", "-req", "-in", `${name}.csr`, "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-      "-out", `${name}.pem`, "-days", "2", "-extfile", `${name}.ext`], dir);
-    return { cert: readFileSync(join(dir, `${name}.pem`), "utf8"), key: readFileSync(join(dir, `${name}.key`), "utf8") };
-  };
-  const l = leaf("upstream", "DNS:upstream.test,IP:127.0.0.1");
-  const o = leaf("other", "DNS:other.test");
-  return {
-    dir,
-    caPem: readFileSync(join(dir, "ca.pem"), "utf8"),
-    caPath: join(dir, "ca.pem"),
-    leaf: l,
-    otherLeaf: o,
-    cleanup: () => rmSync(dir, { recursive: true, force: true }),
-  };
 }

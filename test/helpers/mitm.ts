@@ -5,16 +5,15 @@
  * process runners for openssl / python3.
  */
 import type { Socket, TCPSocketListener } from "bun";
-import { mkdtempSync } from "node:fs";
 import { connect as netConnect, type Socket as NetSocket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ConnState, MitmEngine } from "../../src/network/types.ts";
 import { createHttp1Client } from "../../src/http1/client.ts";
 import { loadOrCreateCa, type Ca } from "../../src/network/mitm/ca.ts";
 import { createMitmEngine, type MitmEngineHandle } from "../../src/network/mitm/engine.ts";
 import { createTestContext } from "./network.ts";
+import { tempDir as makeTempDir } from "./temp.ts";
 
 /** Run a command; resolves with exit code and output. Bounded by `timeoutMs` (default 15 s). */
 export async function run(
@@ -36,25 +35,8 @@ export async function run(
   return { code, out, err };
 }
 
-/** A fresh temporary folder. */
-export function tempDir(prefix = "cnp-mitm-"): string {
-  return mkdtempSync(join(tmpdir(), prefix));
-}
-
-/** Self-signed origin certificate for `names` (openssl, EC P-256), PEM strings + CA file path. */
-export async function originCert(names: string[]): Promise<{ key: string; cert: string; certPath: string }> {
-  const dir = tempDir("cnp-origin-");
-  const keyPath = join(dir, "origin.key");
-  const certPath = join(dir, "origin.pem");
-  const san = names.map((n) => (/^[\d.]+$/.test(n) ? `IP:${n}` : `DNS:${n}`)).join(",");
-  const r = await run([
-    "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-    "-keyout", keyPath, "-out", certPath, "-days", "2", "-subj", `/CN=${names[0]}`,
-    "-addext", `subjectAltName=${san}`,
-  ]);
-  if (r.code !== 0) throw new Error(`openssl req failed: ${r.err}`);
-  return { key: await Bun.file(keyPath).text(), cert: await Bun.file(certPath).text(), certPath };
-}
+/** A fresh temporary folder, removed by `removeTempDirs` (test/helpers/temp.ts). */
+export const tempDir = (prefix = "cnp-mitm-"): string => makeTempDir(prefix);
 
 /**
  * A minimal HTTP CONNECT front end: reads one `CONNECT host:port` head, answers

@@ -1,55 +1,84 @@
 /**
- * A throwaway test CA and a leaf for 127.0.0.1 / localhost. Keys come from node:crypto
- * (native, fast); node-forge builds and signs the X.509 certificates.
+ * The one test PKI maker: throwaway certificates made with the openssl CLI (EC P-256), so the
+ * trust side of every test is independent of the proxy's own X.509 code (src/network/mitm/).
+ *
+ * - `selfSignedCert(names)`: a certificate that is its own trust anchor (fake origins).
+ * - `makeTestPki()`: a CA, a leaf for `upstream.test`, `localhost` and `127.0.0.1` signed by
+ *   it, and `otherLeaf` (`other.test` only) signed by it too.
+ *
+ * Names that are IP literals become `IP:` SANs, the rest `DNS:` SANs. Files live in a temporary
+ * folder removed by `removeTempDirs` (test/helpers/temp.ts) or `cleanup()`; the self-signed
+ * maker removes its folder before returning (only the PEM strings are kept).
  */
-import { generateKeyPairSync, randomBytes } from "node:crypto";
-import forge from "node-forge";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { isIP } from "node:net";
+import { join } from "node:path";
+import { tempDir } from "./temp.ts";
 
+/** A certificate and its private key, PEM. */
+export interface TestCert {
+  cert: string;
+  key: string;
+}
+
+/** A CA and two leaves it signed. */
 export interface TestPki {
+  dir: string;
   caPem: string;
-  certPem: string;
-  keyPem: string;
+  /** The CA certificate as a file (for NODE_EXTRA_CA_CERTS, curl --cacert, openssl -CAfile). */
+  caPath: string;
+  /** SANs `upstream.test`, `localhost`, `127.0.0.1`. */
+  leaf: TestCert;
+  /** SAN `other.test` only (no IP SAN). */
+  otherLeaf: TestCert;
+  cleanup(): void;
 }
 
-function rsa() {
-  const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
-  return {
-    priv: forge.pki.privateKeyFromPem(privateKey.export({ type: "pkcs1", format: "pem" }).toString()),
-    pub: forge.pki.publicKeyFromPem(publicKey.export({ type: "spki", format: "pem" }).toString()),
-    pem: privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
-  };
+const EC = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+
+function openssl(args: string[], cwd: string): void {
+  const r = Bun.spawnSync(["openssl", ...args], { cwd, stdout: "pipe", stderr: "pipe" });
+  if (r.exitCode !== 0) throw new Error(`openssl ${args[0]} failed: ${r.stderr.toString()}`);
 }
 
-function cert(subject: string, pub: forge.pki.PublicKey, issuer: forge.pki.Certificate | null, signKey: forge.pki.PrivateKey, isCa: boolean) {
-  const c = forge.pki.createCertificate();
-  c.publicKey = pub;
-  c.serialNumber = "01" + randomBytes(8).toString("hex");
-  c.validity.notBefore = new Date(Date.now() - 60_000);
-  c.validity.notAfter = new Date(Date.now() + 24 * 3600_000);
-  c.setSubject([{ name: "commonName", value: subject }]);
-  c.setIssuer(issuer ? issuer.subject.attributes : [{ name: "commonName", value: subject }]);
-  c.setExtensions(
-    isCa
-      ? [
-          { name: "basicConstraints", cA: true, critical: true },
-          { name: "keyUsage", keyCertSign: true, cRLSign: true, critical: true },
-        ]
-      : [
-          { name: "basicConstraints", cA: false },
-          { name: "keyUsage", digitalSignature: true, keyEncipherment: true, critical: true },
-          { name: "extKeyUsage", serverAuth: true },
-          { name: "subjectAltName", altNames: [{ type: 7, ip: "127.0.0.1" }, { type: 2, value: "localhost" }] },
-        ],
+const sans = (names: string[]) => names.map((n) => (isIP(n) ? `IP:${n}` : `DNS:${n}`)).join(",");
+
+/** A self-signed server certificate for `names` (the first is also the CN). */
+export function selfSignedCert(names: string[]): TestCert {
+  const dir = tempDir("cp-cert-");
+  try {
+    openssl(
+      ["req", "-x509", ...EC, "-keyout", "key.pem", "-out", "cert.pem", "-days", "2", "-subj", `/CN=${names[0]}`,
+        "-addext", `subjectAltName=${sans(names)}`],
+      dir,
+    );
+    return { cert: readFileSync(join(dir, "cert.pem"), "utf8"), key: readFileSync(join(dir, "key.pem"), "utf8") };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** A CA with two leaves (see {@link TestPki}). */
+export function makeTestPki(): TestPki {
+  const dir = tempDir("cp-pki-");
+  openssl(
+    ["req", "-x509", ...EC, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=codex-proxies test CA",
+      "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+    dir,
   );
-  c.sign(signKey as forge.pki.rsa.PrivateKey, forge.md.sha256.create());
-  return c;
-}
-
-/** Create a CA and a server certificate for 127.0.0.1 and localhost signed by it. */
-export function createTestPki(): TestPki {
-  const ca = rsa();
-  const caCert = cert("codex-proxies test CA", ca.pub, null, ca.priv, true);
-  const leaf = rsa();
-  const leafCert = cert("localhost", leaf.pub, caCert, ca.priv, false);
-  return { caPem: forge.pki.certificateToPem(caCert), certPem: forge.pki.certificateToPem(leafCert), keyPem: leaf.pem };
+  const leaf = (name: string, names: string[]): TestCert => {
+    openssl(["req", ...EC, "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", `/CN=${names[0]}`], dir);
+    writeFileSync(join(dir, `${name}.ext`), `subjectAltName=${sans(names)}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n`);
+    openssl(["x509", "-req", "-in", `${name}.csr`, "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+      "-out", `${name}.pem`, "-days", "2", "-extfile", `${name}.ext`], dir);
+    return { cert: readFileSync(join(dir, `${name}.pem`), "utf8"), key: readFileSync(join(dir, `${name}.key`), "utf8") };
+  };
+  return {
+    dir,
+    caPem: readFileSync(join(dir, "ca.pem"), "utf8"),
+    caPath: join(dir, "ca.pem"),
+    leaf: leaf("upstream", ["upstream.test", "localhost", "127.0.0.1"]),
+    otherLeaf: leaf("other", ["other.test"]),
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  };
 }

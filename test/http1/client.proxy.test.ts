@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Socket, TCPSocketListener } from "bun";
 import { createHttp1Client } from "../../src/http1/client.ts";
 import { UpstreamError } from "../../src/http1/types.ts";
-import { bodyText, makeTestPki, type TestPki } from "../helpers/http1.ts";
+import { bodyText } from "../helpers/http1.ts";
+import { makeTestPki, type TestPki } from "../helpers/pki.ts";
 
 interface ProxyConn {
   head: string;

@@ -10,7 +10,8 @@ import { createHttp1Client } from "../../src/http1/client.ts";
 import { buildTrustedCa, loadExtraCaFromEnv, splitPemCertificates } from "../../src/http1/tls-trust.ts";
 import type { Http1Client } from "../../src/http1/types.ts";
 import { UpstreamError } from "../../src/http1/types.ts";
-import { bodyText, makeTestPki, startRawServer, type TestPki } from "../helpers/http1.ts";
+import { bodyText, startRawServer } from "../helpers/http1.ts";
+import { makeTestPki, type TestPki } from "../helpers/pki.ts";
 
 let pki: TestPki;
 let good: ReturnType<typeof Bun.serve>;

@@ -3,7 +3,8 @@ import type { Socket } from "bun";
 import { curl, startTcpEcho } from "../../helpers/network.ts";
 import { DialError, type ConnState, type Dialer, type MitmEngine } from "../../../src/network/types.ts";
 import type { TunnelHandle } from "../../../src/network/tunnel.ts";
-import { captureClientHello, failAfter, rawClient, selfSignedCert, splitResponse, startProxy } from "../../helpers/http-proxy.ts";
+import { captureClientHello, failAfter, rawClient, splitResponse, startProxy } from "../../helpers/http-proxy.ts";
+import { selfSignedCert } from "../../helpers/pki.ts";
 
 const allow = { policy: { allowedDomains: ["allowed.test", "other.test"], allowLocalBinding: true } };
 const ESTABLISHED = "HTTP/1.1 200 Connection established\r\n\r\n";

@@ -3,15 +3,14 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startProxyChild, type ProxyChild } from "../../helpers/responses.ts";
-import { createTestPki } from "../../helpers/pki.ts";
+import { makeTestPki } from "../../helpers/pki.ts";
 
 const KEY = "sk-https-KEY_42";
 
 describe("https upstream verified with NODE_EXTRA_CA_CERTS", () => {
   const dir = mkdtempSync(join(tmpdir(), "rp-https-"));
-  const pki = createTestPki();
-  const caFile = join(dir, "ca.pem");
-  writeFileSync(caFile, pki.caPem);
+  const pki = makeTestPki();
+  const caFile = pki.caPath;
   let upstream: ReturnType<typeof Bun.serve>;
   let trusted: ProxyChild;
   let untrusted: ProxyChild;
@@ -21,7 +20,7 @@ describe("https upstream verified with NODE_EXTRA_CA_CERTS", () => {
     upstream = Bun.serve({
       hostname: "127.0.0.1",
       port: 0,
-      tls: { cert: pki.certPem, key: pki.keyPem },
+      tls: { cert: pki.leaf.cert, key: pki.leaf.key },
       fetch(req) {
         seen.push({ auth: req.headers.get("authorization"), host: req.headers.get("host"), url: req.url });
         return new Response('{"id":"resp_tls"}', { headers: { "content-type": "application/json" } });
@@ -37,6 +36,7 @@ describe("https upstream verified with NODE_EXTRA_CA_CERTS", () => {
     await Promise.all([trusted?.stop(), untrusted?.stop()]);
     upstream?.stop(true);
     rmSync(dir, { recursive: true, force: true });
+    pki.cleanup();
   });
 
   test("trusted CA: request forwarded over TLS with the key and the upstream Host", async () => {
