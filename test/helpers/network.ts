@@ -14,6 +14,7 @@ import { createLogger, type LogFormat, type Logger } from "../../src/log.ts";
 import type { RuntimeConfig } from "../../src/network/types.ts";
 import type { Resolver } from "../../src/network/policy.ts";
 import { createNetworkContext, type NetworkContextHandle } from "../../src/network/context.ts";
+import { removeLater } from "./temp.ts";
 
 /** Recursive partial, for config overrides. */
 export type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] extends unknown[] ? T[K] : DeepPartial<T[K]>) : T[K] };
@@ -24,8 +25,9 @@ export type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] exte
  * `over` is merged one level deep into `policy` and `mitm`.
  */
 export function testConfig(over: DeepPartial<RuntimeConfig> = {}): RuntimeConfig {
-  // A fresh folder name, created only if something (the MITM CA) writes there.
-  const dir = join(tmpdir(), `cnp-test-${randomUUID()}`);
+  // A fresh folder name, created only if something (the MITM CA) writes there; removed by
+  // removeTempDirs (test/helpers/temp.ts) at the end of the file.
+  const dir = removeLater(join(tmpdir(), `cnp-test-${randomUUID()}`));
   const base: RuntimeConfig = {
     enabled: true,
     mode: "full",

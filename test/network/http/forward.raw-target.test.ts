@@ -12,6 +12,9 @@ import { join } from "node:path";
 import { curl } from "../../helpers/network.ts";
 import { rawClient, splitResponse, startFixedTargetListener, startProxy } from "../../helpers/http-proxy.ts";
 import { startRawUpstream } from "../../helpers/raw-upstream.ts";
+import { removeTempDirs, tempDir } from "../../helpers/temp.ts";
+
+afterAll(removeTempDirs);
 
 const origin = startRawUpstream();
 const up = origin.port;
@@ -92,7 +95,7 @@ describe("request-target forwarded byte-exact", () => {
 });
 
 describe("request body framing kept upstream", () => {
-  const dir = mkdtempSync(join(tmpdir(), "cnp-raw-target-"));
+  const dir = tempDir("cnp-raw-target-");
 
   test("a 3 MiB content-length upload arrives with content-length (not chunked), byte-exact", async () => {
     const body = randomBytes(3 * 1024 * 1024 + 5);

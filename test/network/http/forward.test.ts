@@ -7,12 +7,16 @@ import type { Server } from "bun";
 import { curl } from "../../helpers/network.ts";
 import { createHttp1Client } from "../../../src/http1/client.ts";
 import { createUpstreamClients } from "../../../src/network/http/upstream-clients.ts";
-import { rawClient, selfSignedCert, splitResponse, startFixedTargetListener, startProxy } from "../../helpers/http-proxy.ts";
+import { rawClient, splitResponse, startFixedTargetListener, startProxy } from "../../helpers/http-proxy.ts";
 import { decodeChunked } from "../../helpers/chunked.ts";
+import { selfSignedCert } from "../../helpers/pki.ts";
+import { removeTempDirs, tempDir } from "../../helpers/temp.ts";
+
+afterAll(removeTempDirs);
 
 const BIG = randomBytes(6 * 1024 * 1024 + 123);
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
-const dir = mkdtempSync(join(tmpdir(), "h5-fwd-"));
+const dir = tempDir("h5-fwd-");
 const bigFile = join(dir, "big.bin");
 writeFileSync(bigFile, BIG);
 

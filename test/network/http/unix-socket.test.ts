@@ -4,8 +4,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { curl } from "../../helpers/network.ts";
 import { rawClient, splitResponse, startProxy } from "../../helpers/http-proxy.ts";
+import { removeTempDirs, tempDir } from "../../helpers/temp.ts";
 
-const dir = mkdtempSync(join(tmpdir(), "h5-unix-"));
+afterAll(removeTempDirs);
+
+const dir = tempDir("h5-unix-");
 const sock = join(dir, "api.sock");
 const link = join(dir, "link.sock");
 const linkAllowed = join(dir, "allowed-link.sock");

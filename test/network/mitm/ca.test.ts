@@ -2,11 +2,14 @@
  * MITM CA files (SPEC-network §6): creation (modes, create-new, contents checked by openssl),
  * loading, and every refusal.
  */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test, afterAll } from "bun:test";
 import { chmodSync, lstatSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CA_COMMON_NAME, loadOrCreateCa, MitmCaError } from "../../../src/network/mitm/ca.ts";
 import { run, tempDir } from "../../helpers/mitm.ts";
+import { removeTempDirs } from "../../helpers/temp.ts";
+
+afterAll(removeTempDirs);
 
 const mode = (p: string) => lstatSync(p).mode & 0o777;
 

@@ -7,7 +7,11 @@ import { startHttpProxyListener } from "../../../src/network/http/listener.ts";
 import type { Ca } from "../../../src/network/mitm/ca.ts";
 import type { MitmEngineHandle } from "../../../src/network/mitm/engine.ts";
 import { curl } from "../../helpers/network.ts";
-import { originCert, run, startMitmContext, tlsThroughProxy, type MitmSetup } from "../../helpers/mitm.ts";
+import { run, startMitmContext, tlsThroughProxy, type MitmSetup } from "../../helpers/mitm.ts";
+import { selfSignedCert } from "../../helpers/pki.ts";
+import { removeTempDirs } from "../../helpers/temp.ts";
+
+afterAll(removeTempDirs);
 
 let t: MitmSetup["t"];
 let ca: Ca;
@@ -17,7 +21,7 @@ let listener: Awaited<ReturnType<typeof startHttpProxyListener>>;
 let up: number;
 
 beforeAll(async () => {
-  const cert = await originCert(["allowed.test"]);
+  const cert = selfSignedCert(["allowed.test"]);
   ({ t, ca, engine } = await startMitmContext(cert.cert, { inspect: true }));
   origin = Bun.serve({
     hostname: "127.0.0.1",

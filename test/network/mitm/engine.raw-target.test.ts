@@ -12,7 +12,11 @@ import type { Ca } from "../../../src/network/mitm/ca.ts";
 import type { MitmEngineHandle } from "../../../src/network/mitm/engine.ts";
 import { failAfter } from "../../helpers/http-proxy.ts";
 import { startRawUpstream, type RawUpstream } from "../../helpers/raw-upstream.ts";
-import { connectThrough, originCert, startMitmContext, type MitmSetup } from "../../helpers/mitm.ts";
+import { connectThrough, startMitmContext, type MitmSetup } from "../../helpers/mitm.ts";
+import { selfSignedCert } from "../../helpers/pki.ts";
+import { removeTempDirs } from "../../helpers/temp.ts";
+
+afterAll(removeTempDirs);
 
 let t: MitmSetup["t"];
 let ca: Ca;
@@ -22,7 +26,7 @@ let listener: Awaited<ReturnType<typeof startHttpProxyListener>>;
 let up: number;
 
 beforeAll(async () => {
-  const cert = await originCert(["allowed.test"]);
+  const cert = selfSignedCert(["allowed.test"]);
   ({ t, ca, engine } = await startMitmContext(cert.cert));
   origin = startRawUpstream({ key: cert.key, cert: cert.cert });
   up = origin.port;

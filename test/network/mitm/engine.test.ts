@@ -12,7 +12,11 @@ import { loadOrCreateCa, type Ca } from "../../../src/network/mitm/ca.ts";
 import { createMitmEngine, type MitmEngineHandle } from "../../../src/network/mitm/engine.ts";
 import { createLeafKey, type LeafKey } from "../../../src/network/mitm/leaf.ts";
 import { createTestContext, curl } from "../../helpers/network.ts";
-import { originCert, run, startConnectFront, tempDir, tlsThroughProxy } from "../../helpers/mitm.ts";
+import { run, startConnectFront, tempDir, tlsThroughProxy } from "../../helpers/mitm.ts";
+import { selfSignedCert } from "../../helpers/pki.ts";
+import { removeTempDirs } from "../../helpers/temp.ts";
+
+afterAll(removeTempDirs);
 
 const BIG = new Uint8Array(3 * 1024 * 1024 + 7).map((_, i) => (i * 31 + 7) & 0xff);
 
@@ -39,7 +43,7 @@ beforeAll(async () => {
   );
   const cfg = t.ctx.config();
   ca = await loadOrCreateCa(cfg.mitm.caCertPath, cfg.mitm.caKeyPath, { create: true });
-  const cert = await originCert(["allowed.test", "other.test"]);
+  const cert = selfSignedCert(["allowed.test", "other.test"]);
   originPem = cert.cert;
   origin = Bun.serve({
     hostname: "127.0.0.1",

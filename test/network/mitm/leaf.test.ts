@@ -2,12 +2,15 @@
  * Leaf certificates (SPEC-network §6) checked by openssl, CAs made by openssl (RSA and EC)
  * as issuers, issuance cost, and the LRU cache with per-host dedupe.
  */
-import { beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test, afterAll } from "bun:test";
 import { join } from "node:path";
 import { loadOrCreateCa, type Ca } from "../../../src/network/mitm/ca.ts";
 import { createCertCache } from "../../../src/network/mitm/cert-cache.ts";
 import { createLeafKey, issueLeaf, LEAF_BACKDATE_MS, LEAF_VALIDITY_MS, type LeafCert, type LeafKey } from "../../../src/network/mitm/leaf.ts";
 import { run, tempDir } from "../../helpers/mitm.ts";
+import { removeTempDirs } from "../../helpers/temp.ts";
+
+afterAll(removeTempDirs);
 
 let ca: Ca;
 let key: LeafKey;

@@ -8,7 +8,11 @@ import type { Ca } from "../../../src/network/mitm/ca.ts";
 import type { MitmEngineHandle } from "../../../src/network/mitm/engine.ts";
 import { startSocks5Listener, type Socks5ListenerHandle } from "../../../src/network/socks5/listener.ts";
 import { curl } from "../../helpers/network.ts";
-import { originCert, startMitmContext, type MitmSetup } from "../../helpers/mitm.ts";
+import { startMitmContext, type MitmSetup } from "../../helpers/mitm.ts";
+import { selfSignedCert } from "../../helpers/pki.ts";
+import { removeTempDirs } from "../../helpers/temp.ts";
+
+afterAll(removeTempDirs);
 
 let t: MitmSetup["t"];
 let ca: Ca;
@@ -18,7 +22,7 @@ let proxy: Socks5ListenerHandle;
 const seen: string[] = [];
 
 beforeAll(async () => {
-  const cert = await originCert(["allowed.test"]);
+  const cert = selfSignedCert(["allowed.test"]);
   ({ t, ca, engine } = await startMitmContext(cert.cert));
   origin = Bun.serve({
     hostname: "127.0.0.1",
