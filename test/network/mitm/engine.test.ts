@@ -11,7 +11,7 @@ import { createHttp1Client } from "../../../src/http1/client.ts";
 import { loadOrCreateCa, type Ca } from "../../../src/network/mitm/ca.ts";
 import { createMitmEngine, type MitmEngineHandle } from "../../../src/network/mitm/engine.ts";
 import { createLeafKey, type LeafKey } from "../../../src/network/mitm/leaf.ts";
-import { createTestContext, curl } from "../../helpers/network.ts";
+import { createTestContext, curl, parseProm } from "../../helpers/network.ts";
 import { run, startConnectFront, tempDir, tlsThroughProxy } from "../../helpers/mitm.ts";
 import { selfSignedCert } from "../../helpers/pki.ts";
 import { removeTempDirs } from "../../helpers/temp.ts";
@@ -36,14 +36,14 @@ beforeAll(async () => {
   t = createTestContext(
     {
       mode: "limited",
-      policy: { allowedDomains: ["allowed.test", "other.test", "third.test"], allowLocalBinding: true },
+      policy: { allowedDomains: ["allowed.test", "other.test", "third.test", "counted.test"], allowLocalBinding: true },
       mitm: { enabled: true, inspect: true, maxBodyBytes: 10 },
     },
-    { "allowed.test": ["127.0.0.1"], "other.test": ["127.0.0.1"], "third.test": ["127.0.0.1"] },
+    { "allowed.test": ["127.0.0.1"], "other.test": ["127.0.0.1"], "third.test": ["127.0.0.1"], "counted.test": ["127.0.0.1"] },
   );
   const cfg = t.ctx.config();
   ca = await loadOrCreateCa(cfg.mitm.caCertPath, cfg.mitm.caKeyPath, { create: true });
-  const cert = selfSignedCert(["allowed.test", "other.test"]);
+  const cert = selfSignedCert(["allowed.test", "other.test", "counted.test"]);
   originPem = cert.cert;
   origin = Bun.serve({
     hostname: "127.0.0.1",
@@ -284,8 +284,14 @@ describe("MITM engine, raw requests", () => {
     expect(got).toStartWith("HTTP/1.1 400 ");
   });
 
-  test("certificates issued are counted in metrics", () => {
-    expect(t.ctx.metrics.render()).toMatch(/codex_network_proxy_mitm_certs_issued_total [1-9]/);
+  test("certificates issued are counted in metrics: +1 for a new host, +0 for a cached one", async () => {
+    // Self-contained (issue 14, row 5): counted.test is intercepted by no other test.
+    const issued = () => parseProm(t.ctx.metrics.render()).get("codex_network_proxy_mitm_certs_issued_total");
+    const before = issued();
+    const first = await curl([...via(front.port), `https://counted.test:${up}/`]);
+    const afterFirst = issued();
+    const second = await curl([...via(front.port), `https://counted.test:${up}/`]);
+    expect([first.status, second.status, afterFirst! - before!, issued()! - afterFirst!]).toEqual([200, 200, 1, 0]);
   });
 });
 
