@@ -5,7 +5,7 @@ import { loadLibc } from "../../src/hardening/libc.ts";
 const libc = loadLibc()!;
 const limit = libc.getCoreLimit();
 const child = Bun.spawnSync(["sh", "-c", 'printf "%s|" "${LD_FOO-unset}"; ulimit -c'], { env: process.env });
-const status = await Bun.file("/proc/self/status").text();
+import { statSync } from "node:fs";
 console.log(
   JSON.stringify({
     dumpable: libc.getDumpable(),
@@ -13,7 +13,9 @@ console.log(
     envLdFoo: process.env.LD_FOO ?? null,
     envKeep: process.env.KEEP_ME ?? null,
     child: child.stdout.toString().trim(),
-    // /proc/<pid>/status has no dumpable line, but a non-dumpable process's /proc files are owned by root.
-    statusReadable: status.includes("Name:"),
+    // Seen from the kernel, not from our own flag: a non-dumpable process's /proc/<pid> files
+    // belong to root (proc(5), PR_SET_DUMPABLE). Run as a non-root uid, this differs from `uid`.
+    uid: process.getuid?.() ?? null,
+    procOwner: statSync("/proc/self/status").uid,
   }),
 );
