@@ -122,15 +122,34 @@ describe("createDialer", () => {
     expect(c.events).toEqual([]);
   });
 
-  test("tries the pinned addresses in order until one accepts", async () => {
-    const c = collector(2);
-    // ::1 may be absent in a container; either way the second (listening) address must win.
-    const socket = await createDialer().connect(["::1", "127.0.0.1"], echo.port, c.handlers, { tag: "y" });
-    socket.write("ok");
-    expect(await c.got).toBe("ok");
-    socket.end();
-    await c.closed;
+  // Three loopback addresses on one port (Linux routes all of 127/8 to lo): .1 refuses, .2
+  // and .3 accept. The first accepting address in list order must win, whichever it is.
+  test.skipIf(process.platform !== "linux")("tries the pinned addresses in order until one accepts", async () => {
+    const accepted: string[] = [];
+    const two = Bun.listen({ hostname: "127.0.0.2", port: 0, socket: { open: () => void accepted.push("127.0.0.2"), data() {} } });
+    const three = Bun.listen({ hostname: "127.0.0.3", port: two.port, socket: { open: () => void accepted.push("127.0.0.3"), data() {} } });
+    try {
+      const dialer = createDialer();
+      const order = async (addresses: string[]) => {
+        const c = collector(1);
+        const socket = await dialer.connect(addresses, two.port, c.handlers, { tag: "o" });
+        const remote = socket.remoteAddress;
+        socket.end();
+        await c.closed;
+        return remote;
+      };
+      expect([
+        await order(["127.0.0.1", "127.0.0.2", "127.0.0.3"]),
+        await order(["127.0.0.1", "127.0.0.3", "127.0.0.2"]),
+        await order(["127.0.0.3", "127.0.0.2"]),
+      ]).toEqual(["127.0.0.2", "127.0.0.3", "127.0.0.3"]);
+      expect(accepted).toEqual(["127.0.0.2", "127.0.0.3", "127.0.0.3"]);
+    } finally {
+      two.stop(true);
+      three.stop(true);
+    }
   });
+
 
   test("never resolves names and rejects an empty list", async () => {
     const c = collector(1);
@@ -143,13 +162,35 @@ describe("createDialer", () => {
   });
 
   test("a port out of range is `other`, without a dangling timer", async () => {
-    const c = collector(1);
-    const err = await createDialer({ timeoutMs: 50 })
-      .connect(["127.0.0.1"], 70000, c.handlers, { tag: "p" })
-      .catch((e) => e);
+    // Every timer the dialer starts during the attempt is recorded; each must be cleared.
+    const made: unknown[] = [];
+    const cleared = new Set<unknown>();
+    const realSet = globalThis.setTimeout;
+    const realClear = globalThis.clearTimeout;
+    globalThis.setTimeout = ((fn: () => void, ms?: number) => {
+      const t = realSet(fn, ms);
+      made.push(t);
+      return t;
+    }) as typeof setTimeout;
+    globalThis.clearTimeout = ((t: Parameters<typeof clearTimeout>[0]) => {
+      cleared.add(t);
+      realClear(t);
+    }) as typeof clearTimeout;
+    let err: unknown;
+    try {
+      const c = collector(1);
+      err = await createDialer({ timeoutMs: 50 })
+        .connect(["127.0.0.1"], 70000, c.handlers, { tag: "p" })
+        .catch((e) => e);
+    } finally {
+      globalThis.setTimeout = realSet;
+      globalThis.clearTimeout = realClear;
+    }
     expect(err).toBeInstanceOf(DialError);
     expect((err as DialError).code).toBe("other");
+    expect({ made: made.length, pending: made.filter((t) => !cleared.has(t)).length }).toEqual({ made: 1, pending: 0 });
   });
+
 
   test("errno codes map to dial error codes", () => {
     const codes = ["ECONNREFUSED", "ENETUNREACH", "EHOSTUNREACH", "ETIMEDOUT", "EINVAL"].map(

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DEFAULT_UPSTREAM_URL, parseCli, parseUpstreamUrl } from "../../src/responses/cli.ts";
@@ -143,31 +143,38 @@ describe("startup as a child process (SPEC §1.2)", () => {
     }
   });
 
-  test("the proxy does not bind until the key's newline arrives", async () => {
-    const info = join(dir, "wait-info.json");
-    const proc = Bun.spawn([process.execPath, join(import.meta.dir, "..", "..", "src", "responses", "main.ts"), "--server-info", info], {
-      stdin: "pipe",
-      stderr: "pipe",
-      env: { PATH: process.env.PATH },
-    });
-    try {
-      proc.stdin.write("sk-partial");
-      await proc.stdin.flush();
-      // The child cannot have bound: it is blocked in read(2). Check after a round trip
-      // through another child, which is an event, not a timer.
-      await runChild(["--version"]);
-      expect(await Bun.file(info).exists()).toBe(false);
-      proc.stdin.write("-rest\n");
-      await proc.stdin.flush();
-      const reader = proc.stderr.getReader();
-      const { value } = await reader.read();
-      expect(new TextDecoder().decode(value)).toMatch(/^responses-api-proxy listening on 127\.0\.0\.1:\d+\n$/);
-      reader.releaseLock();
-    } finally {
-      proc.kill("SIGKILL");
-      await proc.exited;
-    }
-  });
+  // Linux: the child's state is read from /proc (issue 14, row 7: no unrelated delay).
+  test.skipIf(process.platform !== "linux" || !["x64", "arm64"].includes(process.arch))(
+    "the proxy does not bind until the key's newline arrives",
+    async () => {
+      const info = join(dir, "wait-info.json");
+      const proc = Bun.spawn([process.execPath, join(import.meta.dir, "..", "..", "src", "responses", "main.ts"), "--server-info", info], {
+        stdin: "pipe",
+        stderr: "pipe",
+        env: { PATH: process.env.PATH },
+      });
+      try {
+        proc.stdin.write("sk-partial");
+        await proc.stdin.flush();
+        // The child has taken the partial key and is blocked in read(2) on stdin again: the
+        // state where a bind would have happened if the key reader did not wait for the newline.
+        await blockedReadingStdin(proc.pid);
+        expect({ listening: listeningSockets(proc.pid), info: await Bun.file(info).exists() }).toEqual({ listening: 0, info: false });
+        proc.stdin.write("-rest\n");
+        await proc.stdin.flush();
+        const reader = proc.stderr.getReader();
+        const { value } = await reader.read();
+        expect(new TextDecoder().decode(value)).toMatch(/^responses-api-proxy listening on 127\.0\.0\.1:\d+\n$/);
+        reader.releaseLock();
+        // The same check sees the socket once it exists.
+        expect(listeningSockets(proc.pid)).toBe(1);
+      } finally {
+        proc.kill("SIGKILL");
+        await proc.exited;
+      }
+    },
+  );
+
 });
 
 describe("shutdown", () => {
@@ -304,3 +311,43 @@ describe("parseUpstreamUrl (SPEC §1.2 step 4)", () => {
     expect(parseUpstreamUrl(input)).toBe(message);
   });
 });
+
+/** read(2)'s syscall number (/proc/<pid>/syscall): x86_64 0, aarch64 63. */
+const SYS_READ = process.arch === "arm64" ? 63 : 0;
+
+/**
+ * Resolves once `pid`'s main thread is blocked in read(2) on fd 0 (/proc/<pid>/syscall, proc(5)).
+ * Bounded: 5 s and 100,000 looks, yielding to the event loop between looks (no timer).
+ */
+async function blockedReadingStdin(pid: number): Promise<void> {
+  const deadline = Date.now() + 5000;
+  for (let i = 0; i < 100_000 && Date.now() < deadline; i++) {
+    const fields = readFileSync(`/proc/${pid}/syscall`, "utf8").split(" ");
+    if (Number(fields[0]) === SYS_READ && fields[1] === "0x0") return;
+    await new Promise<void>((r) => setImmediate(r));
+  }
+  throw new Error(`child ${pid} never blocked reading stdin`);
+}
+
+/** How many TCP sockets in LISTEN state (st 0A in /proc/net/tcp{,6}) `pid` holds. */
+function listeningSockets(pid: number): number {
+  const inodes = new Set<string>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    let target = "";
+    try {
+      target = readlinkSync(`/proc/${pid}/fd/${fd}`, { encoding: "utf8" });
+    } catch {
+      continue; // closed between readdir and readlink
+    }
+    const m = /^socket:\[(\d+)\]$/.exec(target);
+    if (m) inodes.add(m[1]!);
+  }
+  let n = 0;
+  for (const table of [`/proc/${pid}/net/tcp`, `/proc/${pid}/net/tcp6`]) {
+    for (const line of readFileSync(table, "utf8").split("\n").slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f[3] === "0A" && inodes.has(f[9]!)) n++;
+    }
+  }
+  return n;
+}
