@@ -7,6 +7,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { createHttp1Client, INLINE_BODY_MAX } from "../../src/http1/client.ts";
 import { UpstreamError } from "../../src/http1/types.ts";
 import { bodyText, RawConn, startRawServer } from "../helpers/http1.ts";
+import { WAIT_MS, within } from "../helpers/within.ts";
 
 const enc = new TextEncoder();
 const dials: string[] = [];
@@ -381,8 +382,12 @@ describe("aborts and errors", () => {
       c.write("HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\npartial");
     });
     const res = await client.request({ url: url(server.port), method: "GET", headers: [hostHdr(server.port)] });
+    const conn = await server.conn(0);
+    expect(conn.isClosed).toBe(false);
     await res.body.cancel();
-    await (await server.conn(0)).closed.promise;
+    // 93 body bytes are still owed: the socket cannot go back to the pool, it must close.
+    await within(conn.closed.promise, WAIT_MS, "the upstream socket to close after cancel()");
+    expect({ closed: conn.isClosed, connections: server.conns.length }).toEqual({ closed: true, connections: 1 });
   });
 
   test("abort before the response head rejects with kind aborted and closes the socket", async () => {

@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
 import { loadLibc, type OsError } from "../../src/hardening/libc.ts";
 import { KeyReadError, MSG_INVALID } from "../../src/responses/key-reader.ts";
 import { libcReader, readLockedKey } from "../../src/responses/locked-key.ts";
@@ -19,17 +20,38 @@ function feeder(text: string) {
 describe.skipIf(process.platform === "win32")("readLockedKey with the real libc", () => {
   const libc = loadLibc()!;
 
-  test("value is `Bearer <key>` on a locked page outside the JS heap", () => {
+  test("value is `Bearer <key>` on a page outside the JS heap", () => {
     const key = readLockedKey(libc, feeder("sk-locked_1\n"));
     try {
       expect(new TextDecoder().decode(key.value)).toBe("Bearer sk-locked_1");
       // A view onto the mmapped page: the backing buffer is the whole page.
       expect(key.value.buffer.byteLength).toBe(libc.pageSize);
       expect(key.value.byteOffset).toBe(0);
-      expect(key.locked).toBe(true);
     } finally {
       key.dispose();
     }
+  });
+
+  // The kernel's count, not the product's own `locked` flag (issue 14, row 7): VmLck in
+  // /proc/self/status grows by at least the key's page while it is held, and shrinks back
+  // when it is disposed.
+  test.skipIf(process.platform !== "linux")("the page is locked: VmLck grows while the key is held and shrinks after dispose", () => {
+    const vmLckKiB = () => Number(/^VmLck:\s+(\d+) kB$/m.exec(readFileSync("/proc/self/status", "utf8"))?.[1]);
+    const before = vmLckKiB();
+    const key = readLockedKey(libc, feeder("sk-locked_2\n"));
+    let held: number;
+    try {
+      held = vmLckKiB();
+    } finally {
+      key.dispose();
+    }
+    const after = vmLckKiB();
+    const page = libc.pageSize / 1024;
+    expect({ flag: key.locked, grewByAPage: held - before >= page, released: before - after >= 0 && held - after >= page }).toEqual({
+      flag: true,
+      grewByAPage: true,
+      released: true,
+    });
   });
 
   test("invalid key → KeyReadError, nothing kept", () => {

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createTestContext, startTcpEcho } from "../../helpers/network.ts";
 import { startSocks5Listener, type Socks5ListenerHandle } from "../../../src/network/socks5/listener.ts";
 import { domainRequest, GREETING, ipv4Request, RawClient, readReply, spyContext } from "../../helpers/socks5.ts";
+import { WAIT_MS, within } from "../../helpers/within.ts";
 
 const CONNECT = 0x01;
 const BIND = 0x02;
@@ -106,14 +107,25 @@ describe("commands and address types", () => {
   });
 
   test("ATYP 1 (IPv4) connects; BND is the outbound socket's local address", async () => {
-    const c = await negotiated();
-    c.write(ipv4Request(CONNECT, "127.0.0.1", echo.port));
-    const r = await readReply(c);
-    expect({ rep: r.rep, atyp: r.atyp, addr: r.addr }).toEqual({ rep: 0, atyp: 1, addr: [127, 0, 0, 1] });
-    expect(r.port).toBeGreaterThan(0);
-    expect(r.port).not.toBe(echo.port);
-    await expectEcho(c, "hello over ipv4");
-    c.end();
+    // The upstream records the peer port of the connection the proxy opened: that is the
+    // outbound socket's local port, which BND.PORT must carry (RFC 1928 §6).
+    const peer = Promise.withResolvers<{ address: string; port: number }>();
+    const up = Bun.listen({
+      hostname: "127.0.0.1",
+      port: 0,
+      socket: { open: (s) => peer.resolve({ address: s.remoteAddress, port: s.remotePort }), data: (s, d) => void s.write(d) },
+    });
+    try {
+      const c = await negotiated();
+      c.write(ipv4Request(CONNECT, "127.0.0.1", up.port));
+      const r = await readReply(c);
+      const seen = await within(peer.promise, WAIT_MS, "the proxy's outbound connection");
+      expect({ rep: r.rep, atyp: r.atyp, addr: r.addr.join("."), port: r.port }).toEqual({ rep: 0, atyp: 1, addr: seen.address, port: seen.port });
+      await expectEcho(c, "hello over ipv4");
+      c.end();
+    } finally {
+      up.stop(true);
+    }
   });
 
   test("ATYP 3 (domain) connects to the resolved, pinned address", async () => {
