@@ -111,17 +111,21 @@ async function startChild(args: string[], dir: string) {
   const appeared = Promise.withResolvers<void>();
   const watcher = watch(join(dir, "run"), () => existsSync(info) && appeared.resolve());
   const { proc, stderr, waitFor } = spawnNetworkProxy([...args, "--server-info", info], dir, "pipe");
-  const exited = Promise.withResolvers<never>();
-  void proc.exited.then((c) => exited.reject(new Error(`exited early (${c}): ${stderr()}`)));
+  // An exit before the server-info file appeared fails the start; a later exit is the test's
+  // to check (its exit code and stderr are asserted), never swallowed (issue 14, row 8).
+  let started = false;
+  const exitedEarly = proc.exited.then((c) => {
+    if (!started) throw new Error(`exited early (${c}): ${stderr()}`);
+  });
   const timer = setTimeout(() => appeared.reject(new Error(`no server-info within 15 s: ${stderr()}`)), 15_000);
   if (existsSync(info)) appeared.resolve();
   try {
-    await Promise.race([appeared.promise, exited.promise]);
+    await Promise.race([appeared.promise, exitedEarly]);
+    started = true;
   } finally {
     clearTimeout(timer);
     watcher.close();
   }
-  exited.promise.catch(() => {});
   return { proc, info: JSON.parse(readFileSync(info, "utf8")), raw: readFileSync(info, "utf8"), stderr, waitFor };
 }
 
@@ -155,7 +159,8 @@ describe("child process", () => {
     } finally {
       child.proc.kill("SIGTERM");
     }
-    expect(await child.proc.exited).toBe(0);
+    const code = await child.proc.exited;
+    expect({ code, stderr: code === 0 ? "" : child.stderr() }).toEqual({ code: 0, stderr: "" });
     const lines = child.stderr().trim().split("\n").map((l) => JSON.parse(l));
     const decisions = lines.filter((l) => l["event.name"] === "codex.network_proxy.policy_decision");
     expect(decisions.map((d) => [d["network.policy.decision"], d["server.address"]])).toEqual([

@@ -1,6 +1,5 @@
-import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, symlinkSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { curl } from "../../helpers/network.ts";
 import { rawClient, splitResponse, startProxy } from "../../helpers/http-proxy.ts";
@@ -14,26 +13,28 @@ const link = join(dir, "link.sock");
 const linkAllowed = join(dir, "allowed-link.sock");
 const missing = join(dir, "nobody.sock");
 const seen: Array<{ method: string; path: string; headers: Record<string, string>; body: string }> = [];
-const server = Bun.serve({
-  unix: sock,
-  async fetch(req) {
-    const url = new URL(req.url);
-    const body = await req.text();
-    seen.push({ method: req.method, path: url.pathname + url.search, headers: Object.fromEntries(req.headers), body });
-    return new Response(`unix ${req.method} ${url.pathname}${url.search} ${body}`);
-  },
-});
-symlinkSync(sock, link);
-symlinkSync(sock, linkAllowed);
-
 const unixConfig = (mode: "full" | "limited", list: string[] = [sock]) => ({
   mode,
   policy: { allowUnixSockets: list },
 });
 
-afterAll(() => server.stop(true));
-
+// The unix-socket server and its links exist only where the tests run (issue 14, row 8).
 describe.skipIf(process.platform === "win32")("x-unix-socket", () => {
+  let server: ReturnType<typeof Bun.serve>;
+  beforeAll(() => {
+    server = Bun.serve({
+      unix: sock,
+      async fetch(req) {
+        const url = new URL(req.url);
+        const body = await req.text();
+        seen.push({ method: req.method, path: url.pathname + url.search, headers: Object.fromEntries(req.headers), body });
+        return new Response(`unix ${req.method} ${url.pathname}${url.search} ${body}`);
+      },
+    });
+    symlinkSync(sock, link);
+    symlinkSync(sock, linkAllowed);
+  });
+  afterAll(() => server?.stop(true));
   const proxy = startProxy(unixConfig("full", [sock, missing, linkAllowed]));
   afterAll(() => proxy.stop());
 
