@@ -4,7 +4,9 @@
  * handshakes, the handshake timeout, and blocks recorded with protocol `socks5`.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { createTestContext, startTcpEcho } from "../../helpers/network.ts";
+import { captureLogger, createTestContext, mapResolver, startTcpEcho, testConfig } from "../../helpers/network.ts";
+import { createNetworkContext } from "../../../src/network/context.ts";
+import { DialError, type DialErrorCode, type Dialer } from "../../../src/network/types.ts";
 import { startSocks5Listener, type Socks5ListenerHandle } from "../../../src/network/socks5/listener.ts";
 import { domainRequest, GREETING, ipv4Request, RawClient, readReply, spyContext } from "../../helpers/socks5.ts";
 import { WAIT_MS, within } from "../../helpers/within.ts";
@@ -252,5 +254,46 @@ describe("stop()", () => {
       () => "refused",
     );
     expect(refused).toBe("refused");
+  });
+});
+
+// SPEC-network §5 / RFC 1928 §6 through the listener, on the wire: each dial failure the dialer
+// can report becomes its REP (the errno → DialError mapping is checked in dialer.test.ts).
+// Network-unreachable and timeout cannot be produced on loopback without leaving it, so the
+// context gets a dialer that fails with each code.
+describe("dial failures become REP codes", () => {
+  const cases: Array<[DialErrorCode, number]> = [
+    ["network_unreachable", 0x03],
+    ["host_unreachable", 0x04],
+    ["refused", 0x05],
+    ["timeout", 0x06],
+    ["other", 0x01],
+  ];
+  test.each(cases)("%s → REP 0x0%d, then close", async (code, rep) => {
+    const dials: string[] = [];
+    const failing: Dialer = {
+      connect: async (addresses, port) => {
+        dials.push(`${addresses.join(",")}:${port}`);
+        throw new DialError(code, `connect to ${addresses[0]}:${port} failed: ${code}`);
+      },
+    };
+    const own = createNetworkContext({
+      config: testConfig({ policy: { allowedDomains: ["allowed.test"], allowLocalBinding: true } }),
+      resolver: mapResolver({ "allowed.test": ["127.0.0.1"] }),
+      log: captureLogger().log,
+      dialer: failing,
+    });
+    const listener = startSocks5Listener(own, { host: "127.0.0.1", port: 0 });
+    try {
+      const c = await RawClient.connect(listener.port);
+      c.write(GREETING);
+      expect(Array.from(await c.read(2, "method selection"))).toEqual([0x05, 0x00]);
+      c.write(domainRequest(CONNECT, "allowed.test", 9));
+      const r = await readReply(c);
+      await c.readToClose();
+      expect({ rep: r.rep, dials }).toEqual({ rep, dials: ["127.0.0.1:9"] });
+    } finally {
+      await listener.stop();
+    }
   });
 });
