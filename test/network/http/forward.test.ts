@@ -315,6 +315,50 @@ describe("modes and the enabled switch", () => {
 /** The chunked body of a raw response (latin1), decoded; bad framing throws (never loops). */
 const dechunk = (body: string): string => decodeChunked(Buffer.from(body, "latin1")).toString("latin1");
 
+// RFC 9110 §7.6.1 / SPEC-network §4: `Trailer` and `Upgrade` are hop-by-hop in both directions
+// (issue 14, row 9). Raw bytes on both sides, so nothing in between adds or hides a field.
+describe("Trailer and Upgrade are removed in both directions", () => {
+  test("request fields never reach the origin; response fields never reach the client", async () => {
+    const originHead = Promise.withResolvers<string>();
+    let got = "";
+    const origin = Bun.listen({
+      hostname: "127.0.0.1",
+      port: 0,
+      socket: {
+        data(s, d) {
+          got += Buffer.from(d).toString("latin1");
+          if (!got.includes("\r\n\r\n")) return;
+          originHead.resolve(got);
+          s.write(
+            "HTTP/1.1 200 OK\r\nTrailer: X-T\r\nUpgrade: h2c\r\nX-Kept-Response: 2\r\nTransfer-Encoding: chunked\r\n\r\n" +
+              "2\r\nok\r\n0\r\nX-T: v\r\n\r\n",
+          );
+        },
+      },
+    });
+    const proxy = startProxy(allowAll);
+    try {
+      const c = await rawClient(proxy.port);
+      c.write(
+        `GET http://allowed.test:${origin.port}/h HTTP/1.1\r\nHost: allowed.test:${origin.port}\r\n` +
+          "Trailer: X-T\r\nUpgrade: h2c\r\nConnection: close\r\nX-Kept-Request: 1\r\n\r\n",
+      );
+      const res = splitResponse(await c.closed());
+      const fieldNames = (head: string) => head.split("\r\n\r\n")[0]!.split("\r\n").slice(1).map((l) => l.slice(0, l.indexOf(":")).toLowerCase());
+      const upstreamFields = fieldNames(await originHead.promise);
+      expect({
+        toOrigin: upstreamFields.filter((n) => ["trailer", "upgrade", "x-kept-request"].includes(n)),
+        toClient: Object.keys(res.headers).filter((n) => ["trailer", "upgrade", "x-kept-response"].includes(n)),
+        status: res.status,
+        body: res.headers["transfer-encoding"] === "chunked" ? dechunk(res.body) : res.body,
+      }).toEqual({ toOrigin: ["x-kept-request"], toClient: ["x-kept-response"], status: 200, body: "ok" });
+    } finally {
+      proxy.stop();
+      origin.stop(true);
+    }
+  });
+});
+
 describe("head deadline", () => {
   test("a partial head past the deadline → 408 and close; an idle connection is closed silently", async () => {
     const proxy = startProxy(allowAll, { headTimeoutMs: 50 });
