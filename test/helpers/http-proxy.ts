@@ -1,9 +1,8 @@
 /**
- * Helpers for the HTTP proxy listener tests: a listener on a test context, raw-socket
- * exchanges, a self-signed certificate for fake TLS upstreams, and real ClientHello bytes.
+ * Helpers for the HTTP proxy listener tests: a listener on a test context, a raw response
+ * splitter and real ClientHello bytes (the raw client is in raw-client.ts).
  * Everything is on 127.0.0.1 with port 0; every wait is bounded and event-driven.
  */
-import type { Socket } from "bun";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,13 +11,13 @@ import {
   startHttpProxyListener,
   type HttpListenerOptions,
 } from "../../src/network/http/listener.ts";
-import { concatBytes } from "../../src/network/bytes.ts";
 import { listenDelegating, type DelegatingListener } from "../../src/network/listen-delegate.ts";
 import type { PinnedTarget } from "../../src/network/socks5/connect.ts";
 import { parseClientHello } from "../../src/network/tls-sni.ts";
 import type { Dialer, NetworkContext, RuntimeConfig } from "../../src/network/types.ts";
 import { createNetworkContext } from "../../src/network/context.ts";
 import { captureLogger, createTestContext, mapResolver, testConfig, type DeepPartial } from "./network.ts";
+import { within } from "./within.ts";
 
 /** A proxy listener on a fresh test context. */
 export function startProxy(
@@ -52,122 +51,6 @@ export function startFixedTargetListener(ctx: NetworkContext, target: PinnedTarg
       return handler;
     },
   });
-}
-
-/** Reject after `ms` (a failsafe so a regression fails instead of hanging; never used to wait). */
-export function failAfter(ms: number, what: string): { promise: Promise<never>; cancel(): void } {
-  let timer: ReturnType<typeof setTimeout>;
-  const promise = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out: ${what}`)), ms);
-  });
-  return { promise, cancel: () => clearTimeout(timer) };
-}
-
-/** `p`, or a rejection naming `what` after `ms` (a failsafe, never a wait). */
-async function settled<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  const fail = failAfter(ms, what);
-  try {
-    return await Promise.race([p, fail.promise]);
-  } finally {
-    fail.cancel();
-  }
-}
-
-/** A raw client connection collecting everything it receives. */
-export interface RawClient {
-  socket: Socket<undefined>;
-  /** Everything received so far (latin1). */
-  text(): string;
-  bytes(): Uint8Array;
-  /** Resolve once `pred(received)` holds (checked on every data event) or reject on close/timeout. */
-  until(pred: (received: string) => boolean, ms?: number): Promise<string>;
-  /** Resolves with everything received once the server closed the connection. */
-  closed(ms?: number): Promise<string>;
-  /** Resolves with everything received once the peer's FIN arrived (`allowHalfOpen` clients) or it closed. */
-  ended(ms?: number): Promise<string>;
-  /** Write `data`; throws if the socket did not take all of it (small test writes). */
-  write(data: string | Uint8Array): void;
-  /** Write `data` whole, waiting for `drain` when the socket takes only part of it. */
-  writeAll(data: Uint8Array, ms?: number): Promise<void>;
-}
-
-/**
- * Connect a raw TCP client to 127.0.0.1:`port`. With `allowHalfOpen` the client stays
- * writable after the peer's FIN (`ended()` resolves) until it calls `socket.shutdown()`/`end()`.
- */
-export async function rawClient(port: number, opts: { allowHalfOpen?: boolean } = {}): Promise<RawClient> {
-  const chunks: Uint8Array[] = [];
-  const waiters: Array<() => void> = [];
-  const closedP = Promise.withResolvers<void>();
-  const endedP = Promise.withResolvers<void>();
-  let drained: (() => void) | null = null;
-  let isClosed = false;
-  const socket = await Bun.connect({
-    hostname: "127.0.0.1",
-    port,
-    allowHalfOpen: opts.allowHalfOpen ?? false,
-    socket: {
-      data(_s, d) {
-        chunks.push(new Uint8Array(d));
-        for (const w of waiters.splice(0)) w();
-      },
-      drain() {
-        drained?.();
-      },
-      end() {
-        endedP.resolve();
-      },
-      close() {
-        endedP.resolve();
-        drained?.();
-        isClosed = true;
-        closedP.resolve();
-        for (const w of waiters.splice(0)) w();
-      },
-    },
-  });
-  socket.setNoDelay(true);
-  const bytes = () => concatBytes(chunks);
-  const text = () => Buffer.from(bytes()).toString("latin1");
-  return {
-    socket,
-    text,
-    bytes,
-    write(data) {
-      const buf = typeof data === "string" ? Buffer.from(data, "latin1") : data;
-      const n = socket.write(buf);
-      if (n !== buf.byteLength) throw new Error("test write was partial");
-    },
-    async writeAll(data, ms = 10_000) {
-      const fail = failAfter(ms, "raw client write");
-      try {
-        let off = 0;
-        while (off < data.byteLength) {
-          if (isClosed) throw new Error(`closed after ${off} of ${data.byteLength} bytes`);
-          const wait = new Promise<void>((r) => (drained = r));
-          off += Math.max(0, socket.write(data.subarray(off)));
-          if (off < data.byteLength) await Promise.race([wait, fail.promise]);
-        }
-      } finally {
-        drained = null;
-        fail.cancel();
-      }
-    },
-    ended: (ms = 3000) => settled(endedP.promise, ms, "raw client FIN").then(text),
-    async until(pred, ms = 3000) {
-      const fail = failAfter(ms, "raw client data");
-      try {
-        while (!pred(text())) {
-          if (isClosed) throw new Error(`connection closed; received: ${JSON.stringify(text().slice(0, 500))}`);
-          await Promise.race([new Promise<void>((r) => waiters.push(r)), fail.promise]);
-        }
-        return text();
-      } finally {
-        fail.cancel();
-      }
-    },
-    closed: (ms = 3000) => settled(closedP.promise, ms, "raw client close").then(text),
-  };
 }
 
 /** Split a raw HTTP/1.1 response into status, headers (lower-case names) and the rest. */
@@ -204,7 +87,6 @@ export async function captureClientHello(serverName: string): Promise<Uint8Array
       },
     },
   });
-  const fail = failAfter(5000, "ClientHello");
   try {
     const client = await Bun.connect({
       hostname: "127.0.0.1",
@@ -212,11 +94,10 @@ export async function captureClientHello(serverName: string): Promise<Uint8Array
       tls: { serverName, rejectUnauthorized: false },
       socket: { data() {}, error() {}, close() {} },
     });
-    const hello = await Promise.race([got.promise, fail.promise]);
+    const hello = await within(got.promise, 5000, "the ClientHello");
     client.end();
     return hello;
   } finally {
-    fail.cancel();
     listener.stop(true);
   }
 }

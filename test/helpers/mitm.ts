@@ -2,7 +2,7 @@
  * Test helpers for the MITM: an https fake origin with its own CA (made by openssl, so the
  * upstream side never depends on our X.509 code), a minimal CONNECT front end that hands
  * sockets to `engine.intercept` (so engine tests do not depend on the HTTP listener), and
- * process runners for openssl / python3.
+ * a temporary folder maker (child processes: child.ts).
  */
 import type { Socket, TCPSocketListener } from "bun";
 import { connect as netConnect, type Socket as NetSocket } from "node:net";
@@ -14,26 +14,6 @@ import { loadOrCreateCa, type Ca } from "../../src/network/mitm/ca.ts";
 import { createMitmEngine, type MitmEngineHandle } from "../../src/network/mitm/engine.ts";
 import { createTestContext } from "./network.ts";
 import { tempDir as makeTempDir } from "./temp.ts";
-
-/** Run a command; resolves with exit code and output. Bounded by `timeoutMs` (default 15 s). */
-export async function run(
-  cmd: string[],
-  opts: { stdin?: string; timeoutMs?: number; env?: Record<string, string> } = {},
-): Promise<{ code: number; out: string; err: string }> {
-  const proc = Bun.spawn(cmd, {
-    stdin: opts.stdin === undefined ? "ignore" : new TextEncoder().encode(opts.stdin),
-    stdout: "pipe",
-    stderr: "pipe",
-    env: opts.env ?? { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/tmp" },
-    timeout: opts.timeoutMs ?? 15_000,
-  });
-  const [out, err, code] = await Promise.all([
-    new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(),
-    proc.exited,
-  ]);
-  return { code, out, err };
-}
 
 /** A fresh temporary folder, removed by `removeTempDirs` (test/helpers/temp.ts). */
 export const tempDir = (prefix = "cnp-mitm-"): string => makeTempDir(prefix);

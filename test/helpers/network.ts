@@ -15,6 +15,7 @@ import type { RuntimeConfig } from "../../src/network/types.ts";
 import type { Resolver } from "../../src/network/policy.ts";
 import { createNetworkContext, type NetworkContextHandle } from "../../src/network/context.ts";
 import { removeLater } from "./temp.ts";
+import { childEnv } from "./child.ts";
 
 /** Recursive partial, for config overrides. */
 export type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] extends unknown[] ? T[K] : DeepPartial<T[K]>) : T[K] };
@@ -186,7 +187,7 @@ export async function curl(args: string[]): Promise<CurlResult> {
   const proc = Bun.spawn(["curl", "-sS", "--max-time", "10", "-D", "-", ...args], {
     stdout: "pipe",
     stderr: "pipe",
-    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/tmp" },
+    env: childEnv(),
   });
   const [out, err, exitCode] = await Promise.all([
     new Response(proc.stdout).text(),
@@ -295,7 +296,7 @@ export interface ProxyChild {
 export function spawnNetworkProxy(args: string[], home: string, stdout: "pipe" | "ignore" = "ignore"): ProxyChild {
   const root = join(import.meta.dir, "../..");
   const proc = Bun.spawn([join(root, "node_modules/.bin/bun"), join(root, "src/network/main.ts"), ...args], {
-    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home, CODEX_HOME: home },
+    env: childEnv({ HOME: home, CODEX_HOME: home }),
     stdout,
     stderr: "pipe",
   });

@@ -4,6 +4,7 @@
  */
 import type { Subprocess } from "bun";
 import { join } from "node:path";
+import { childEnv, runChild, type ChildResult } from "./child.ts";
 
 export const ROOT = join(import.meta.dir, "..", "..");
 export const MAIN = join(ROOT, "src", "responses", "main.ts");
@@ -74,7 +75,7 @@ export async function startProxyChild(
     stdin: "pipe",
     stdout: "pipe",
     stderr: "pipe",
-    env: { PATH: process.env.PATH, ...opts.env },
+    env: childEnv(opts.env),
     cwd: opts.cwd,
   });
   proc.stdin.write(opts.stdin ?? `${opts.key ?? "sk-test-key_123"}\n`);
@@ -101,42 +102,9 @@ export async function startProxyChild(
   };
 }
 
-/** Run a child to completion with `stdin`; returns exit code, stdout, stderr. */
-export async function runChild(args: string[], stdin: string | Uint8Array = "", env: Record<string, string | undefined> = {}) {
-  const proc = Bun.spawn([BUN, MAIN, ...args], { stdin: "pipe", stdout: "pipe", stderr: "pipe", env: { PATH: process.env.PATH, ...env } });
-  proc.stdin.write(stdin);
-  await proc.stdin.end();
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  return { code, stdout, stderr };
-}
-
-/**
- * Send raw bytes and collect the reply until the server closes the connection or
- * `until(received)` is true. Bounded by the server's behaviour, never by a timer.
- */
-export async function rawExchange(port: number, bytes: string | Uint8Array, until?: (received: string) => boolean) {
-  const done = Promise.withResolvers<{ text: string; closed: boolean }>();
-  let text = "";
-  const socket = await Bun.connect({
-    hostname: "127.0.0.1",
-    port,
-    socket: {
-      data(_s, d) {
-        text += new TextDecoder("latin1").decode(d);
-        if (until?.(text)) done.resolve({ text, closed: false });
-      },
-      close() {
-        done.resolve({ text, closed: true });
-      },
-      error() {
-        done.resolve({ text, closed: true });
-      },
-    },
-  });
-  socket.write(bytes);
-  const r = await done.promise;
-  socket.end();
-  return r;
+/** Run the responses proxy (bun main.ts) to completion with `stdin` (see child.ts). */
+export function runProxyMain(args: string[], stdin: string | Uint8Array = "", env: Record<string, string | undefined> = {}): Promise<ChildResult> {
+  return runChild([BUN, MAIN, ...args], { stdin, env });
 }
 
 /** `until` predicate: one complete response head with `content-length: 0`. */

@@ -1,104 +1,14 @@
 /**
- * Test helpers for the SOCKS5 listener: a raw byte client that waits on events (bytes
- * received, close), request builders, a UDP echo upstream, and a context wrapper that
- * announces each policy verdict and block.
+ * Test helpers for the SOCKS5 listener (the raw client is in raw-client.ts): request
+ * builders, a UDP echo upstream, and a context wrapper that announces each policy verdict and
+ * block.
  */
-import type { Socket, udp } from "bun";
+import type { udp } from "bun";
+import type { RawClient } from "./raw-client.ts";
+import { WAIT_MS, within } from "./within.ts";
 import { SocksClient } from "socks";
 import type { BlockReason } from "../../src/network/reasons.ts";
 import type { NetworkContext, PolicyRequest, Verdict } from "../../src/network/types.ts";
-
-/** Bound on any single wait in these tests (a regression fails instead of hanging). */
-export const WAIT_MS = 5_000;
-
-/** Reject after `ms` with `what` in the message. */
-export function within<T>(p: Promise<T>, what: string, ms = WAIT_MS): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const t = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms);
-  });
-  return Promise.race([p, t]).finally(() => clearTimeout(timer));
-}
-
-/** A raw TCP client that accumulates every byte received and exposes `closed`. */
-export class RawClient {
-  private buf = new Uint8Array(0);
-  private waiters: Array<() => void> = [];
-  readonly closed: Promise<void>;
-  private markClosed!: () => void;
-  isClosed = false;
-  socket!: Socket<undefined>;
-
-  private constructor() {
-    this.closed = new Promise((r) => (this.markClosed = r));
-  }
-
-  static async connect(port: number, host = "127.0.0.1"): Promise<RawClient> {
-    const c = new RawClient();
-    c.socket = await Bun.connect<undefined>({
-      hostname: host,
-      port,
-      socket: {
-        data: (_s, chunk) => {
-          const next = new Uint8Array(c.buf.byteLength + chunk.byteLength);
-          next.set(c.buf, 0);
-          next.set(chunk, c.buf.byteLength);
-          c.buf = next;
-          c.wake();
-        },
-        close: () => {
-          c.isClosed = true;
-          c.markClosed();
-          c.wake();
-        },
-        error: () => {},
-      },
-    });
-    // Each write must leave as its own segment (byte-at-a-time tests), not be coalesced by Nagle.
-    c.socket.setNoDelay(true);
-    return c;
-  }
-
-  private wake(): void {
-    for (const w of this.waiters.splice(0)) w();
-  }
-
-  /** Bytes received so far (not consumed). */
-  get received(): Uint8Array {
-    return this.buf;
-  }
-
-  write(bytes: Uint8Array | number[] | string): void {
-    const data = typeof bytes === "string" ? new TextEncoder().encode(bytes) : Uint8Array.from(bytes);
-    const n = this.socket.write(data);
-    if (n !== data.byteLength) throw new Error(`short test write ${n}/${data.byteLength}`);
-  }
-
-  /** Resolve with exactly `n` bytes (consumed), or reject on close/timeout. */
-  async read(n: number, what = `${n} bytes`): Promise<Uint8Array> {
-    const deadline = Date.now() + WAIT_MS;
-    while (this.buf.byteLength < n) {
-      if (this.isClosed) throw new Error(`closed before ${what} (got ${Array.from(this.buf)})`);
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await within(new Promise<void>((r) => this.waiters.push(r)), what);
-    }
-    const out = this.buf.slice(0, n);
-    this.buf = this.buf.slice(n);
-    return out;
-  }
-
-  /** Read until the peer closes; returns everything left. */
-  async readToClose(): Promise<Uint8Array> {
-    await within(this.closed, "the proxy to close the connection");
-    const out = this.buf;
-    this.buf = new Uint8Array(0);
-    return out;
-  }
-
-  end(): void {
-    this.socket.end();
-  }
-}
 
 /** `05 01 00`: greeting offering no-auth only. */
 export const GREETING = [0x05, 0x01, 0x00];
@@ -150,6 +60,7 @@ export function spyContext<C extends NetworkContext>(ctx: C): { ctx: C; spy: Spy
           waiters.push({ count, resolve });
           check();
         }),
+        WAIT_MS,
         `${count} policy events`,
       );
     },
@@ -217,5 +128,5 @@ export function socksCommand(proxyPort: number, command: "bind" | "associate"): 
   c.on("bound", (info) => done.resolve(info));
   c.on("error", (err) => done.reject(err));
   c.connect();
-  return within(done.promise, `socks ${command}`);
+  return within(done.promise, WAIT_MS, `socks ${command}`);
 }

@@ -11,7 +11,8 @@ import { createHash, randomBytes } from "node:crypto";
 import { createTestContext } from "../helpers/network.ts";
 import { startHttpProxyListener } from "../../src/network/http/listener.ts";
 import { startSocks5Listener } from "../../src/network/socks5/listener.ts";
-import { failAfter, rawClient, type RawClient } from "../helpers/http-proxy.ts";
+import { within } from "../helpers/within.ts";
+import { rawClient, type RawClient } from "../helpers/raw-client.ts";
 
 const ESTABLISHED = "HTTP/1.1 200 Connection established\r\n\r\n";
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
@@ -94,12 +95,7 @@ async function openTunnel(via: "connect" | "socks5", port: number): Promise<{ c:
 
 /** Every byte the upstream got from the client, once the client's FIN closed it (bounded). */
 async function clientBytesAtUpstream(first: Promise<UpstreamConn>): Promise<Uint8Array> {
-  const fail = failAfter(10_000, "the upstream to see the client's FIN");
-  try {
-    return await Promise.race([first.then((c) => c.done.promise), fail.promise]);
-  } finally {
-    fail.cancel();
-  }
+  return within(first.then((c) => c.done.promise), 10_000, "the upstream to see the client's FIN");
 }
 
 for (const via of ["connect", "socks5"] as const) {

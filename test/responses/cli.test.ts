@@ -3,7 +3,8 @@ import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkS
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DEFAULT_UPSTREAM_URL, parseCli, parseUpstreamUrl } from "../../src/responses/cli.ts";
-import { emptyResponseComplete, rawExchange, runChild, startProxyChild } from "../helpers/responses.ts";
+import { emptyResponseComplete, runProxyMain, startProxyChild } from "../helpers/responses.ts";
+import { rawExchange } from "../helpers/raw-client.ts";
 
 describe("parseCli (SPEC §1.1)", () => {
   test("defaults", () => {
@@ -55,25 +56,25 @@ describe("startup as a child process (SPEC §1.2)", () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   test("--help: stdout, exit 0, nothing read from stdin", async () => {
-    const r = await runChild(["--help"]);
+    const r = await runProxyMain(["--help"]);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain("Usage: codex-responses-api-proxy");
     expect(r.stderr).toBe("");
   });
 
   test("--version", async () => {
-    expect(await runChild(["--version"])).toEqual({ code: 0, stdout: "codex-responses-api-proxy 0.1.0\n", stderr: "" });
+    expect(await runProxyMain(["--version"])).toEqual({ code: 0, stdout: "codex-responses-api-proxy 0.1.0\n", stderr: "" });
   });
 
   test("bad port → exit 2 before the key is read", async () => {
-    const r = await runChild(["--port", "70000"], "sk-abc\n");
+    const r = await runProxyMain(["--port", "70000"], "sk-abc\n");
     expect(r.code).toBe(2);
     expect(r.stdout).toBe("");
     expect(r.stderr).toStartWith("error: invalid value '70000' for '--port <PORT>'");
   });
 
   test("unknown flag → exit 2", async () => {
-    const r = await runChild(["--verbose"]);
+    const r = await runProxyMain(["--verbose"]);
     expect(r.code).toBe(2);
     expect(r.stderr).toStartWith("error: unexpected argument '--verbose' found");
   });
@@ -84,11 +85,11 @@ describe("startup as a child process (SPEC §1.2)", () => {
     ["sk bad\n", "Error: API key may only contain ASCII letters, numbers, '-' or '_'\n"],
     ["k".repeat(1017), "Error: API key is too large to fit in the 1024-byte buffer\n"],
   ])("key error %j → exit 1, exact message", async (stdin, message) => {
-    expect(await runChild([], stdin)).toEqual({ code: 1, stdout: "", stderr: message });
+    expect(await runProxyMain([], stdin)).toEqual({ code: 1, stdout: "", stderr: message });
   });
 
   test("key errors are reported before --upstream-url is parsed", async () => {
-    const r = await runChild(["--upstream-url", "nope"], "");
+    const r = await runProxyMain(["--upstream-url", "nope"], "");
     expect(r.stderr).toStartWith("Error: API key must be provided");
   });
 
@@ -96,7 +97,7 @@ describe("startup as a child process (SPEC §1.2)", () => {
     ["not a url", "Error: parsing --upstream-url: "],
     ["file:///x", "Error: upstream URL must include a host\n"],
   ])("--upstream-url %s → exit 1", async (url, message) => {
-    const r = await runChild(["--upstream-url", url], "sk-abc\n");
+    const r = await runProxyMain(["--upstream-url", url], "sk-abc\n");
     expect(r.code).toBe(1);
     expect(r.stderr).toStartWith(message);
   });
@@ -104,7 +105,7 @@ describe("startup as a child process (SPEC §1.2)", () => {
   test("--dump-dir that cannot be created → exit 1", async () => {
     const file = join(dir, "a-file");
     writeFileSync(file, "x");
-    const r = await runChild(["--dump-dir", join(file, "sub")], "sk-abc\n");
+    const r = await runProxyMain(["--dump-dir", join(file, "sub")], "sk-abc\n");
     expect(r.code).toBe(1);
     expect(r.stderr).toStartWith("Error: creating --dump-dir");
   });
@@ -113,7 +114,7 @@ describe("startup as a child process (SPEC §1.2)", () => {
     const ro = join(dir, "ro");
     mkdirSync(ro);
     writeFileSync(join(ro, "x"), "");
-    const r = await runChild(["--server-info", join(ro, "x", "info.json")], "sk-abc\n");
+    const r = await runProxyMain(["--server-info", join(ro, "x", "info.json")], "sk-abc\n");
     expect(r.code).toBe(1);
     expect(r.stderr).toStartWith("Error: writing --server-info");
     expect(r.stderr).not.toContain("listening");

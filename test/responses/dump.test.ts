@@ -3,7 +3,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { dumpBody, redact } from "../../src/responses/dump.ts";
-import { rawExchange, startProxyChild, type ProxyChild } from "../helpers/responses.ts";
+import { startProxyChild, type ProxyChild } from "../helpers/responses.ts";
+import { rawExchange } from "../helpers/raw-client.ts";
 
 const KEY = "sk-dump_KEY-777";
 

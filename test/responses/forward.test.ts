@@ -3,7 +3,7 @@ import { gzipSync } from "node:zlib";
 import { createHttp1Client } from "../../src/http1/client.ts";
 import { upstreamHostHeader } from "../../src/responses/forward.ts";
 import { startResponsesProxy } from "../../src/responses/server.ts";
-import { rawExchange } from "../helpers/responses.ts";
+import { rawExchange } from "../helpers/raw-client.ts";
 import { decodeChunked } from "../helpers/chunked.ts";
 
 const KEY = "sk-fwd_TEST-123";

@@ -1,7 +1,8 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import type { ClientRequest, Http1DirectClient } from "../../src/http1/types.ts";
 import { routeRequest, startResponsesProxy } from "../../src/responses/server.ts";
-import { emptyResponseComplete, rawExchange } from "../helpers/responses.ts";
+import { emptyResponseComplete } from "../helpers/responses.ts";
+import { rawExchange } from "../helpers/raw-client.ts";
 
 describe("routeRequest (SPEC §1.4)", () => {
   test.each([

@@ -9,7 +9,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { connectRefused as refused, createTestContext, startTcpEcho } from "../../helpers/network.ts";
 import { startHttpProxyListener } from "../../../src/network/http/listener.ts";
 import { startSocks5Listener } from "../../../src/network/socks5/listener.ts";
-import { rawClient, type RawClient } from "../../helpers/http-proxy.ts";
+import { rawClient, type RawClient } from "../../helpers/raw-client.ts";
 
 /** Far longer than any test may run: a stop() that resolves only when its grace ends fails the test by timeout. */
 const LONG_GRACE_MS = 60_000;

@@ -8,7 +8,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connectRefused as refused, spawnNetworkProxy, startTcpEcho } from "../../helpers/network.ts";
-import { rawClient } from "../../helpers/http-proxy.ts";
+import { rawClient } from "../../helpers/raw-client.ts";
 
 const ESTABLISHED = "HTTP/1.1 200 Connection established\r\n\r\n";
 

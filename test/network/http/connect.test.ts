@@ -3,7 +3,9 @@ import type { Socket } from "bun";
 import { curl, startTcpEcho } from "../../helpers/network.ts";
 import { DialError, type ConnState, type Dialer, type MitmEngine } from "../../../src/network/types.ts";
 import type { TunnelHandle } from "../../../src/network/tunnel.ts";
-import { captureClientHello, failAfter, rawClient, splitResponse, startProxy } from "../../helpers/http-proxy.ts";
+import { captureClientHello, splitResponse, startProxy } from "../../helpers/http-proxy.ts";
+import { within } from "../../helpers/within.ts";
+import { rawClient } from "../../helpers/raw-client.ts";
 import { selfSignedCert } from "../../helpers/pki.ts";
 
 const allow = { policy: { allowedDomains: ["allowed.test", "other.test"], allowLocalBinding: true } };
@@ -144,27 +146,26 @@ describe("CONNECT in full mode", () => {
         close: () => done.resolve(),
       },
     });
-    const fail = failAfter(4000, "slow reader tunnel");
+    // Each wait is bounded on its own (4 s): a stalled tunnel fails with the step named.
     try {
       client.pause(); // a reader that stops reading
       client.write(`CONNECT allowed.test:${flood.port} HTTP/1.1\r\n\r\n`);
-      const t = await Promise.race([tunnel.promise, fail.promise]);
+      const t = await within(tunnel.promise, 4000, "the tunnel");
       const paused = Promise.withResolvers<{ toClient: number; sentThen: number }>();
       const check = (s: { upstream: boolean }) => {
         if (s.upstream) paused.resolve({ toClient: t.queued().toClient, sentThen: sent });
       };
       t.watch(check);
       check(t.paused());
-      const at = await Promise.race([paused.promise, fail.promise]);
+      const at = await within(paused.promise, 4000, "the upstream side to pause");
       expect(at.toClient).toBeLessThan(1024 * 1024); // about one socket read, not the stream
       expect(at.sentThen).toBeLessThan(TOTAL); // the origin was held back
       client.resume();
-      await Promise.race([done.promise, fail.promise]);
+      await within(done.promise, 4000, "every byte at the client");
       expect(received).toBe(ESTABLISHED.length + TOTAL);
       expect(patternOk).toBe(true);
-      await Promise.race([t.closed, fail.promise]);
+      await within(t.closed, 4000, "the tunnel to close");
     } finally {
-      fail.cancel();
       client.end();
       await p.stop();
       flood.stop(true);

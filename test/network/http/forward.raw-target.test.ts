@@ -10,7 +10,8 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { curl } from "../../helpers/network.ts";
-import { rawClient, splitResponse, startFixedTargetListener, startProxy } from "../../helpers/http-proxy.ts";
+import { splitResponse, startFixedTargetListener, startProxy } from "../../helpers/http-proxy.ts";
+import { rawClient } from "../../helpers/raw-client.ts";
 import { startRawUpstream } from "../../helpers/raw-upstream.ts";
 import { removeTempDirs, tempDir } from "../../helpers/temp.ts";
 

@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { curl } from "../../helpers/network.ts";
-import { rawClient, splitResponse, startProxy } from "../../helpers/http-proxy.ts";
+import { splitResponse, startProxy } from "../../helpers/http-proxy.ts";
+import { rawClient } from "../../helpers/raw-client.ts";
 import { removeTempDirs, tempDir } from "../../helpers/temp.ts";
 
 afterAll(removeTempDirs);

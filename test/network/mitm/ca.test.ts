@@ -6,7 +6,8 @@ import { describe, expect, test, afterAll } from "bun:test";
 import { chmodSync, lstatSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CA_COMMON_NAME, loadOrCreateCa, MitmCaError } from "../../../src/network/mitm/ca.ts";
-import { run, tempDir } from "../../helpers/mitm.ts";
+import { tempDir } from "../../helpers/mitm.ts";
+import { runChild } from "../../helpers/child.ts";
 import { removeTempDirs } from "../../helpers/temp.ts";
 
 afterAll(removeTempDirs);
@@ -41,27 +42,27 @@ describe("loadOrCreateCa", () => {
       certDir: 0o700,
       keyDir: 0o700,
     });
-    const text = await run(["openssl", "x509", "-in", certPath, "-noout", "-text"]);
+    const text = await runChild(["openssl", "x509", "-in", certPath, "-noout", "-text"]);
     expect(text.code).toBe(0);
-    expect(text.out).toContain(`Subject: CN = ${CA_COMMON_NAME}`);
-    expect(text.out).toContain(`Issuer: CN = ${CA_COMMON_NAME}`);
-    expect(text.out).toContain("Signature Algorithm: sha256WithRSAEncryption");
-    expect(text.out).toContain("Public-Key: (2048 bit)");
-    expect(text.out).toMatch(/X509v3 Basic Constraints: critical\n\s+CA:TRUE/);
-    expect(text.out).toMatch(/X509v3 Key Usage: critical\n\s+Certificate Sign, CRL Sign/);
-    const ski = /Subject Key Identifier: ?\n\s+([0-9A-F:]+)/.exec(text.out)?.[1];
+    expect(text.stdout).toContain(`Subject: CN = ${CA_COMMON_NAME}`);
+    expect(text.stdout).toContain(`Issuer: CN = ${CA_COMMON_NAME}`);
+    expect(text.stdout).toContain("Signature Algorithm: sha256WithRSAEncryption");
+    expect(text.stdout).toContain("Public-Key: (2048 bit)");
+    expect(text.stdout).toMatch(/X509v3 Basic Constraints: critical\n\s+CA:TRUE/);
+    expect(text.stdout).toMatch(/X509v3 Key Usage: critical\n\s+Certificate Sign, CRL Sign/);
+    const ski = /Subject Key Identifier: ?\n\s+([0-9A-F:]+)/.exec(text.stdout)?.[1];
     expect(ski?.replaceAll(":", "").toLowerCase()).toBe(Buffer.from(ca.keyId!).toString("hex"));
     // Not-before back-dated about a day; valid about ten years.
-    const dates = await run(["openssl", "x509", "-in", certPath, "-noout", "-startdate", "-enddate"]);
-    const [nb, na] = dates.out.trim().split("\n").map((l) => Date.parse(l.split("=")[1]!));
+    const dates = await runChild(["openssl", "x509", "-in", certPath, "-noout", "-startdate", "-enddate"]);
+    const [nb, na] = dates.stdout.trim().split("\n").map((l) => Date.parse(l.split("=")[1]!));
     const day = 86_400_000;
     expect(Math.round((Date.now() - nb!) / day)).toBe(1);
     expect(Math.round((na! - nb!) / day / 365)).toBe(10);
     // Self-signature verifies; the key file is the certificate's key.
-    expect((await run(["openssl", "verify", "-CAfile", certPath, certPath])).out.trim()).toBe(`${certPath}: OK`);
-    const pub1 = await run(["openssl", "pkey", "-in", keyPath, "-pubout"]);
-    const pub2 = await run(["openssl", "x509", "-in", certPath, "-noout", "-pubkey"]);
-    expect(pub1.out).toBe(pub2.out);
+    expect((await runChild(["openssl", "verify", "-CAfile", certPath, certPath])).stdout.trim()).toBe(`${certPath}: OK`);
+    const pub1 = await runChild(["openssl", "pkey", "-in", keyPath, "-pubout"]);
+    const pub2 = await runChild(["openssl", "x509", "-in", certPath, "-noout", "-pubkey"]);
+    expect(pub1.stdout).toBe(pub2.stdout);
   });
 
   test("an existing CA is loaded, never overwritten", async () => {

@@ -7,7 +7,8 @@ import { startHttpProxyListener } from "../../../src/network/http/listener.ts";
 import type { Ca } from "../../../src/network/mitm/ca.ts";
 import type { MitmEngineHandle } from "../../../src/network/mitm/engine.ts";
 import { curl } from "../../helpers/network.ts";
-import { run, startMitmContext, tlsThroughProxy, type MitmSetup } from "../../helpers/mitm.ts";
+import { startMitmContext, tlsThroughProxy, type MitmSetup } from "../../helpers/mitm.ts";
+import { runChild } from "../../helpers/child.ts";
 import { selfSignedCert } from "../../helpers/pki.ts";
 import { removeTempDirs } from "../../helpers/temp.ts";
 
@@ -68,15 +69,15 @@ describe("MITM through the HTTP proxy listener (limited mode)", () => {
   });
 
   test("the leaf served is for the CONNECT host and chains to the CA (openssl s_client)", async () => {
-    const r = await run(
+    const r = await runChild(
       [
         "openssl", "s_client", "-proxy", `127.0.0.1:${listener.port}`, "-connect", `allowed.test:${up}`,
         "-servername", "allowed.test", "-CAfile", ca.certPath, "-verify_hostname", "allowed.test", "-verify_return_error",
       ],
       { stdin: "" },
     );
-    expect(r.out).toContain("Verify return code: 0 (ok)");
-    expect(r.out).toContain("subject=CN = allowed.test\nissuer=CN = codex-network-proxy MITM CA\n");
+    expect(r.stdout).toContain("Verify return code: 0 (ok)");
+    expect(r.stdout).toContain("subject=CN = allowed.test\nissuer=CN = codex-network-proxy MITM CA\n");
   });
 });
 

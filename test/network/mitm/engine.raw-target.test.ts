@@ -10,7 +10,7 @@ import { connect as tlsConnect, type TLSSocket } from "node:tls";
 import { startHttpProxyListener } from "../../../src/network/http/listener.ts";
 import type { Ca } from "../../../src/network/mitm/ca.ts";
 import type { MitmEngineHandle } from "../../../src/network/mitm/engine.ts";
-import { failAfter } from "../../helpers/http-proxy.ts";
+import { within } from "../../helpers/within.ts";
 import { startRawUpstream, type RawUpstream } from "../../helpers/raw-upstream.ts";
 import { connectThrough, startMitmContext, type MitmSetup } from "../../helpers/mitm.ts";
 import { selfSignedCert } from "../../helpers/pki.ts";
@@ -62,16 +62,12 @@ async function tunnel(): Promise<{ tls: TLSSocket; until(pred: (got: string) => 
   return {
     tls,
     async until(pred) {
-      const fail = failAfter(10_000, "tunnel data");
-      try {
-        while (!pred(got)) {
-          if (closed) throw new Error(`tunnel closed; got ${JSON.stringify(got.slice(0, 300))}`);
-          await Promise.race([new Promise<void>((r) => (wake = r)), fail.promise]);
-        }
-        return got;
-      } finally {
-        fail.cancel();
+      // Each wait needs new bytes or the close, bounded by 10 s.
+      while (!pred(got)) {
+        if (closed) throw new Error(`tunnel closed; got ${JSON.stringify(got.slice(0, 300))}`);
+        await within(new Promise<void>((r) => (wake = r)), 10_000, "tunnel data");
       }
+      return got;
     },
   };
 }

@@ -12,7 +12,8 @@ import { loadOrCreateCa, type Ca } from "../../../src/network/mitm/ca.ts";
 import { createMitmEngine, type MitmEngineHandle } from "../../../src/network/mitm/engine.ts";
 import { createLeafKey, type LeafKey } from "../../../src/network/mitm/leaf.ts";
 import { createTestContext, curl, parseProm } from "../../helpers/network.ts";
-import { run, startConnectFront, tempDir, tlsThroughProxy } from "../../helpers/mitm.ts";
+import { startConnectFront, tempDir, tlsThroughProxy } from "../../helpers/mitm.ts";
+import { runChild } from "../../helpers/child.ts";
 import { selfSignedCert } from "../../helpers/pki.ts";
 import { removeTempDirs } from "../../helpers/temp.ts";
 
@@ -121,8 +122,8 @@ describe("MITM engine through a CONNECT front end", () => {
   test("a 3 MiB body and a chunked (length-less) body arrive intact", async () => {
     const dir = tempDir();
     const out = join(dir, "big.bin");
-    const r = await run(["curl", "-sS", "--max-time", "10", "-o", out, ...via(front.port), `https://allowed.test:${up}/big`]);
-    expect(r.err).toBe("");
+    const r = await runChild(["curl", "-sS", "--max-time", "10", "-o", out, ...via(front.port), `https://allowed.test:${up}/big`]);
+    expect(r.stderr).toBe("");
     const got = new Uint8Array(await Bun.file(out).arrayBuffer());
     expect(got.byteLength).toBe(BIG.byteLength);
     expect(Bun.hash(got)).toBe(Bun.hash(BIG));
@@ -161,13 +162,13 @@ describe("MITM engine through a CONNECT front end", () => {
   });
 
   test("two requests reuse one TLS connection (keep-alive)", async () => {
-    const r = await run([
+    const r = await runChild([
       "curl", "-sS", "--max-time", "10", "-w", "[%{num_connects}]", ...via(front.port),
       `https://allowed.test:${up}/ka1`, `https://allowed.test:${up}/ka2`,
     ]);
-    expect(r.err).toBe("");
+    expect(r.stderr).toBe("");
     // num_connects counts new connections per transfer: the second transfer made none.
-    expect(r.out).toBe("hello from upstream[1]hello from upstream[0]");
+    expect(r.stdout).toBe("hello from upstream[1]hello from upstream[0]");
   });
 
   test("python3 urllib through the proxy with our CA", async () => {
@@ -178,16 +179,14 @@ describe("MITM engine through a CONNECT front end", () => {
       "r = o.open('https://other.test:' + sys.argv[3] + '/py', timeout=10)",
       "print(r.status, r.read().decode())",
     ].join("\n");
-    const r = await run(["python3", "-c", py, ca.certPath, String(front.port), String(up)], {
-      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/tmp" },
-    });
-    expect({ code: r.code, out: r.out.trim() }).toEqual({ code: 0, out: "200 hello from upstream" });
+    const r = await runChild(["python3", "-c", py, ca.certPath, String(front.port), String(up)]);
+    expect({ code: r.code, out: r.stdout.trim() }).toEqual({ code: 0, out: "200 hello from upstream" });
   });
 
   test("already-read ClientHello bytes (SOCKS5 path) go through the node:tls bridge", async () => {
     const r = await curl([...via(frontHeld.port), `https://allowed.test:${up}/bridged`]);
     expect({ status: r.status, body: r.body }).toEqual({ status: 200, body: "hello from upstream" });
-    const big = await run(["curl", "-sS", "--max-time", "10", ...via(frontHeld.port), `https://allowed.test:${up}/big`, "-o", join(tempDir(), "b")]);
+    const big = await runChild(["curl", "-sS", "--max-time", "10", ...via(frontHeld.port), `https://allowed.test:${up}/big`, "-o", join(tempDir(), "b")]);
     expect(big.code).toBe(0);
   });
 

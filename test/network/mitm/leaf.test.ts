@@ -7,7 +7,8 @@ import { join } from "node:path";
 import { loadOrCreateCa, type Ca } from "../../../src/network/mitm/ca.ts";
 import { createCertCache } from "../../../src/network/mitm/cert-cache.ts";
 import { createLeafKey, issueLeaf, LEAF_BACKDATE_MS, LEAF_VALIDITY_MS, type LeafCert, type LeafKey } from "../../../src/network/mitm/leaf.ts";
-import { run, tempDir } from "../../helpers/mitm.ts";
+import { tempDir } from "../../helpers/mitm.ts";
+import { runChild } from "../../helpers/child.ts";
 import { removeTempDirs } from "../../helpers/temp.ts";
 
 afterAll(removeTempDirs);
@@ -22,16 +23,16 @@ beforeAll(async () => {
 });
 
 async function opensslText(pem: string): Promise<string> {
-  const r = await run(["openssl", "x509", "-noout", "-text"], { stdin: pem });
+  const r = await runChild(["openssl", "x509", "-noout", "-text"], { stdin: pem });
   expect(r.code).toBe(0);
-  return r.out;
+  return r.stdout;
 }
 
 async function verify(caPath: string, leafPem: string, extra: string[] = []): Promise<string> {
   const p = join(tempDir(), "leaf.pem");
   await Bun.write(p, leafPem);
-  const r = await run(["openssl", "verify", "-purpose", "sslserver", ...extra, "-CAfile", caPath, p]);
-  return (r.out + r.err).trim().replace(`${p}: `, "");
+  const r = await runChild(["openssl", "verify", "-purpose", "sslserver", ...extra, "-CAfile", caPath, p]);
+  return (r.stdout + r.stderr).trim().replace(`${p}: `, "");
 }
 
 const skiHex = (text: string) => /Subject Key Identifier: ?\n\s+([0-9A-F:]+)/.exec(text)?.[1];
@@ -52,8 +53,8 @@ describe("issueLeaf", () => {
     // The AKI is the CA's key identifier itself (20 bytes), not the bytes of its hex spelling.
     expect(akiHex(text)).toBe(skiHex(caText)!);
     expect(akiHex(text)!.split(":").length).toBe(20);
-    const dates = await run(["openssl", "x509", "-noout", "-startdate", "-enddate"], { stdin: leaf.certPem });
-    const [nb, na] = dates.out.trim().split("\n").map((l) => Date.parse(l.split("=")[1]!));
+    const dates = await runChild(["openssl", "x509", "-noout", "-startdate", "-enddate"], { stdin: leaf.certPem });
+    const [nb, na] = dates.stdout.trim().split("\n").map((l) => Date.parse(l.split("=")[1]!));
     expect(na! - nb!).toBeLessThanOrEqual(LEAF_VALIDITY_MS + LEAF_BACKDATE_MS);
     expect(nb!).toBeLessThan(Date.now() - LEAF_BACKDATE_MS / 2);
     expect(await verify(ca.certPath, leaf.certPem, ["-verify_hostname", "allowed.test"])).toBe("OK");
@@ -90,12 +91,12 @@ describe("issueLeaf", () => {
       const certPath = join(dir, "ca.pem");
       const keyPath = join(dir, "ca.key");
       const alg = kind === "rsa" ? ["-newkey", "rsa:2048"] : ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"];
-      const r = await run([
+      const r = await runChild([
         "openssl", "req", "-x509", ...alg, "-nodes", "-keyout", keyPath, "-out", certPath, "-days", "3",
         "-subj", "/O=Example Org/CN=Other CA",
       ]);
       expect(r.code).toBe(0);
-      await run(["chmod", "600", keyPath]);
+      await runChild(["chmod", "600", keyPath]);
       const other = await loadOrCreateCa(certPath, keyPath, { create: false });
       const leaf = issueLeaf(other, key, "allowed.test");
       const text = await opensslText(leaf.certPem);

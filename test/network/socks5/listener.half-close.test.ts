@@ -8,7 +8,8 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import type { TCPSocketListener } from "bun";
 import { createTestContext } from "../../helpers/network.ts";
 import { startSocks5Listener, type Socks5ListenerHandle } from "../../../src/network/socks5/listener.ts";
-import { domainRequest, GREETING, ipv4Request, RawClient, readReply } from "../../helpers/socks5.ts";
+import { domainRequest, GREETING, ipv4Request, readReply } from "../../helpers/socks5.ts";
+import { RawClient } from "../../helpers/raw-client.ts";
 
 const CONNECT = 0x01;
 

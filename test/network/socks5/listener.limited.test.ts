@@ -11,7 +11,8 @@ import { SocksClient } from "socks";
 import { createTestContext, curl, startFakeHttpUpstream } from "../../helpers/network.ts";
 import { startSocks5Listener } from "../../../src/network/socks5/listener.ts";
 import type { ConnState, MitmEngine } from "../../../src/network/types.ts";
-import { domainRequest, GREETING, RawClient, readReply, socksCommand, spyContext, startUdpEcho } from "../../helpers/socks5.ts";
+import { domainRequest, GREETING, readReply, socksCommand, spyContext, startUdpEcho } from "../../helpers/socks5.ts";
+import { RawClient } from "../../helpers/raw-client.ts";
 
 const upstream = startFakeHttpUpstream();
 const udpEcho = await startUdpEcho();

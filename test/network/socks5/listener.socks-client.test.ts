@@ -10,7 +10,8 @@ import type { udp } from "bun";
 import { SocksClient } from "socks";
 import { createTestContext, startTcpEcho } from "../../helpers/network.ts";
 import { startSocks5Listener } from "../../../src/network/socks5/listener.ts";
-import { socksCommand, spyContext, startUdpEcho, within } from "../../helpers/socks5.ts";
+import { socksCommand, spyContext, startUdpEcho } from "../../helpers/socks5.ts";
+import { WAIT_MS, within } from "../../helpers/within.ts";
 
 const echo = startTcpEcho();
 const udpEcho = await startUdpEcho();
@@ -46,7 +47,7 @@ async function roundTrip(sock: NetSocket, text: string): Promise<string> {
     if (acc.length >= text.length) got.resolve(acc);
   });
   sock.write(text);
-  return within(got.promise, "echo through the socks client");
+  return within(got.promise, WAIT_MS, "echo through the socks client");
 }
 
 describe("TCP through the socks client", () => {
@@ -104,7 +105,7 @@ describe("UDP ASSOCIATE", () => {
       },
     });
     const nextReply = async (n: number) => {
-      while (replies.length < n) await within(new Promise<void>((r) => waiters.push(r)), "a relayed UDP reply");
+      while (replies.length < n) await within(new Promise<void>((r) => waiters.push(r)), WAIT_MS, "a relayed UDP reply");
       return SocksClient.parseUDPFrame(replies[n - 1]!);
     };
     const frame = (host: string, port: number, text: string, frameNumber = 0) =>
@@ -139,7 +140,7 @@ describe("UDP ASSOCIATE", () => {
       const closed = Promise.withResolvers<void>();
       control.on("close", () => closed.resolve());
       control.destroy();
-      await within(closed.promise, "control connection close");
+      await within(closed.promise, WAIT_MS, "control connection close");
       // The relay socket is closed synchronously when the proxy sees the TCP close; a new
       // association must get a fresh relay and still work.
       const again = await socksCommand(withUdp.listener.port, "associate");
@@ -169,7 +170,7 @@ describe("UDP ASSOCIATE", () => {
       // The stranger's datagram is sent first; the client's answer proves the relay has read both.
       stranger.send(frame("from a stranger"), relayPort, "127.0.0.1");
       client.send(frame("ping"), relayPort, "127.0.0.1");
-      const reply = SocksClient.parseUDPFrame(await within(got.promise, "a relayed UDP reply"));
+      const reply = SocksClient.parseUDPFrame(await within(got.promise, WAIT_MS, "a relayed UDP reply"));
       expect({ data: reply.data.toString(), upstreamGot: udpEcho.received - before, strangerGot: strangerGot.length }).toEqual({
         data: "echo:ping",
         upstreamGot: 1,

@@ -8,7 +8,8 @@ import { captureLogger, createTestContext, mapResolver, startTcpEcho, testConfig
 import { createNetworkContext } from "../../../src/network/context.ts";
 import { DialError, type DialErrorCode, type Dialer } from "../../../src/network/types.ts";
 import { startSocks5Listener, type Socks5ListenerHandle } from "../../../src/network/socks5/listener.ts";
-import { domainRequest, GREETING, ipv4Request, RawClient, readReply, spyContext } from "../../helpers/socks5.ts";
+import { domainRequest, GREETING, ipv4Request, readReply, spyContext } from "../../helpers/socks5.ts";
+import { RawClient } from "../../helpers/raw-client.ts";
 import { WAIT_MS, within } from "../../helpers/within.ts";
 
 const CONNECT = 0x01;
