@@ -35,58 +35,61 @@ export async function cappedExchange(
 ): Promise<CappedOutcome> {
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(), timeoutMs);
-  try {
-    let res;
-    try {
-      res = await client.requestDirect({ ...req, signal: abort.signal });
-    } catch (e) {
-      return { kind: "failed", error: e instanceof Error ? e : new Error(String(e)) };
-    }
-    if (res.status < 200 || res.status > 299) {
-      res.body.cancel();
-      return { kind: "status", status: res.status };
-    }
-    if (res.bodyLength !== undefined && res.bodyLength > MAX_TOKEN_RESPONSE) {
-      res.body.cancel();
-      return { kind: "oversized" };
-    }
-    const page = allocSecretPages(libc, MAX_TOKEN_RESPONSE);
-    const done = Promise.withResolvers<CappedOutcome>();
-    let length = 0;
-    let settled = false;
-    const settle = (outcome: CappedOutcome) => {
-      if (settled) return;
-      settled = true;
-      if (outcome.kind !== "body") page.free();
-      done.resolve(outcome);
-    };
-    res.body.attach({
-      data(piece) {
-        if (settled) {
-          piece.fill(0);
+  const done = Promise.withResolvers<CappedOutcome>();
+  let page: LockedPages | null = null;
+  let length = 0;
+  let settled = false;
+  let cancelBody = () => {};
+  const settle = (outcome: CappedOutcome) => {
+    if (settled) return;
+    settled = true;
+    if (outcome.kind !== "body") page?.free();
+    done.resolve(outcome);
+  };
+  // The consumer attaches inside onResponse, on the socket's data event: with
+  // `secretResponse` the client zeroes each chunk right after delivering its pieces.
+  client.send(
+    { ...req, signal: abort.signal, secretResponse: true },
+    {
+      onError: (error) => settle({ kind: "failed", error }),
+      onResponse(res) {
+        cancelBody = () => res.body.cancel();
+        if (res.status < 200 || res.status > 299) {
+          res.body.cancel();
+          settle({ kind: "status", status: res.status });
           return;
         }
-        if (length + piece.byteLength > MAX_TOKEN_RESPONSE) {
-          piece.fill(0);
+        if (res.bodyLength !== undefined && res.bodyLength > MAX_TOKEN_RESPONSE) {
           res.body.cancel();
           settle({ kind: "oversized" });
           return;
         }
-        page.view.set(piece, length);
-        length += piece.byteLength;
-        piece.fill(0);
+        const body = (page = allocSecretPages(libc, MAX_TOKEN_RESPONSE));
+        res.body.attach({
+          data(piece) {
+            if (!settled && length + piece.byteLength > MAX_TOKEN_RESPONSE) {
+              res.body.cancel();
+              settle({ kind: "oversized" });
+            }
+            if (!settled) {
+              body.view.set(piece, length);
+              length += piece.byteLength;
+            }
+            piece.fill(0);
+          },
+          flush() {},
+          end: () => settle({ kind: "body", status: res.status, body, length }),
+          error: (error) => settle({ kind: "failed", error }),
+        });
       },
-      flush() {},
-      end: () => settle({ kind: "body", status: res.status, body: page, length }),
-      error: (error) => settle({ kind: "failed", error }),
-    });
-    // The timeout also ends a body that stalls after the head.
-    const onTimeout = () => {
-      res.body.cancel();
-      settle({ kind: "failed", error: new Error("timed out") });
-    };
-    if (abort.signal.aborted) onTimeout();
-    else abort.signal.addEventListener("abort", onTimeout);
+    },
+  );
+  // The timeout also ends a body that stalls after the head.
+  abort.signal.addEventListener("abort", () => {
+    cancelBody();
+    settle({ kind: "failed", error: new Error("timed out") });
+  });
+  try {
     return await done.promise;
   } finally {
     clearTimeout(timer);

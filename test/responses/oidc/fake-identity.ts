@@ -4,7 +4,7 @@
  * where auth.openai.com and api.openai.com resolve to 127.0.0.1 (see netns.ts):
  *   GET  /github/token?…&audience=…  → {"value": <jwt>}  (checks the request token)
  *   POST /oauth/token                 → a new access token (checks the subject token)
- *   POST /v1/responses                → SSE, 200 for the newest token, 401 otherwise
+ *   POST /v1/responses                → SSE, 200 for an issued token, 401 otherwise
  * Every secret is random, so a memory scan for it means something.
  */
 import type { TestPki } from "../tls-fixture.ts";
@@ -77,7 +77,7 @@ export function startFakeIdentity(opts: FakeIdentityOptions) {
       if (url.pathname === "/v1/responses" && req.method === "POST") {
         const authorization = req.headers.get("authorization");
         await req.arrayBuffer();
-        const status = !fail401 && authorization === `Bearer ${issued[issued.length - 1]}` ? 200 : 401;
+        const status = !fail401 && issued.some((t) => authorization === `Bearer ${t}`) ? 200 : 401;
         fail401 = false;
         log.upstream.push({ host: req.headers.get("host"), authorization, status });
         if (status !== 200) return new Response('{"error":"unauthorized"}', { status });

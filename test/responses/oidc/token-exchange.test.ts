@@ -76,7 +76,7 @@ describe("the two workload identity calls against fake servers (https, test CA)"
     github = () => Response.json({ value: "jwt\"\n\u00e9" });
     openai = () => okToken();
     expect(await run()).toEqual({ auth: "Bearer at-1", expiresInMs: 1_800_000, receivedAtMs: NOW });
-    expect(seen.map((s) => [s.method, s.path, s.headers.authorization, s.headers.accept, s.headers["content-type"]])).toEqual([
+    expect(seen.map((s): unknown[] => [s.method, s.path, s.headers.authorization, s.headers.accept, s.headers["content-type"]])).toEqual([
       ["GET", "/gh?x=1&audience=my+aud", "Bearer req.tok-EN", "*/*", undefined],
       ["POST", "/oauth/token", undefined, "*/*", "application/json"],
     ]);
