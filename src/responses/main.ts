@@ -13,6 +13,7 @@ import { createDumper, ensureDumpDir } from "./dump.ts";
 import { readLockedKey } from "./locked-key.ts";
 import { startResponsesProxy } from "./server.ts";
 import { prepareWorkloadIdentity, startWorkloadIdentity, type PreparedWorkloadIdentity } from "./oidc/start.ts";
+import type { TokenSourceHandle } from "./oidc/token-source.ts";
 
 /** Grace period for in-flight streams after SIGTERM/SIGINT (SPEC §1.5, beyond). */
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -67,7 +68,7 @@ async function main(): Promise<void> {
   const proxyEnv: Record<string, string | undefined> = {};
   for (const name of ["http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "no_proxy", "NO_PROXY"]) proxyEnv[name] = process.env[name];
   const client = createHttp1Client({ maxIdlePerOrigin: 256, proxyEnv });
-  let credentials;
+  let credentials: TokenSourceHandle | undefined;
   if (oidc) {
     try {
       credentials = await startWorkloadIdentity({ ...oidc, client, libc, logError });
@@ -83,6 +84,7 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     void (server ? server.stop(SHUTDOWN_GRACE_MS) : Promise.resolve()).finally(() => {
+      credentials?.stop();
       client.close();
       process.exit(0);
     });

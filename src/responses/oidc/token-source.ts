@@ -55,7 +55,7 @@ export interface TokenSourceOptions {
 
 /** A running token source. */
 export interface TokenSourceHandle extends CredentialSource {
-  /** Stop timers, free every page (leases still out keep nothing: the pages are zeroed). */
+  /** Stop timers and zero the current token's page at once (for exit: a lease still out must not be used after). */
   stop(): void;
 }
 
@@ -197,7 +197,9 @@ export function startTokenSource(opts: TokenSourceOptions): TokenSourceHandle {
       stopped = true;
       if (timer !== null) clock.clearTimeout(timer);
       timer = null;
-      drop();
+      // Exiting: the page is zeroed now even if a request still holds a lease on it.
+      current?.token.free();
+      current = null;
       const list = waiters;
       waiters = [];
       for (const w of list) w(null);
