@@ -35,27 +35,27 @@ const outcome = (read: ReadFn) => {
 
 const CHARSET = "AZaz09-._~+/=";
 test.each([
-  [["tok\n"], "Bearer tok"],
-  [["tok"], "Bearer tok"],
-  [["tok\r\n"], "Bearer tok"],
-  [["to", "k\r", "\nignored"], "Bearer tok"],
-  [[CHARSET + "\n"], `Bearer ${CHARSET}`],
-  [["tok\r\r\n"], "error: invalid workload identity bearer credential"],
-  [["tok\n\n"], "Bearer tok"],
-  [["tok\r"], "Bearer tok"],
-  [["\n"], "error: invalid workload identity bearer credential"],
-  [[""], "error: invalid workload identity bearer credential"],
-  [["a b\n"], "error: invalid workload identity bearer credential"],
-  [["a!\n"], "error: invalid workload identity bearer credential"],
-  [[new Uint8Array([0x61, 0xff, 0x0a])], "error: invalid workload identity bearer credential"],
-  [["x".repeat(16_384) + "\r\n"], `Bearer ${"x".repeat(16_384)}`],
-  [["x".repeat(16_385) + "\n"], "error: invalid workload identity bearer credential"],
-  [["x".repeat(16_385)], "error: invalid workload identity bearer credential"],
-  [["x".repeat(16_386)], "error: GitHub OIDC request credential too large"],
-  [["x".repeat(20_000) + "\n"], "error: GitHub OIDC request credential too large"],
-  [[{ errno: 4, message: "Interrupted system call (os error 4)" }, "tok\n"], "Bearer tok"],
-  [[{ errno: 5, message: "Input/output error (os error 5)" }], "error: Input/output error (os error 5)"],
-])("stdin %#: SPEC §1.8 rules", (chunks, expected) => {
+  ["newline", ["tok\n"], "Bearer tok"],
+  ["EOF without newline", ["tok"], "Bearer tok"],
+  ["CRLF", ["tok\r\n"], "Bearer tok"],
+  ["short reads, later bytes ignored", ["to", "k\r", "\nignored"], "Bearer tok"],
+  ["whole alphabet", [CHARSET + "\n"], `Bearer ${CHARSET}`],
+  ["two CRs (only one stripped)", ["tok\r\r\n"], "error: invalid workload identity bearer credential"],
+  ["second line ignored", ["tok\n\n"], "Bearer tok"],
+  ["lone CR at EOF", ["tok\r"], "Bearer tok"],
+  ["empty line", ["\n"], "error: invalid workload identity bearer credential"],
+  ["empty stdin", [""], "error: invalid workload identity bearer credential"],
+  ["a space", ["a b\n"], "error: invalid workload identity bearer credential"],
+  ["a '!'", ["a!\n"], "error: invalid workload identity bearer credential"],
+  ["a 0xff byte", [new Uint8Array([0x61, 0xff, 0x0a])], "error: invalid workload identity bearer credential"],
+  ["16,384 bytes + CRLF", ["x".repeat(16_384) + "\r\n"], `Bearer ${"x".repeat(16_384)}`],
+  ["16,385 bytes", ["x".repeat(16_385) + "\n"], "error: invalid workload identity bearer credential"],
+  ["16,385 bytes at EOF", ["x".repeat(16_385)], "error: invalid workload identity bearer credential"],
+  ["16,386 bytes without newline", ["x".repeat(16_386)], "error: GitHub OIDC request credential too large"],
+  ["20,000 bytes", ["x".repeat(20_000) + "\n"], "error: GitHub OIDC request credential too large"],
+  ["EINTR retried", [{ errno: 4, message: "Interrupted system call (os error 4)" }, "tok\n"], "Bearer tok"],
+  ["EIO", [{ errno: 5, message: "Input/output error (os error 5)" }], "error: Input/output error (os error 5)"],
+])("stdin: %s → %p", (_label, chunks, expected) => {
   expect(outcome(reader(...(chunks as string[])))).toBe(expected);
 });
 
