@@ -55,7 +55,7 @@ test.each([
   ["20,000 bytes", ["x".repeat(20_000) + "\n"], "error: GitHub OIDC request credential too large"],
   ["EINTR retried", [{ errno: 4, message: "Interrupted system call (os error 4)" }, "tok\n"], "Bearer tok"],
   ["EIO", [{ errno: 5, message: "Input/output error (os error 5)" }], "error: Input/output error (os error 5)"],
-])("stdin: %s → %p", (_label, chunks, expected) => {
+])("stdin: %s", (_label, chunks, expected) => {
   expect(outcome(reader(...(chunks as string[])))).toBe(expected);
 });
 
