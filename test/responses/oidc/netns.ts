@@ -10,11 +10,18 @@ import { join } from "node:path";
 
 export const OPENAI_HOSTS = "127.0.0.1 localhost auth.openai.com api.openai.com\n::1 localhost\n";
 
-/** Whether `unshare -n -m` and a bind mount work here (checked once by the caller). */
+/** Brings loopback up (a new network namespace may start with it down; gVisor brings it up itself). */
+const LOOPBACK_UP = "ip link set lo up 2>/dev/null; [ $(( $(cat /sys/class/net/lo/flags) & 1 )) -eq 1 ]";
+
+/**
+ * Whether `unshare -n -m`, loopback and a bind mount work here (call once): root or
+ * CAP_SYS_ADMIN, util-linux `unshare`, and `ip` where loopback starts down.
+ */
 export function privateNetworkAvailable(): boolean {
   if (process.platform !== "linux") return false;
   try {
-    const r = Bun.spawnSync(["unshare", "-n", "-m", "--", "sh", "-c", "mount --bind /etc/hosts /etc/hosts"], { stdout: "ignore", stderr: "ignore" });
+    const check = `${LOOPBACK_UP} && mount --bind /etc/hosts /etc/hosts`;
+    const r = Bun.spawnSync(["unshare", "-n", "-m", "--", "sh", "-c", check], { stdout: "ignore", stderr: "ignore" });
     return r.exitCode === 0;
   } catch {
     return false;
@@ -29,8 +36,7 @@ export function spawnInPrivateNetwork(cmd: string[], env: Record<string, string 
   const dir = mkdtempSync(join(tmpdir(), "oidc-netns-"));
   const hosts = join(dir, "hosts");
   writeFileSync(hosts, OPENAI_HOSTS);
-  // A new network namespace may start with loopback down (gVisor brings it up itself).
-  const script = 'ip link set lo up 2>/dev/null; mount --bind "$0" /etc/hosts && exec "$@"';
+  const script = `${LOOPBACK_UP} && mount --bind "$0" /etc/hosts && exec "$@"`;
   const proc = Bun.spawn(["unshare", "-n", "-m", "--", "sh", "-c", script, hosts, ...cmd], {
     stdout: "pipe",
     stderr: "pipe",
