@@ -46,13 +46,20 @@ try {
   // Renewal ahead of need: the second token arrives with no request asking for it.
   await fake.issuedCount(2);
   out.upstreamCallsWhenRenewed = fake.log.upstream.length;
-  statuses.push(await post());
+  // The proxy switches once it has read the exchange's answer, a moment after the fake sent
+  // it; until then the old token (still valid) serves. Bounded: at most 100 requests.
+  let last = await post();
+  for (let i = 0; i < 100 && fake.log.upstream.at(-1)?.authorization !== `Bearer ${fake.issued[1]}`; i++) last = await post();
+  statuses.push(last);
   fake.failNextUpstream();
   statuses.push(await post()); // 401 passed through, token dropped
   statuses.push(await post()); // waits for a fresh token (the third)
   out.statuses = statuses;
   const name = (auth: string | null) => `token${fake.issued.findIndex((t) => `Bearer ${t}` === auth) + 1}`;
-  out.upstream = fake.log.upstream.map((u) => [u.host, name(u.authorization), u.status]);
+  // Consecutive identical entries collapse (the requests made while the switch was pending).
+  out.upstream = fake.log.upstream
+    .map((u) => [u.host, name(u.authorization), u.status])
+    .filter((e, i, all) => i === 0 || JSON.stringify(e) !== JSON.stringify(all[i - 1]));
   out.github = fake.log.github.map((g) => [g.path, g.authorization === `Bearer ${fake.requestToken}`, g.accept]);
   out.exchanges = fake.log.exchanges.map((e) => [e.contentType, e.body.replace(fake.jwt, "<jwt>")]);
   out.issued = fake.issued.length;
