@@ -89,6 +89,8 @@ export function startTokenSource(opts: TokenSourceOptions): TokenSourceHandle {
   const clock = opts.clock ?? SYSTEM_CLOCK;
   let current: Held | null = null;
   let timer: unknown = null;
+  /** Drops the current token at its expiry, so an expired secret is zeroed without waiting for a request. */
+  let expiryTimer: unknown = null;
   let renewing = false;
   /** Consecutive failed renewals; > 0 means "failing": requests without a token are refused at once. */
   let failures = 0;
@@ -135,6 +137,11 @@ export function startTokenSource(opts: TokenSourceOptions): TokenSourceHandle {
     schedule(() => {
       if (current === h) renew();
     }, at - clock.now());
+    if (expiryTimer !== null) clock.clearTimeout(expiryTimer);
+    expiryTimer = clock.setTimeout(() => {
+      expiryTimer = null;
+      if (current === h) drop();
+    }, Math.max(0, h.token.expiresAtMs - clock.now()));
   };
 
   const install = (token: IssuedToken) => {
@@ -196,7 +203,8 @@ export function startTokenSource(opts: TokenSourceOptions): TokenSourceHandle {
     stop() {
       stopped = true;
       if (timer !== null) clock.clearTimeout(timer);
-      timer = null;
+      if (expiryTimer !== null) clock.clearTimeout(expiryTimer);
+      timer = expiryTimer = null;
       // Exiting: the page is zeroed now even if a request still holds a lease on it.
       current?.token.free();
       current = null;

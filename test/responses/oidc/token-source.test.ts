@@ -128,10 +128,15 @@ describe("token source", () => {
   test("with no valid token and no failure yet, requests wait for one single-flight renewal", async () => {
     const clock = new FakeClock();
     const r = renewals();
-    const src = startTokenSource({ first: token("old", clock, 100), renew: r.renew, clock, logError: () => {} });
+    const first = token("old", clock, 100);
+    const src = startTokenSource({ first, renew: r.renew, clock, logError: () => {} });
     // The scheduled renewal (at 90 s) is slow; the token expires while it runs.
     clock.advance(90_000);
-    clock.advance(10_000);
+    clock.advance(9_999);
+    expect(first.freed()).toBe(false);
+    clock.advance(1);
+    // Zeroed at its expiry, before any request asked.
+    expect(first.freed()).toBe(true);
     const waiting = [take(src), take(src), take(src)];
     expect(waiting.map((w) => w.sync)).toEqual([false, false, false]);
     expect(r.pending.length).toBe(1);
