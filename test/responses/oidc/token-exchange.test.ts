@@ -3,6 +3,7 @@ import { createHttp1Client } from "../../../src/http1/client.ts";
 import { loadLibc } from "../../../src/hardening/libc.ts";
 import type { OidcConfig } from "../../../src/responses/oidc/config.ts";
 import { obtainAccessToken, exchangeRequestBody, type TokenExchangeDeps } from "../../../src/responses/oidc/token-exchange.ts";
+import { startFakeProxy } from "../../http1/fake-proxy.ts";
 import { createTestPki } from "../tls-fixture.ts";
 
 const libc = loadLibc();
@@ -162,6 +163,24 @@ describe("the two workload identity calls against fake servers (https, test CA)"
     expect(await run({ timeoutMs: 150 })).toBe("OpenAI workload identity token exchange failed");
     stall.resolve(new Response("late"));
     openai = () => okToken();
+  });
+
+  test("both calls honour HTTPS_PROXY (a CONNECT tunnel per origin) and NO_PROXY", async () => {
+    const proxy = startFakeProxy();
+    try {
+      const via = createHttp1Client({ proxyEnv: { HTTPS_PROXY: `http://127.0.0.1:${proxy.port}` }, extraCa: [pki.caPem] });
+      expect(await run({ client: via })).toMatchObject({ auth: "Bearer at-1" });
+      via.close();
+      // Both calls go to one origin here: one tunnel, kept alive for the second call.
+      expect(proxy.heads).toEqual([`CONNECT localhost:${server.port} HTTP/1.1\r\nhost: localhost:${server.port}\r\n\r\n`]);
+      const direct = createHttp1Client({ proxyEnv: { HTTPS_PROXY: `http://127.0.0.1:${proxy.port}`, NO_PROXY: "localhost" }, extraCa: [pki.caPem] });
+      const before = proxy.heads.length;
+      expect(await run({ client: direct })).toMatchObject({ auth: "Bearer at-1" });
+      direct.close();
+      expect(proxy.heads.length).toBe(before);
+    } finally {
+      proxy.stop();
+    }
   });
 });
 
