@@ -3,12 +3,12 @@
  * trust side of every test is independent of the proxy's own X.509 code (src/network/mitm/).
  *
  * - `selfSignedCert(names)`: a certificate that is its own trust anchor (fake origins).
- * - `makeTestPki()`: a CA, a leaf for `upstream.test`, `localhost` and `127.0.0.1` signed by
- *   it, and `otherLeaf` (`other.test` only) signed by it too.
+ * - `makeTestPki({leafNames})`: a CA, a leaf for `leafNames` (default `upstream.test`,
+ *   `localhost`, `127.0.0.1`) signed by it, and `otherLeaf` (`other.test` only) signed by it too.
  *
- * Names that are IP literals become `IP:` SANs, the rest `DNS:` SANs. Files live in a temporary
- * folder removed by `removeTempDirs` (test/helpers/temp.ts) or `cleanup()`; the self-signed
- * maker removes its folder before returning (only the PEM strings are kept).
+ * Names that are IP literals become `IP:` SANs, the rest `DNS:` SANs. Only PEM strings are
+ * returned: openssl's working folder is removed before returning, so nothing needs cleaning
+ * (tests that need a CA file write `caPem` into their own temporary folder).
  */
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { isIP } from "node:net";
@@ -23,15 +23,11 @@ export interface TestCert {
 
 /** A CA and two leaves it signed. */
 export interface TestPki {
-  dir: string;
   caPem: string;
-  /** The CA certificate as a file (for NODE_EXTRA_CA_CERTS, curl --cacert, openssl -CAfile). */
-  caPath: string;
-  /** SANs `upstream.test`, `localhost`, `127.0.0.1`. */
+  /** SANs `leafNames`. */
   leaf: TestCert;
   /** SAN `other.test` only (no IP SAN). */
   otherLeaf: TestCert;
-  cleanup(): void;
 }
 
 const EC = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
@@ -59,26 +55,27 @@ export function selfSignedCert(names: string[]): TestCert {
 }
 
 /** A CA with two leaves (see {@link TestPki}). */
-export function makeTestPki(): TestPki {
+export function makeTestPki(opts: { leafNames?: string[] } = {}): TestPki {
   const dir = tempDir("cp-pki-");
-  openssl(
-    ["req", "-x509", ...EC, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=codex-proxies test CA",
-      "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
-    dir,
-  );
-  const leaf = (name: string, names: string[]): TestCert => {
-    openssl(["req", ...EC, "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", `/CN=${names[0]}`], dir);
-    writeFileSync(join(dir, `${name}.ext`), `subjectAltName=${sans(names)}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n`);
-    openssl(["x509", "-req", "-in", `${name}.csr`, "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-      "-out", `${name}.pem`, "-days", "2", "-extfile", `${name}.ext`], dir);
-    return { cert: readFileSync(join(dir, `${name}.pem`), "utf8"), key: readFileSync(join(dir, `${name}.key`), "utf8") };
-  };
-  return {
-    dir,
-    caPem: readFileSync(join(dir, "ca.pem"), "utf8"),
-    caPath: join(dir, "ca.pem"),
-    leaf: leaf("upstream", ["upstream.test", "localhost", "127.0.0.1"]),
-    otherLeaf: leaf("other", ["other.test"]),
-    cleanup: () => rmSync(dir, { recursive: true, force: true }),
-  };
+  try {
+    openssl(
+      ["req", "-x509", ...EC, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=codex-proxies test CA",
+        "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+      dir,
+    );
+    const leaf = (name: string, names: string[]): TestCert => {
+      openssl(["req", ...EC, "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", `/CN=${names[0]}`], dir);
+      writeFileSync(join(dir, `${name}.ext`), `subjectAltName=${sans(names)}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n`);
+      openssl(["x509", "-req", "-in", `${name}.csr`, "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+        "-out", `${name}.pem`, "-days", "2", "-extfile", `${name}.ext`], dir);
+      return { cert: readFileSync(join(dir, `${name}.pem`), "utf8"), key: readFileSync(join(dir, `${name}.key`), "utf8") };
+    };
+    return {
+      caPem: readFileSync(join(dir, "ca.pem"), "utf8"),
+      leaf: leaf("upstream", opts.leafNames ?? ["upstream.test", "localhost", "127.0.0.1"]),
+      otherLeaf: leaf("other", ["other.test"]),
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

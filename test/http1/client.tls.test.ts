@@ -4,7 +4,8 @@
  * addresses, and the secret header's exact bytes through TLS.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createHttp1Client } from "../../src/http1/client.ts";
 import { buildTrustedCa, loadExtraCaFromEnv, splitPemCertificates } from "../../src/http1/tls-trust.ts";
@@ -23,8 +24,13 @@ const mk = (extraCa?: string[]) => {
   return c;
 };
 
+/** The CA as a file (NODE_EXTRA_CA_CERTS), and room for bundle files. */
+const dir = mkdtempSync(join(tmpdir(), "h1-tls-"));
+const caPath = join(dir, "ca.pem");
+
 beforeAll(() => {
   pki = makeTestPki();
+  writeFileSync(caPath, pki.caPem);
   const fetch = (req: Request) => new Response(`hello ${new URL(req.url).pathname}`);
   good = Bun.serve({ hostname: "127.0.0.1", port: 0, tls: pki.leaf, fetch });
   other = Bun.serve({ hostname: "127.0.0.1", port: 0, tls: pki.otherLeaf, fetch });
@@ -33,7 +39,7 @@ afterAll(() => {
   for (const c of clients) c.close();
   good.stop(true);
   other.stop(true);
-  pki.cleanup();
+  rmSync(dir, { recursive: true, force: true });
 });
 
 async function tlsError(client: Http1Client, url: string, extra: { connectTo?: string[]; servername?: string } = {}) {
@@ -58,11 +64,11 @@ describe("certificate verification", () => {
   });
 
   test("trusted through NODE_EXTRA_CA_CERTS / SSL_CERT_FILE files", async () => {
-    const bundle = join(pki.dir, "bundle.pem");
+    const bundle = join(dir, "bundle.pem");
     writeFileSync(bundle, `junk before\n${pki.caPem}\ntrailing text\n`);
-    const { pems, problems } = loadExtraCaFromEnv({ NODE_EXTRA_CA_CERTS: bundle, SSL_CERT_FILE: join(pki.dir, "missing.pem") });
+    const { pems, problems } = loadExtraCaFromEnv({ NODE_EXTRA_CA_CERTS: bundle, SSL_CERT_FILE: join(dir, "missing.pem") });
     expect(pems.map((p) => p.trim())).toEqual([pki.caPem.trim()]);
-    expect(problems).toEqual([`SSL_CERT_FILE=${join(pki.dir, "missing.pem")}: ENOENT`]);
+    expect(problems).toEqual([`SSL_CERT_FILE=${join(dir, "missing.pem")}: ENOENT`]);
     const res = await mk(pems).request({ url: new URL(`https://127.0.0.1:${good.port}/b`), method: "GET", headers: [["host", "x"]] });
     expect(await bodyText(res.body)).toBe("hello /b");
   });
@@ -81,7 +87,7 @@ describe("certificate verification", () => {
       const [out] = await Promise.all([new Response(p.stdout).text(), p.exited]);
       return out.trim();
     };
-    const [withCa, without] = await Promise.all([run({ NODE_EXTRA_CA_CERTS: pki.caPath }), run({})]);
+    const [withCa, without] = await Promise.all([run({ NODE_EXTRA_CA_CERTS: caPath }), run({})]);
     expect(withCa).toBe("200");
     expect(without).toBe("tls");
   });

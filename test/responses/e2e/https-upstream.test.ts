@@ -10,7 +10,8 @@ const KEY = "sk-https-KEY_42";
 describe("https upstream verified with NODE_EXTRA_CA_CERTS", () => {
   const dir = mkdtempSync(join(tmpdir(), "rp-https-"));
   const pki = makeTestPki();
-  const caFile = pki.caPath;
+  const caFile = join(dir, "ca.pem");
+  writeFileSync(caFile, pki.caPem);
   let upstream: ReturnType<typeof Bun.serve>;
   let trusted: ProxyChild;
   let untrusted: ProxyChild;
@@ -36,7 +37,6 @@ describe("https upstream verified with NODE_EXTRA_CA_CERTS", () => {
     await Promise.all([trusted?.stop(), untrusted?.stop()]);
     upstream?.stop(true);
     rmSync(dir, { recursive: true, force: true });
-    pki.cleanup();
   });
 
   test("trusted CA: request forwarded over TLS with the key and the upstream Host", async () => {
