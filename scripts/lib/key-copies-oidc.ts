@@ -15,8 +15,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startFakeIdentity } from "../../test/responses/oidc/fake-identity.ts";
-import { privateNetworkAvailable, spawnInPrivateNetwork } from "../../test/responses/oidc/netns.ts";
+import { startFakeIdentity } from "../../test/helpers/fake-identity.ts";
+import { privateNetworkAvailable, spawnInPrivateNetwork } from "../../test/helpers/netns.ts";
 import { makeTestPki } from "../../test/helpers/pki.ts";
 import { closeSync, openSync, readSync } from "node:fs";
 import { countCopies, needles, scan } from "./mem-scan.ts";

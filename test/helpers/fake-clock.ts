@@ -2,7 +2,7 @@
  * A hand-driven Clock for lifecycle tests: `advance(ms)` moves time and runs the timers that
  * became due, in order. Bounded: at most 10,000 timers per advance.
  */
-import type { Clock } from "../../../src/responses/oidc/token-source.ts";
+import type { Clock } from "../../src/responses/oidc/token-source.ts";
 
 export class FakeClock implements Clock {
   private t: number;

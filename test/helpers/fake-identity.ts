@@ -7,7 +7,7 @@
  *   POST /v1/responses                → SSE, 200 for an issued token, 401 otherwise
  * Every secret is random, so a memory scan for it means something.
  */
-import type { TestPki } from "../../helpers/pki.ts";
+import type { TestPki } from "./pki.ts";
 
 const ACCESS = "urn:ietf:params:oauth:token-type:access_token";
 

@@ -2,8 +2,8 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseCli, USAGE, type ResponsesProxyArgs } from "../../../src/responses/cli.ts";
-import { BUN, MAIN, runProxyMain } from "../../helpers/responses.ts";
+import { parseCli, USAGE, type ResponsesProxyArgs } from "../../src/responses/cli.ts";
+import { BUN, MAIN, runProxyMain } from "../helpers/responses.ts";
 
 const FLAGS = [
   "--github-oidc",

@@ -3,12 +3,12 @@
  * 127.0.0.1 with injected URLs): renewal off the request path, 401 and 502 handling.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { createHttp1Client } from "../../../src/http1/client.ts";
-import { loadLibc } from "../../../src/hardening/libc.ts";
-import { obtainAccessToken, type IssuedToken, type TokenExchangeDeps } from "../../../src/responses/oidc/token-exchange.ts";
-import { startTokenSource } from "../../../src/responses/oidc/token-source.ts";
-import { startResponsesProxy } from "../../../src/responses/server.ts";
-import { FakeClock } from "./fake-clock.ts";
+import { createHttp1Client } from "../../src/http1/client.ts";
+import { loadLibc } from "../../src/hardening/libc.ts";
+import { obtainAccessToken, type IssuedToken, type TokenExchangeDeps } from "../../src/responses/oidc/token-exchange.ts";
+import { startTokenSource } from "../../src/responses/oidc/token-source.ts";
+import { startResponsesProxy } from "../../src/responses/server.ts";
+import { FakeClock } from "../helpers/fake-clock.ts";
 
 const ACCESS = "urn:ietf:params:oauth:token-type:access_token";
 

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LineWaiter } from "../../helpers/responses.ts";
 import { makeTestPki } from "../../helpers/pki.ts";
-import { startFakeIdentity } from "./fake-identity.ts";
+import { startFakeIdentity } from "../../helpers/fake-identity.ts";
 
 const bin = process.argv[2]!;
 const dir = mkdtempSync(join(tmpdir(), "oidc-e2e-"));

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BUN, ROOT } from "../../helpers/responses.ts";
-import { privateNetworkAvailable, spawnInPrivateNetwork } from "./netns.ts";
+import { privateNetworkAvailable, spawnInPrivateNetwork } from "../../helpers/netns.ts";
 
 const available = privateNetworkAvailable();
 
@@ -25,7 +25,7 @@ describe.skipIf(!available)("compiled proxy, --github-oidc, in a private network
   test(
     "first token before binding, forwarding, timer renewal ahead of need, 401 → new token",
     async () => {
-      const p = spawnInPrivateNetwork([BUN, join(import.meta.dir, "e2e-runner.ts"), bin], { PATH: process.env.PATH });
+      const p = spawnInPrivateNetwork([BUN, join(import.meta.dir, "oidc-runner.ts"), bin], { PATH: process.env.PATH });
       const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
       expect({ code, stderr }).toEqual({ code: 0, stderr: "" });
       const body = (id: string) =>

@@ -3,7 +3,7 @@ import { createHttp1Client } from "../../../src/http1/client.ts";
 import { loadLibc } from "../../../src/hardening/libc.ts";
 import type { OidcConfig } from "../../../src/responses/oidc/config.ts";
 import { obtainAccessToken, exchangeRequestBody, type TokenExchangeDeps } from "../../../src/responses/oidc/token-exchange.ts";
-import { startFakeProxy } from "../../http1/fake-proxy.ts";
+import { startFakeProxy } from "../../helpers/fake-proxy.ts";
 import { makeTestPki } from "../../helpers/pki.ts";
 
 const libc = loadLibc();

@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import type { CredentialLease } from "../../../src/responses/credentials.ts";
 import type { IssuedToken } from "../../../src/responses/oidc/token-exchange.ts";
 import { backoffMs, renewalMarginMs, startTokenSource } from "../../../src/responses/oidc/token-source.ts";
-import { FakeClock } from "./fake-clock.ts";
+import { FakeClock } from "../../helpers/fake-clock.ts";
 
 /** A token whose `free()` zeroes its bytes, so tests can see when a page was released. */
 function token(name: string, clock: FakeClock, lifetimeS: number): IssuedToken & { freed(): boolean } {
