@@ -16,6 +16,7 @@ import type { Resolver } from "../../src/network/policy.ts";
 import { createNetworkContext, type NetworkContextHandle } from "../../src/network/context.ts";
 import { removeLater } from "./temp.ts";
 import { childEnv } from "./child.ts";
+import { within } from "./within.ts";
 
 /** Recursive partial, for config overrides. */
 export type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] extends unknown[] ? T[K] : DeepPartial<T[K]>) : T[K] };
@@ -311,10 +312,11 @@ export function spawnNetworkProxy(args: string[], home: string, stdout: "pipe" |
   })();
   const waitFor = (text: string, ms = 10_000): Promise<void> => {
     const d = Promise.withResolvers<void>();
-    const t = setTimeout(() => d.reject(new Error(`stderr never showed ${text}: ${stderr}`)), ms);
-    waiters.push({ text, resolve: () => (clearTimeout(t), d.resolve()) });
+    waiters.push({ text, resolve: d.resolve });
     if (stderr.includes(text)) d.resolve();
-    return d.promise;
+    return within(d.promise, ms, `stderr to show ${text}`).catch((e: Error) => {
+      throw new Error(`${e.message}; stderr: ${stderr}`);
+    });
   };
   return { proc, stderr: () => stderr, waitFor };
 }

@@ -11,6 +11,7 @@ import { createNetworkContext, type NetworkContextHandle } from "../../src/netwo
 import { readAdminToken, startAdminServer, type AdminServer } from "../../src/network/admin.ts";
 import { createReloader, type ReloadResult, type Reloader } from "../../src/network/reload.ts";
 import { captureLogger, mapResolver, parseProm } from "../helpers/network.ts";
+import { within } from "../helpers/within.ts";
 
 const dirs: string[] = [];
 function tempDir(): string {
@@ -243,9 +244,7 @@ describe("reload", () => {
       w.reloader.onReload((r) => done.resolve(r));
       replaceFile(w.file, toml(["watched.test"]));
       // Bounded: fail instead of hanging if the watch never fires.
-      const timeout = Promise.withResolvers<never>();
-      const timer = setTimeout(() => timeout.reject(new Error("no reload within 5 s")), 5000);
-      const r = await Promise.race([done.promise, timeout.promise]).finally(() => clearTimeout(timer));
+      const r = await within(done.promise, 5000, "the file watch to reload");
       expect(r).toEqual({
         ok: true,
         trigger: "file",
