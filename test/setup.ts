@@ -1,6 +1,8 @@
 /**
- * Preloaded by `bun test` (bunfig.toml): the per-test timeout, and the run's temporary folder
- * guard (issue 14, row 2).
+ * Preloaded by `bun test` (bunfig.toml): the run's temporary folder guard (issue 14, row 2).
+ * (The per-test bound, 30 s, is `--timeout 30000` in package.json's test script: bun 1.4.5
+ * reads no timeout from bunfig.toml, and `setDefaultTimeout` in a preload covers only the
+ * first file.)
  *
  * Every test file runs in one process. Before any of them, TMPDIR is pointed at a fresh private
  * folder (`codex-proxies-test-XXXXXX` under the outer temp folder), so `os.tmpdir()` in tests
@@ -13,14 +15,10 @@
  * Bun quirk: `Bun.spawn` without `env` passes the environment the process started with, not
  * `process.env` as changed here; helpers pass `env` explicitly.
  */
-import { afterAll, setDefaultTimeout } from "bun:test";
+import { afterAll } from "bun:test";
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-
-// The per-test bound. bunfig.toml's `[test] timeout` is not read by bun 1.4.5 (tests died at
-// 5 s, the built-in default: a cold python3 start alone takes 7 s on a loaded 2-core machine).
-setDefaultTimeout(30_000);
 
 const runTmp = mkdtempSync(join(tmpdir(), "codex-proxies-test-"));
 process.env.TMPDIR = runTmp;
