@@ -156,6 +156,7 @@ function toRuntime(t: NetworkProxyTable, baseDir: string, o: CliOverrides): Runt
       maxBodyBytes: t.mitm.max_body_bytes,
       caCertPath: resolvePath(baseDir, t.mitm.ca_cert_path),
       caKeyPath: resolvePath(baseDir, t.mitm.ca_key_path),
+      caMode: t.mitm.ca_mode,
     },
     adminTokenFile: t.admin_token_file === undefined ? null : resolvePath(baseDir, t.admin_token_file),
   };
@@ -199,6 +200,7 @@ export function configToJson(cfg: RuntimeConfig): { network_proxy: Record<string
         max_body_bytes: cfg.mitm.maxBodyBytes,
         ca_cert_path: cfg.mitm.caCertPath,
         ca_key_path: cfg.mitm.caKeyPath,
+        ca_mode: cfg.mitm.caMode,
       },
       admin_token_file: cfg.adminTokenFile,
     },

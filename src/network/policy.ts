@@ -86,6 +86,7 @@ function methodReason(req: PolicyRequest, state: PolicyState): BlockReason | nul
   if (req.method === "CONNECT" || req.protocol === "https_connect") {
     return state.mitmEnabled ? null : "mitm_required";
   }
+  if (req.gitFetch === true && req.method === "POST") return null;
   return READ_ONLY_METHODS.has(req.method) ? null : "method_not_allowed";
 }
 

@@ -21,6 +21,7 @@ import type { RequestHead } from "./head-parser.ts";
 import { expectsContinue, hasHeader, stripHopByHop } from "./headers.ts";
 import { pipeResponse, type PipeFraming } from "./response-pipe.ts";
 import { parseAuthority, resolveRequestTarget, withoutFragment, type HttpTarget } from "./target.ts";
+import { isGitFetch } from "../git-fetch.ts";
 
 // Content-length bodies up to this size are collected: a byte body is what the HTTP/1.1 client
 // may replay once on a fresh connection when a pooled keep-alive one turns out closed (a
@@ -52,6 +53,7 @@ export async function forwardRequest(io: ConnIO, head: RequestHead): Promise<Out
     port: target.port,
     method: head.method,
     client: io.client,
+    gitFetch: isGitFetch(head.method, target.url.pathname, head.headers),
   };
   const verdict = await ctx.evaluate(req);
   if (io.signal.aborted) return "close";

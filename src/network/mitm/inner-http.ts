@@ -28,6 +28,7 @@ import {
   responseHeadBytes,
 } from "./http-message.ts";
 import { createRequestBody, type RequestBody } from "./request-body.ts";
+import { isGitFetch } from "../git-fetch.ts";
 
 /** The parts of the network context the MITM uses. */
 export type MitmContext = Pick<NetworkContext, "config" | "evaluate" | "recordBlock" | "log" | "metrics">;
@@ -225,14 +226,15 @@ export function createInnerHttpSession(
       const a = parseAuthority(hostField);
       if (!a || !authorityMatches(a, target)) return answer(textResponseBytes(400, "host mismatch", true), false);
     }
-    const req = { protocol: "https" as const, host: target.host, port: target.port, method: head.method, client: clientAddr };
+    const gitFetch = isGitFetch(head.method, path, head.headers);
+    const req = { protocol: "https" as const, host: target.host, port: target.port, method: head.method, client: clientAddr, gitFetch };
     const verdict = await ctx.evaluate(req);
     if (closed) return;
     if (verdict.action === "error") return answer(textResponseBytes(502, "mitm upstream error", !reuse), reuse);
     const details = { host: verdict.host, port: target.port, method: head.method, protocol: "https", hint: "", json: false };
     if (verdict.action === "deny") return answer(blockResponseBytes(verdict.reason, { ...details, close: !reuse }), reuse);
     const upgrade = headerValue(head.headers, "upgrade") !== undefined;
-    if (ctx.config().mode === "limited" && (hasBody || upgrade || !READ_METHODS.has(head.method))) {
+    if (ctx.config().mode === "limited" && !gitFetch && (hasBody || upgrade || !READ_METHODS.has(head.method))) {
       ctx.recordBlock(req, "method_not_allowed");
       return answer(blockResponseBytes("method_not_allowed", { ...details, close: !reuse }), reuse);
     }
