@@ -108,16 +108,24 @@ function pwshQuote(v: string): string {
 }
 
 /**
- * dotenv: single quotes are literal in Bun, Node (`--env-file`), python-dotenv and docker
- * compose; a value holding `'` or a newline is double-quoted with `\\`, `\"`, `\n` escapes
- * and `$` escaped against expansion.
+ * dotenv has no common escape syntax (Node and docker compose keep backslashes, Bun expands
+ * `$` even inside single quotes, python-dotenv unescapes `\\` inside single quotes), so only
+ * values every reader takes literally are written: no `$`, `\\` or line break; `'value'`
+ * when it holds no `'`, else `"value"` when it holds no `"`.
+ * @throws Error naming the variable when its value cannot be written that way
  */
-function dotenvQuote(v: string): string {
-  if (!/['\n\r]/.test(v)) return `'${v}'`;
-  return `"${v.replace(/[\\"$]/g, "\\$&").replace(/\n/g, "\\n").replace(/\r/g, "\\r")}"`;
+function dotenvQuote(name: string, v: string): string {
+  if (!/[$\\\n\r]/.test(v)) {
+    if (!v.includes("'")) return `'${v}'`;
+    if (!v.includes('"')) return `"${v}"`;
+  }
+  throw new Error(`${name}: value cannot be written as dotenv that every reader takes literally ($, \\, line break, or both quote kinds); use --format json or sh`);
 }
 
-/** Render `vars` for `format`, one line per variable (JSON: one object), ending with a newline. */
+/**
+ * Render `vars` for `format`, one line per variable (JSON: one object), ending with a newline.
+ * @throws Error for a dotenv value no dotenv reader takes literally (see dotenvQuote)
+ */
 export function renderEnv(vars: EnvVars, format: EnvFormat): string {
   switch (format) {
     case "sh":
@@ -127,7 +135,7 @@ export function renderEnv(vars: EnvVars, format: EnvFormat): string {
     case "powershell":
       return vars.map(([k, v]) => `$env:${k} = ${pwshQuote(v)}\n`).join("");
     case "dotenv":
-      return vars.map(([k, v]) => `${k}=${dotenvQuote(v)}\n`).join("");
+      return vars.map(([k, v]) => `${k}=${dotenvQuote(k, v)}\n`).join("");
     case "json":
       return JSON.stringify(Object.fromEntries(vars), null, 2) + "\n";
   }
