@@ -39,7 +39,10 @@ const defaultIo: CliIo = {
   env: process.env,
 };
 
-const configArg: ArgsDef = { config: { type: "string", valueHint: "FILE", description: "config.toml (default $CODEX_HOME/config.toml)" } };
+const configArg: ArgsDef = {
+  config: { type: "string", valueHint: "FILE", description: "config.toml, or a .json file {\"network\":{…}} (default $CODEX_HOME/config.toml)" },
+  profile: { type: "string", valueHint: "NAME", description: "read [permissions.NAME.network] of config.toml instead of [network_proxy]" },
+};
 const logArgs: ArgsDef = {
   "log-format": { type: "enum", options: ["text", "json"], description: "log line format on stderr (default text)" },
   "log-level": { type: "string", valueHint: "LEVEL", description: "error, warn, info (default) or debug" },
@@ -148,8 +151,13 @@ export function checkAddressFlag(flag: string, value: string): void {
   }
 }
 
+/** `--profile` alone (commands without override flags). */
+function profileFrom(v: Parsed): CliOverrides {
+  return typeof v.profile === "string" ? { profile: v.profile } : {};
+}
+
 function overridesFrom(v: Parsed): CliOverrides {
-  const o: CliOverrides = {};
+  const o: CliOverrides = profileFrom(v);
   if (typeof v.mode === "string") o.mode = v.mode as Mode;
   if (Array.isArray(v.allow)) o.allow = v.allow;
   if (Array.isArray(v.deny)) o.deny = v.deny;
@@ -194,7 +202,7 @@ async function cmdRun(v: Parsed, io: CliIo): Promise<number> {
   const overrides = overridesFrom(v);
   const log = loggerFrom(v, io);
   const file = typeof v.config === "string" ? v.config : defaultConfigPath(io.env);
-  const config = await loadConfig(file, overrides);
+  const config = await loadConfig(file, overrides, (m) => log.warn(m));
   if (!config.enabled) {
     io.stderr("network_proxy.enabled is false; not starting listeners\n");
     return 0;
@@ -235,9 +243,9 @@ async function cmdRun(v: Parsed, io: CliIo): Promise<number> {
 
 /** `init`: ensure the MITM folder and CA exist; print where it is and how to trust it. */
 async function cmdInit(v: Parsed, io: CliIo): Promise<number> {
-  loggerFrom(v, io);
+  const log = loggerFrom(v, io);
   const file = typeof v.config === "string" ? v.config : defaultConfigPath(io.env);
-  const config = await loadConfig(file);
+  const config = await loadConfig(file, profileFrom(v), (m) => log.warn(m));
   const { caCertPath, caKeyPath } = config.mitm;
   if (config.mitm.caMode === "ephemeral") {
     io.stdout(
@@ -275,9 +283,9 @@ async function cmdInit(v: Parsed, io: CliIo): Promise<number> {
 /** `check-config`: load, validate (patterns compiled too), print the effective config. */
 async function cmdCheck(v: Parsed, io: CliIo): Promise<number> {
   const overrides = overridesFrom(v);
-  loggerFrom(v, io);
+  const log = loggerFrom(v, io);
   const file = typeof v.config === "string" ? v.config : defaultConfigPath(io.env);
-  const config = await loadConfig(file, overrides);
+  const config = await loadConfig(file, overrides, (m) => log.warn(m));
   compilePolicy(config);
   io.stdout(JSON.stringify(configToJson(config), null, 2) + "\n");
   return 0;
@@ -286,7 +294,7 @@ async function cmdCheck(v: Parsed, io: CliIo): Promise<number> {
 /** `env`: print the §11 client variables for the config (ports of a running instance with --server-info). */
 async function cmdEnv(v: Parsed, io: CliIo): Promise<number> {
   const file = typeof v.config === "string" ? v.config : defaultConfigPath(io.env);
-  const config = await loadConfig(file);
+  const config = await loadConfig(file, profileFrom(v), (m) => io.stderr(`warning: ${m}\n`));
   let ports: ServerPorts | undefined;
   if (typeof v["server-info"] === "string") {
     const info = v["server-info"];
@@ -305,7 +313,7 @@ async function cmdExec(v: Parsed, io: CliIo, command: string[]): Promise<number>
   const overrides = overridesFrom(v);
   const log = loggerFrom(v, io, "warn");
   const file = typeof v.config === "string" ? v.config : defaultConfigPath(io.env);
-  const config = await loadConfig(file, overrides);
+  const config = await loadConfig(file, overrides, (m) => log.warn(m));
   if (!config.enabled) throw new Error("network_proxy.enabled is false; not running the command without its proxy");
   const { runExec } = await import("./clients/exec.ts");
   return runExec({ config, overrides, command, env: io.env, log, stderr: io.stderr });
