@@ -16,13 +16,14 @@
  * `init` and `check-config` write to stdout.
  */
 import { parseArgs as parseArgv } from "node:util";
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { defineCommand, renderUsage, type ArgsDef, type CommandDef } from "citty";
 import { createLogger, parseLogLevel, type LogFormat, type Logger, type LogLevel } from "../log.ts";
 import type { Mode } from "./types.ts";
 import { configToJson, defaultConfigPath, loadConfig, type CliOverrides } from "./config.ts";
 import { compilePolicy } from "./policy.ts";
+import { writeFileAtomic } from "./clients/atomic-write.ts";
 import { clientEnv, ENV_FORMATS, parseServerInfo, renderEnv, shQuote, type EnvFormat, type ServerPorts } from "./clients/env.ts";
 import pkg from "../../package.json" with { type: "json" };
 
@@ -192,9 +193,7 @@ export function serverInfoLine(ports: { http: number; socks: number | null; admi
 async function writeServerInfo(file: string, line: string): Promise<void> {
   await mkdir(dirname(file), { recursive: true });
   // Write then rename, so a watcher never reads a half-written line.
-  const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, line, { mode: 0o644 });
-  await rename(tmp, file);
+  await writeFileAtomic(file, line, 0o644);
 }
 
 /** `run`: start everything, wait for SIGTERM/SIGINT, stop, return the exit code. */

@@ -3,7 +3,7 @@
  * is written, an ephemeral CA that never touches disk with its key and changes every start,
  * and `init` for both CA modes.
  */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import tls from "node:tls";
@@ -14,6 +14,9 @@ import { runCli } from "../../../src/network/cli.ts";
 import { startTestProxy } from "../../helpers/network.ts";
 import { createTestPki } from "../../responses/tls-fixture.ts";
 import { tempDir } from "./helpers.ts";
+
+// Real processes on a shared 2-core machine: bounded, but not by bun's 5 s default.
+setDefaultTimeout(60_000);
 
 describe("trust bundle", () => {
   test("roots from SSL_CERT_FILE, then the CA last; 0644; rewritten atomically; never feeds itself back", async () => {

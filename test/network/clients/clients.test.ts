@@ -7,12 +7,15 @@
  * that bypassed the proxy would fail verification: the trust bundle holds the system roots and
  * this run's ephemeral MITM CA, not the origins' CA.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { existsSync, readFileSync, watch, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { startGitHttpsServer, type GitHttpsServer } from "../../helpers/git-https-server.ts";
 import { baseEnv, installCliWrapper, run, tempDir, type RunResult } from "./helpers.ts";
 import { startOrigins, type Origins } from "./origins.ts";
+
+// Real processes on a shared 2-core machine: bounded, but not by bun's 5 s default.
+setDefaultTimeout(60_000);
 
 const REPO = resolve(import.meta.dir, "../../..");
 const dir = tempDir();

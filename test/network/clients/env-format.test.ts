@@ -3,12 +3,15 @@
  * and each format read back by the program that consumes it (sh, fish, pwsh, Bun's dotenv,
  * JSON) with values that need quoting (spaces, `'`, `$`, backslashes, quotes).
  */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { clientEnv, parseServerInfo, renderEnv, type EnvFormat, type EnvVars } from "../../../src/network/clients/env.ts";
 import { testConfig } from "../../helpers/network.ts";
 import { tempDir } from "./helpers.ts";
+
+// Real processes on a shared 2-core machine: bounded, but not by bun's 5 s default.
+setDefaultTimeout(60_000);
 
 const TRICKY: EnvVars = [
   ["CNP_SPACE", "/tmp/with space/ca-bundle.pem"],

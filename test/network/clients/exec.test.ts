@@ -3,11 +3,14 @@
  * (git clone through limited mode, git push refused and summarised), exit statuses, signal
  * forwarding, the environment and the ephemeral CA the command sees.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startGitHttpsServer, type GitHttpsServer } from "../../helpers/git-https-server.ts";
 import { baseEnv, installCliWrapper, run, tempDir } from "./helpers.ts";
+
+// Real processes on a shared 2-core machine: bounded, but not by bun's 5 s default.
+setDefaultTimeout(60_000);
 
 const dir = tempDir();
 const bin = installCliWrapper(dir.path);

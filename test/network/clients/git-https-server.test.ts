@@ -1,8 +1,11 @@
-import { expect, test } from "bun:test";
+import { expect, test, setDefaultTimeout } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startGitHttpsServer } from "../../helpers/git-https-server.ts";
+
+// Real processes on a shared 2-core machine: bounded, but not by bun's 5 s default.
+setDefaultTimeout(60_000);
 
 async function git(args: string[], cwd: string, caFile: string) {
   const p = Bun.spawn(["git", "-c", `http.sslCAInfo=${caFile}`, "-c", "user.name=t", "-c", "user.email=t@t", ...args], {

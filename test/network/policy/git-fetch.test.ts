@@ -3,9 +3,12 @@
  * and through a real proxy over plain HTTP (curl), a fetch forwarded while a push and
  * look-alikes are refused.
  */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { isGitFetch } from "../../../src/network/git-fetch.ts";
 import { curl, startFakeHttpUpstream, startTestProxy } from "../../helpers/network.ts";
+
+// Real processes on a shared 2-core machine: bounded, but not by bun's 5 s default.
+setDefaultTimeout(60_000);
 
 const CT = ["Content-Type", "application/x-git-upload-pack-request"] as const;
 
