@@ -5,7 +5,8 @@
  * summary on stderr, and exit with the command's status (128+n when a signal ended it).
  *
  * SIGINT, SIGTERM and SIGHUP sent to us are forwarded to the command (which decides when to
- * end); the proxy keeps serving it until it has exited. In limited mode with MITM off in the
+ * end); the proxy keeps serving it until it has exited. When stdin is a terminal, SIGINT and
+ * SIGHUP are not forwarded: the terminal already sent them to the command's process group. In limited mode with MITM off in the
  * config, MITM is switched on with an ephemeral CA whose certificate and trust bundle live in
  * a temporary folder removed afterwards (the reference does the same for Codex's children);
  * a config that enables MITM keeps its own CA settings. Cooperative: a program may ignore the
@@ -91,20 +92,37 @@ export async function runExec(opts: ExecOptions): Promise<number> {
 
 /** Spawn with inherited stdio, forward signals while it runs, resolve to its exit status. */
 async function runChild(command: string[], env: Record<string, string | undefined>, stderr: (t: string) => void): Promise<number> {
-  let child: ReturnType<typeof Bun.spawn>;
-  try {
-    child = Bun.spawn(command, { env, stdin: "inherit", stdout: "inherit", stderr: "inherit" });
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    stderr(`codex-network-proxy exec: cannot run ${command[0]}: ${code === "ENOENT" ? "command not found" : (e as Error).message}\n`);
-    return code === "EACCES" ? 126 : 127;
-  }
-  const forward = new Map(FORWARDED.map((sig) => [sig, () => child.kill(sig)] as const));
+  // On a terminal, Ctrl-C (SIGINT) and a hangup (SIGHUP) already reach the whole foreground
+  // process group, the command included: forwarding them too would deliver each twice and
+  // cut short the command's own clean-up. We still catch them, so the proxy outlives the
+  // command. SIGTERM (sent to us alone, e.g. by `kill` or a supervisor) is always forwarded.
+  const onTerminal = process.stdin.isTTY === true;
+  let child: ReturnType<typeof Bun.spawn> | null = null;
+  let pending: (typeof FORWARDED)[number] | null = null;
+  // Installed before the spawn: a signal that arrives while the command starts is not lost.
+  const forward = new Map(
+    FORWARDED.map((sig) => {
+      const fn = () => {
+        if (onTerminal && sig !== "SIGTERM") return;
+        if (child) child.kill(sig);
+        else pending = sig;
+      };
+      return [sig, fn] as const;
+    }),
+  );
   for (const [sig, fn] of forward) process.on(sig, fn);
   try {
+    try {
+      child = Bun.spawn(command, { env, stdin: "inherit", stdout: "inherit", stderr: "inherit" });
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      stderr(`codex-network-proxy exec: cannot run ${command[0]}: ${code === "ENOENT" ? "command not found" : (e as Error).message}\n`);
+      return code === "EACCES" ? 126 : 127;
+    }
+    if (pending) child.kill(pending);
     await child.exited;
+    return exitStatus(child.exitCode, child.signalCode);
   } finally {
     for (const [sig, fn] of forward) process.off(sig, fn);
   }
-  return exitStatus(child.exitCode, child.signalCode);
 }

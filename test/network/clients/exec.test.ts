@@ -129,3 +129,28 @@ test("limited mode: the command sees the §11 variables and an ephemeral CA bund
   expect(r.out).toContain("-----END CERTIFICATE-----\n");
   expect(existsSync(bundle)).toBe(false);
 });
+
+test.skipIf(!Bun.which("script"))("on a terminal, SIGINT is left to the terminal (not delivered twice); SIGTERM is still forwarded", async () => {
+  // `script` gives exec a pseudo-terminal as stdin. The command counts SIGINTs and reports them on SIGTERM.
+  const inner = `trap 'n=$((n+1))' INT; trap 'echo "ints=$n"; exit 42' TERM; n=0; echo "ready $PPID"; while :; do sleep 0.05; done`;
+  const cmd = `codex-network-proxy exec -- sh -c '${inner.replaceAll("'", `'\\''`)}'`;
+  const p = Bun.spawn(["script", "-qec", cmd, "/dev/null"], { env: userEnv(), stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+  const timer = setTimeout(() => p.kill("SIGKILL"), 30_000);
+  const reader = p.stdout.getReader();
+  let seen = "";
+  const until = async (re: RegExp) => {
+    while (!re.test(seen)) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      seen += new TextDecoder().decode(value);
+    }
+    return re.exec(seen);
+  };
+  const ready = await until(/ready (\d+)/);
+  const execPid = Number(ready![1]);
+  process.kill(execPid, "SIGINT"); // to exec alone: a terminal would also have sent it to the command
+  process.kill(execPid, "SIGTERM");
+  expect((await until(/ints=\d+/))![0]).toBe("ints=0");
+  expect(await p.exited).toBe(42);
+  clearTimeout(timer);
+});
