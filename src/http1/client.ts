@@ -10,11 +10,11 @@
  */
 import type { ClientOptions, ClientRequest, ClientResponse, DirectResponse, Http1DirectClient, ResponseHandler } from "./types.ts";
 import { UpstreamError } from "./types.ts";
-import { absoluteForm, buildRequestHead, checkOriginTarget, originForm, type RequestFraming } from "./request-head.ts";
+import { absoluteForm, buildRequestHead, checkOriginTarget, originForm, type RequestFraming } from "./client-request-head.ts";
 import { proxyForUrl, type ProxyChoice } from "./proxy-env.ts";
 import { buildTrustedCa, loadExtraCaFromEnv } from "./tls-trust.ts";
 import { dial, type DialSpec, type Http1Connection } from "./connection.ts";
-import { toClientResponse } from "./body-stream.ts";
+import { toClientResponse } from "./client-body-stream.ts";
 import { runExchange, type ExchangeInput } from "./exchange.ts";
 import { ConnectionPool } from "./pool.ts";
 

@@ -12,7 +12,7 @@ import type { Socket, SocketHandler } from "bun";
 import tls from "node:tls";
 import { WriteQueue } from "../net/write-queue.ts";
 import { UpstreamError, type AbortLike } from "./types.ts";
-import { HeadAccumulator, parseResponseHead } from "./response-head.ts";
+import { HeadAccumulator, parseResponseHead } from "./client-response-head.ts";
 
 /** Receiver of a connection's socket events (the active exchange, or the pool while idle). */
 export interface ConnectionSink {

@@ -13,8 +13,8 @@
 import type { AbortLike, BodyConsumer, BodySource, DirectResponse, RawFields, ResponseHandler } from "./types.ts";
 import { UpstreamError } from "./types.ts";
 import type { ConnectionSink, Http1Connection } from "./connection.ts";
-import { findHeadEnd, HeadAccumulator, MAX_HEAD_BYTES, scanResponseHead, scannedFraming, type ScannedResponseHead } from "./response-head.ts";
-import { createResponseBodyDecoder, type ResponseBodyDecoder, type RangeSink } from "./body-reader.ts";
+import { findHeadEnd, HeadAccumulator, MAX_HEAD_BYTES, scanResponseHead, scannedFraming, type ScannedResponseHead } from "./client-response-head.ts";
+import { createResponseBodyDecoder, type ResponseBodyDecoder, type RangeSink } from "./client-response-body.ts";
 import { CHUNKED_END, chunkSizeLine, encodeChunk } from "./chunked-encoder.ts";
 
 /** Queue bound of a response body stream before the socket is paused. */

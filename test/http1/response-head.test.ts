@@ -4,7 +4,7 @@ import {
   MAX_HEAD_BYTES,
   parseResponseHead,
   responseFraming,
-} from "../../src/http1/response-head.ts";
+} from "../../src/http1/client-response-head.ts";
 import { UpstreamError } from "../../src/http1/types.ts";
 
 const bytes = (s: string) => Buffer.from(s, "latin1");

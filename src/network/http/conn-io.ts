@@ -6,7 +6,7 @@
  * socket on. Types and the front-end constants only.
  */
 import type { Socket } from "bun";
-import type { BodyFraming } from "../../http1/request-head-parser.ts";
+import type { BodyFraming } from "../../http1/server-request-head.ts";
 import type { WritableSocketLike } from "../../net/write-queue.ts";
 import type { AnswerName } from "../answers.ts";
 import type { PolicyProtocol } from "../reasons.ts";

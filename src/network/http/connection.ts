@@ -13,7 +13,7 @@
  * WriteQueue; producers await `drained()` when it holds bytes.
  */
 import type { Socket } from "bun";
-import { headerValue, parseRequestHead, type BodyFraming, type RequestHead } from "../../http1/request-head-parser.ts";
+import { headerValue, parseRequestHead, type BodyFraming, type RequestHead } from "../../http1/server-request-head.ts";
 import { WriteQueue } from "../../net/write-queue.ts";
 import type { AnswerName, AnswerView } from "../answers.ts";
 import { recordedProtocol } from "../reasons.ts";

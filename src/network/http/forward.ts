@@ -15,7 +15,7 @@
  * `content-length` (`bodyLength`); chunked bodies stream chunked. The response body is
  * pushed (response-pipe.ts): head and a small body leave in one write.
  */
-import type { RequestHead } from "../../http1/request-head-parser.ts";
+import type { RequestHead } from "../../http1/server-request-head.ts";
 import { UpstreamError, type DirectResponse } from "../../http1/types.ts";
 import type { CheckedTarget, PolicyRequest } from "../types.ts";
 import type { ConnIO, Outcome } from "./conn-io.ts";

@@ -5,7 +5,7 @@
  * the end of the message are left to the caller (they make the connection unusable).
  */
 import { UpstreamError } from "./types.ts";
-import type { BodyFraming } from "./response-head.ts";
+import type { BodyFraming } from "./client-response-head.ts";
 
 /** Bound on one chunk-size line incl. extensions, and on the whole trailer section. */
 export const MAX_CHUNK_LINE = 4096;
