@@ -6,9 +6,10 @@
  *   (`socksFrontEnd`): the policy judges every request on the connection (method, write
  *   channel), so a non-read method gets the 403 block body from there;
  * - a TLS ClientHello with MITM enabled → the MITM engine takes the connection;
- * - anything else (including TLS without MITM, or silence until the timeout) → record
- *   `method_not_allowed` (source `mode_guard`: limited mode carries nothing it cannot
- *   judge) and close.
+ * - anything else (including TLS without MITM, or silence until the timeout) → the policy
+ *   is asked about a stream it cannot read (`writeChannel` with no method): limited mode
+ *   denies it `method_not_allowed` (source `mode_guard`, one decision line), and the
+ *   connection closes.
  */
 import type { Socket } from "bun";
 import { TCHAR } from "../../http1/grammar.ts";
@@ -86,18 +87,23 @@ export function createPeekHandler(
   let decided = false;
   let closed = false;
 
-  const block = (why: string) => {
+  /** Bytes the proxy cannot judge: the policy decides (limited mode denies a write channel). */
+  const opaque = (why: string) => {
     decided = true;
     clearTimeout(timer);
-    ctx.log.debug("socks5 limited-mode peek blocked", { client, why });
-    const req: PolicyRequest = { protocol: "socks5_tcp", host: target.host, port: target.port, method: null, client };
-    ctx.recordBlock(req, "method_not_allowed", "mode_guard");
-    socket.end();
+    ctx.log.debug("socks5 limited-mode peek: no readable request", { client, why });
+    const req: PolicyRequest = { protocol: "socks5_tcp", host: target.host, port: target.port, method: null, writeChannel: true, client };
+    // Whatever the verdict, this connection ends: a deny is the limited-mode answer, and an
+    // allow (the mode switched to full while peeking) cannot be spliced from here any more —
+    // the client retries on a fresh connection.
+    void ctx.evaluate(req).then(() => {
+      if (!closed) socket.end();
+    });
   };
 
   const timer = setTimeout(() => {
     if (decided || closed) return;
-    block("no client bytes before the peek timeout");
+    opaque("no client bytes before the peek timeout");
   }, opts.peekTimeoutMs);
 
   const decide = (r: Exclude<PeekResult, { kind: "incomplete" }>) => {
@@ -118,10 +124,10 @@ export function createPeekHandler(
         mitm.intercept(socket, target, client, buf);
         return;
       }
-      block("TLS without MITM");
+      opaque("TLS without MITM");
       return;
     }
-    block(r.why);
+    opaque(r.why);
   };
 
   return {
