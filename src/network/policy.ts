@@ -245,7 +245,7 @@ export function explainDeny(p: CompiledPolicy, verdict: Verdict, req: PolicyRequ
         : `"${host}" resolves to a local/private address; only network_proxy.policy.allow_local_binding = true permits that`;
       break;
     case "method_not_allowed":
-      advice = `limited mode allows only GET, HEAD and OPTIONS without a body or Upgrade (got ${req.method ?? "no HTTP request"}); full mode (network_proxy.mode = "full") permits it`;
+      advice = `limited mode allows only GET, HEAD and OPTIONS without a body or Upgrade (got ${req.method === null ? (req.writeChannel ? "a stream the proxy cannot read" : "no HTTP request") : req.writeChannel && READ_ONLY_METHODS.has(req.method) ? `${req.method} with a body, Upgrade or method override` : req.method}); full mode (network_proxy.mode = "full") permits it`;
       break;
     case "mitm_required":
       advice = `limited mode needs network_proxy.mitm.enabled = true for HTTPS, or switch to full mode`;
