@@ -4,7 +4,7 @@
  * `data` callback a fresh buffer) and report how many input bytes they consumed; bytes after
  * the end of the message are left to the caller (they make the connection unusable).
  */
-import { UpstreamError } from "./types.ts";
+import { UpstreamError } from "./upstream-error.ts";
 import type { BodyFraming } from "./client-response-head.ts";
 
 /** Bound on one chunk-size line incl. extensions, and on the whole trailer section. */

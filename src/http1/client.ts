@@ -9,7 +9,7 @@
  * No timeouts: nothing here can cut a long, quiet SSE stream.
  */
 import type { ClientOptions, ClientRequest, ClientResponse, DirectResponse, Http1DirectClient, ResponseHandler } from "./types.ts";
-import { UpstreamError } from "./types.ts";
+import { UpstreamError } from "./upstream-error.ts";
 import { absoluteForm, buildRequestHead, checkOriginTarget, originForm, type RequestFraming } from "./client-request-head.ts";
 import { proxyForUrl, type ProxyChoice } from "./proxy-env.ts";
 import { buildTrustedCa, loadExtraCaFromEnv } from "./tls-trust.ts";

@@ -11,7 +11,7 @@
  * beyond it). body-stream.ts adapts a BodySource to the public ReadableStream contract.
  */
 import type { AbortLike, BodyConsumer, BodySource, DirectResponse, RawFields, ResponseHandler } from "./types.ts";
-import { UpstreamError } from "./types.ts";
+import { UpstreamError } from "./upstream-error.ts";
 import type { ConnectionSink, Http1Connection } from "./connection.ts";
 import { findHeadEnd, HeadAccumulator, MAX_HEAD_BYTES, scanResponseHead, scannedFraming, type ScannedResponseHead } from "./client-response-head.ts";
 import { createResponseBodyDecoder, type ResponseBodyDecoder, type RangeSink } from "./client-response-body.ts";

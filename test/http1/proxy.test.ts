@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Socket, TCPSocketListener } from "bun";
 import { createHttp1Client } from "../../src/http1/client.ts";
-import { UpstreamError } from "../../src/http1/types.ts";
+import { UpstreamError } from "../../src/http1/upstream-error.ts";
 import { bodyText, makeTestPki, type TestPki } from "./helpers.ts";
 
 interface ProxyConn {

@@ -5,7 +5,7 @@ import {
   parseResponseHead,
   responseFraming,
 } from "../../src/http1/client-response-head.ts";
-import { UpstreamError } from "../../src/http1/types.ts";
+import { UpstreamError } from "../../src/http1/upstream-error.ts";
 
 const bytes = (s: string) => Buffer.from(s, "latin1");
 

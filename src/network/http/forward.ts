@@ -16,7 +16,8 @@
  * pushed (response-pipe.ts): head and a small body leave in one write.
  */
 import type { RequestHead } from "../../http1/server-request-head.ts";
-import { UpstreamError, type DirectResponse } from "../../http1/types.ts";
+import type { DirectResponse } from "../../http1/types.ts";
+import { UpstreamError } from "../../http1/upstream-error.ts";
 import type { CheckedTarget, PolicyRequest } from "../types.ts";
 import type { ConnIO, Outcome } from "./conn-io.ts";
 import { expectsContinue, stripHopByHop } from "./headers.ts";
