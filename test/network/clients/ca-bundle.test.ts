@@ -21,9 +21,9 @@ setDefaultTimeout(60_000);
 describe("trust bundle", () => {
   test("roots from SSL_CERT_FILE, then the CA last; 0644; rewritten atomically; never feeds itself back", async () => {
     using dir = tempDir();
-    const roots = createTestPki("root one").caPem + createTestPki("root two").caPem;
+    const roots = createTestPki(["localhost"], "root one").caPem + createTestPki(["localhost"], "root two").caPem;
     writeFileSync(join(dir.path, "roots.pem"), roots);
-    const ca = createTestPki("the mitm ca").caPem;
+    const ca = createTestPki(["localhost"], "the mitm ca").caPem;
     const certPath = join(dir.path, "mitm/ca.pem");
     mkdirSync(join(dir.path, "mitm"));
     const env = { SSL_CERT_FILE: join(dir.path, "roots.pem") };

@@ -49,7 +49,7 @@ function buildTarball(dir: string): Uint8Array {
 /** Start both origins; `dir` is a scratch folder for the built artefacts. */
 export function startOrigins(dir: string): Origins {
   // Its own CA name: the proxy trusts it next to the git server's test CA.
-  const pki = createTestPki("client-test origins CA");
+  const pki = createTestPki(["localhost"], "client-test origins CA");
   const wheel = buildWheel(dir);
   const tgz = buildTarball(dir);
   const seen: string[] = [];
