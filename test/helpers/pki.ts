@@ -3,8 +3,10 @@
  * trust side of every test is independent of the proxy's own X.509 code (src/network/mitm/).
  *
  * - `selfSignedCert(names)`: a certificate that is its own trust anchor (fake origins).
- * - `makeTestPki({leafNames})`: a CA, a leaf for `leafNames` (default `upstream.test`,
- *   `localhost`, `127.0.0.1`) signed by it, and `otherLeaf` (`other.test` only) signed by it too.
+ * - `makeTestPki({leafNames, caName})`: a CA (give two CAs one client trusts together
+ *   different `caName`s: a verifier looks issuers up by name), a leaf for `leafNames` (default
+ *   `upstream.test`, `localhost`, `127.0.0.1`) signed by it, and `otherLeaf` (`other.test`
+ *   only) signed by it too.
  *
  * Names that are IP literals become `IP:` SANs, the rest `DNS:` SANs. Only PEM strings are
  * returned: openssl's working folder is removed before returning, so nothing needs cleaning
@@ -55,11 +57,11 @@ export function selfSignedCert(names: string[]): TestCert {
 }
 
 /** A CA with two leaves (see {@link TestPki}). */
-export function makeTestPki(opts: { leafNames?: string[] } = {}): TestPki {
+export function makeTestPki(opts: { leafNames?: string[]; caName?: string } = {}): TestPki {
   const dir = tempDir("cp-pki-");
   try {
     openssl(
-      ["req", "-x509", ...EC, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=codex-proxies test CA",
+      ["req", "-x509", ...EC, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", `/CN=${opts.caName ?? "codex-proxies test CA"}`,
         "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
       dir,
     );

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHttp1Client } from "../../src/http1/client.ts";
-import { UpstreamError } from "../../src/http1/types.ts";
+import { UpstreamError } from "../../src/http1/upstream-error.ts";
 import { startFakeProxy } from "../helpers/fake-proxy.ts";
 import { bodyText } from "../helpers/http1.ts";
 import { makeTestPki, type TestPki } from "../helpers/pki.ts";

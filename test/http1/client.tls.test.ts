@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { createHttp1Client } from "../../src/http1/client.ts";
 import { buildTrustedCa, loadExtraCaFromEnv, splitPemCertificates } from "../../src/http1/tls-trust.ts";
 import type { Http1Client } from "../../src/http1/types.ts";
-import { UpstreamError } from "../../src/http1/types.ts";
+import { UpstreamError } from "../../src/http1/upstream-error.ts";
 import { bodyText, startRawServer } from "../helpers/http1.ts";
 import { makeTestPki, type TestPki } from "../helpers/pki.ts";
 

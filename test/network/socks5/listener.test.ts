@@ -6,7 +6,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { captureLogger, createTestContext, mapResolver, startTcpEcho, testConfig } from "../../helpers/network.ts";
 import { createNetworkContext } from "../../../src/network/context.ts";
-import { DialError, type DialErrorCode, type Dialer } from "../../../src/network/types.ts";
+import { DialError, type DialErrorCode } from "../../../src/network/dial-error.ts";
+import type { Dialer } from "../../../src/network/types.ts";
 import { startSocks5Listener, type Socks5ListenerHandle } from "../../../src/network/socks5/listener.ts";
 import { domainRequest, GREETING, ipv4Request, readReply, spyContext } from "../../helpers/socks5.ts";
 import { RawClient } from "../../helpers/raw-client.ts";
@@ -161,7 +162,7 @@ describe("commands and address types", () => {
     c.write(domainRequest(CONNECT, name, 443));
     expect((await readReply(c)).rep).toBe(0x02);
     await c.readToClose();
-    expect(spy.verdicts[before]!.verdict).toEqual({ action: "deny", reason: "not_allowed", host: name });
+    expect(spy.verdicts[before]!.verdict).toEqual({ action: "deny", reason: "not_allowed", source: "baseline_policy", host: name });
   });
 });
 
@@ -174,7 +175,7 @@ describe("policy and dial outcomes", () => {
     await c.readToClose();
     const entries = base.ctx.recorder.drain();
     expect(entries.map(({ timestamp: _t, client, ...rest }) => ({ ...rest, clientOk: client?.startsWith("127.0.0.1:") }))).toEqual([
-      { host: "blocked.example", reason: "not_allowed", method: null, mode: "full", protocol: "socks5", port: 443, clientOk: true },
+      { host: "blocked.example", reason: "not_allowed", decision: "deny", source: "baseline_policy", method: null, mode: "full", protocol: "socks5", port: 443, clientOk: true },
     ]);
   });
 
