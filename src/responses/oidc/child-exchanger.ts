@@ -48,6 +48,8 @@ export interface ChildExchangerOptions extends ChildJob {
   command?: string[];
   /** The child's environment without the role variable (default `process.env`). */
   env?: Record<string, string | undefined>;
+  /** Time the child may take to start (default {@link CHILD_START_GRACE_MS}; tests). */
+  startGraceMs?: number;
 }
 
 /** A source of access tokens from children; `stop()` kills a child still running. */
@@ -241,7 +243,7 @@ export function createChildExchanger(opts: ChildExchangerOptions): ChildExchange
     const child = proc;
     running.add(child);
 
-    let deadline = Date.now() + CHILD_START_GRACE_MS + timeoutMs;
+    let deadline = Date.now() + (opts.startGraceMs ?? CHILD_START_GRACE_MS) + timeoutMs;
     const reader = new FrameReader(libc, output[0], () => {
       deadline = Date.now() + timeoutMs + 1_000;
     });
