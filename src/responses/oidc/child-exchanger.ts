@@ -46,7 +46,7 @@ export interface ChildExchangerOptions extends ChildJob {
   requestAuthorization: Uint8Array;
   /** The child's command (default {@link childCommand}). */
   command?: string[];
-  /** The child's environment without the role variable (default `process.env`). */
+  /** The child's environment without the role variable (default {@link childEnvironment} of `process.env`). */
   env?: Record<string, string | undefined>;
   /** Time the child may take to start (default {@link CHILD_START_GRACE_MS}; tests). */
   startGraceMs?: number;
@@ -67,6 +67,27 @@ export interface ChildExchanger {
 export function childCommand(): string[] {
   return Bun.isStandaloneExecutable ? ["/proc/self/exe"] : ["/proc/self/exe", join(import.meta.dir, "..", "main.ts")];
 }
+
+/**
+ * The variables the exchange reads (proxy choice, extra CAs, the C resolver's), copied from
+ * `env`; nothing else reaches the child, so a secret left in the proxy's environment (an API
+ * key, `ACTIONS_ID_TOKEN_REQUEST_TOKEN` without `env -u`) is not copied into each child's.
+ */
+export function childEnvironment(env: Record<string, string | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of CHILD_VARIABLES) {
+    const v = env[name];
+    if (v !== undefined) out[name] = v;
+  }
+  return out;
+}
+
+const CHILD_VARIABLES = [
+  "PATH",
+  "http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "no_proxy", "NO_PROXY",
+  "NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "SSL_CERT_DIR",
+  "RES_OPTIONS", "LOCALDOMAIN", "HOSTALIASES",
+] as const;
 
 /** Reads the child's frames with `read(2)`: header bytes into plain buffers, the token into locked pages. */
 class FrameReader {
@@ -230,7 +251,7 @@ export function createChildExchanger(opts: ChildExchangerOptions): ChildExchange
         stdin: input[0],
         stdout: output[1],
         stderr: "ignore",
-        env: { ...(opts.env ?? process.env), [EXCHANGE_CHILD_ENV]: encodeJob(opts) },
+        env: { ...(opts.env ?? childEnvironment(process.env)), [EXCHANGE_CHILD_ENV]: encodeJob(opts) },
       });
     } catch {
       closeInput();

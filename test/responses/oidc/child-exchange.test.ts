@@ -8,7 +8,8 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadLibc } from "../../../src/hardening/libc.ts";
-import { createChildExchanger, type ChildExchangerOptions } from "../../../src/responses/oidc/child-exchanger.ts";
+import { childEnvironment, createChildExchanger, type ChildExchangerOptions } from "../../../src/responses/oidc/child-exchanger.ts";
+import { startFakeProxy } from "../../http1/fake-proxy.ts";
 import { BUN } from "../helpers.ts";
 import { createTestPki } from "../tls-fixture.ts";
 
@@ -46,7 +47,7 @@ describe.skipIf(process.platform !== "linux" || !libc)("token exchange in a chil
       access_token: "at-1.x~y+z/=",
       token_type: "Bearer",
       issued_token_type: ACCESS,
-      expires_in: 3600,
+      expires_in: 600,
       expires_at: Math.floor(Date.now() / 1000) + 1800,
       ...over,
     });
@@ -84,7 +85,7 @@ describe.skipIf(process.platform !== "linux" || !libc)("token exchange in a chil
     github = () => Response.json({ value: "jwt.sub.ject" });
     openai = () => okToken();
     const before = openFds();
-    expect(await run()).toEqual({ auth: "Bearer at-1.x~y+z/=", lifetimeS: 1800 });
+    expect(await run()).toEqual({ auth: "Bearer at-1.x~y+z/=", lifetimeS: 600 });
     expect(seen.map((s) => [s.path, s.authorization])).toEqual([
       ["/gh?x=1&audience=aud", `Bearer ${REQUEST_TOKEN}`],
       ["/oauth/token", null],
@@ -146,6 +147,27 @@ describe.skipIf(process.platform !== "linux" || !libc)("token exchange in a chil
     const rejected = Buffer.from("openai-rejected").toString("hex");
     expect(await run({ command: frame("4745" + "0f" + rejected + "f401") })).toBe("OpenAI workload identity token request rejected (HTTP 500)");
   }, 60_000);
+
+  test("the child gets the proxy and CA variables (HTTPS_PROXY is honoured there) and no other variable", async () => {
+    const env = childEnvironment({
+      HTTPS_PROXY: "http://127.0.0.1:1",
+      NODE_EXTRA_CA_CERTS: join(dir, "ca.pem"),
+      PATH: "/bin",
+      ACTIONS_ID_TOKEN_REQUEST_TOKEN: "leftover",
+      OPENAI_API_KEY: "sk-x",
+      BUN_OPTIONS: "--preload x",
+    });
+    expect(env).toEqual({ HTTPS_PROXY: "http://127.0.0.1:1", NODE_EXTRA_CA_CERTS: join(dir, "ca.pem"), PATH: "/bin" });
+    github = () => Response.json({ value: "j" });
+    openai = () => okToken();
+    const proxy = startFakeProxy();
+    try {
+      expect(await run({ env: { ...env, HTTPS_PROXY: `http://127.0.0.1:${proxy.port}` } })).toEqual({ auth: "Bearer at-1.x~y+z/=", lifetimeS: 600 });
+      expect(proxy.heads).toEqual([`CONNECT localhost:${server.port} HTTP/1.1\r\nhost: localhost:${server.port}\r\n\r\n`]);
+    } finally {
+      proxy.stop();
+    }
+  }, 30_000);
 
   test("stop() kills a running child", async () => {
     const ex = createChildExchanger(options({ command: scripted("setInterval(() => {}, 1000)") }));
