@@ -14,6 +14,7 @@
  *
  * Linux only (pipe2); elsewhere the exchange runs in process (see start.ts).
  */
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { Libc, LockedPages } from "../../hardening/libc.ts";
 import { AUTH_PREFIX } from "../key-reader.ts";
@@ -62,10 +63,11 @@ export interface ChildExchanger {
 /**
  * This executable: the compiled binary itself, or Bun running this checkout's entry
  * (`bun src/responses/main.ts`, tests). `/proc/self/exe` is the running binary even if the
- * file was replaced since.
+ * file was replaced since (an upgrade while serving); without /proc, `process.execPath`.
  */
 export function childCommand(): string[] {
-  return Bun.isStandaloneExecutable ? ["/proc/self/exe"] : ["/proc/self/exe", join(import.meta.dir, "..", "main.ts")];
+  const self = existsSync("/proc/self/exe") ? "/proc/self/exe" : process.execPath;
+  return Bun.isStandaloneExecutable ? [self] : [self, join(import.meta.dir, "..", "main.ts")];
 }
 
 /**
