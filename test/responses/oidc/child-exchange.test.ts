@@ -9,9 +9,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadLibc } from "../../../src/hardening/libc.ts";
 import { childEnvironment, createChildExchanger, type ChildExchangerOptions } from "../../../src/responses/oidc/child-exchanger.ts";
-import { startFakeProxy } from "../../http1/fake-proxy.ts";
-import { BUN } from "../helpers.ts";
-import { createTestPki } from "../tls-fixture.ts";
+import { startFakeProxy } from "../../helpers/fake-proxy.ts";
+import { BUN } from "../../helpers/responses.ts";
+import { makeTestPki } from "../../helpers/pki.ts";
 
 const libc = loadLibc();
 const ACCESS = "urn:ietf:params:oauth:token-type:access_token";
@@ -20,7 +20,7 @@ const REQUEST_TOKEN = "req.tok-EN_1";
 type Handler = (req: Request) => Response | Promise<Response>;
 
 describe.skipIf(process.platform !== "linux" || !libc)("token exchange in a child process", () => {
-  const pki = createTestPki();
+  const pki = makeTestPki({ leafNames: ["localhost", "127.0.0.1"] });
   const dir = mkdtempSync(join(tmpdir(), "oidc-child-"));
   writeFileSync(join(dir, "ca.pem"), pki.caPem);
   let github: Handler = () => Response.json({ value: "jwt.sub.ject" });
@@ -30,7 +30,7 @@ describe.skipIf(process.platform !== "linux" || !libc)("token exchange in a chil
     hostname: "127.0.0.1",
     port: 0,
     idleTimeout: 0,
-    tls: { cert: pki.certPem, key: pki.keyPem },
+    tls: { cert: pki.leaf.cert, key: pki.leaf.key },
     async fetch(req) {
       const u = new URL(req.url);
       seen.push({ path: u.pathname + u.search, authorization: req.headers.get("authorization"), body: await req.text() });
