@@ -3,7 +3,7 @@
  * is written, an ephemeral CA that never touches disk with its key and changes every start,
  * and `init` for both CA modes.
  */
-import { describe, expect, test, setDefaultTimeout } from "bun:test";
+import { afterAll, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import tls from "node:tls";
@@ -14,6 +14,10 @@ import { runCli } from "../../../src/network/cli.ts";
 import { startTestProxy } from "../../helpers/network.ts";
 import { makeTestPki } from "../../helpers/pki.ts";
 import { tempDir } from "./helpers.ts";
+import { removeTempDirs } from "../../helpers/temp.ts";
+
+// startTestProxy's MITM CA lands in testConfig's temporary folder.
+afterAll(removeTempDirs);
 
 // Real processes on a shared 2-core machine: bounded, but not by bun's 5 s default.
 setDefaultTimeout(60_000);
