@@ -153,17 +153,17 @@ async function createCa(certPath: string, keyPath: string): Promise<Ca> {
   // instead of silently minting a second CA users would have to trust again.
   await writeNew(keyPath, keyPem, 0o600);
   await writeNew(certPath, certPem, 0o644);
-  const info = readCaCert(certPem);
-  return {
-    certPath,
-    keyPath,
-    certPem,
-    subjectDer: info.subjectDer,
-    keyId,
-    signingKey: privateKey,
-    notAfter: info.notAfter,
-    created: true,
-  };
+  return newCa({ certPath, keyPath, certPem, keyId, signingKey: privateKey });
+}
+
+/**
+ * The handle of a CA this process has just minted (`created: true`), its subject and expiry
+ * read back from `certPem`. Shared by the file CA (`keyPath` its key file) and the ephemeral
+ * CA (`keyPath` empty: the key never touches disk).
+ */
+export function newCa(fields: Omit<Ca, "subjectDer" | "notAfter" | "created">): Ca {
+  const info = readCaCert(fields.certPem);
+  return { ...fields, subjectDer: info.subjectDer, notAfter: info.notAfter, created: true };
 }
 
 /**

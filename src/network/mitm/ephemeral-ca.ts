@@ -9,8 +9,7 @@ import { generateKeyPair } from "node:crypto";
 import { mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
 import { promisify } from "node:util";
-import { MitmCaError, selfSignedCa, type Ca } from "./ca.ts";
-import { readCaCert } from "./x509.ts";
+import { MitmCaError, newCa, selfSignedCa, type Ca } from "./ca.ts";
 import { writeFileAtomic } from "../clients/atomic-write.ts";
 
 /** Validity of an ephemeral CA: long enough for any run, short enough to be useless later. */
@@ -30,15 +29,5 @@ export async function createEphemeralCa(certPath: string): Promise<Ca> {
   } catch (e) {
     throw new MitmCaError(`cannot write ephemeral MITM CA certificate ${certPath}: ${(e as Error).message}`);
   }
-  const info = readCaCert(certPem);
-  return {
-    certPath,
-    keyPath: "",
-    certPem,
-    subjectDer: info.subjectDer,
-    keyId,
-    signingKey: privateKey,
-    notAfter: info.notAfter,
-    created: true,
-  };
+  return newCa({ certPath, keyPath: "", certPem, keyId, signingKey: privateKey });
 }
