@@ -9,7 +9,7 @@
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { childPids, freePort, have, spawnChild, waitForPort, type Child } from "./tools.ts";
+import { childPids, drainStderr, freePort, have, spawnChild, waitForPort, type Child } from "./tools.ts";
 
 /** A running contender process tree. */
 export interface Service {
@@ -57,6 +57,7 @@ async function spawnListening(name: string, cmd: string[], port: number, env?: R
     await child.stop();
     throw e;
   }
+  drainStderr(child); // microsocks logs every connection: a full pipe would stall it
   return serviceOf(name, port, child);
 }
 

@@ -139,13 +139,21 @@ export function cpuMs(pid: number): number | null {
   }
 }
 
-/** CPU milliseconds (user + system) of several processes together; null if any is unreadable. */
+/**
+ * CPU milliseconds (user + system) of several processes together, including what their
+ * reaped children used (cutime + cstime: socat forks a child per connection); null if any is
+ * unreadable.
+ */
 export function cpuMsOf(pids: number[]): number | null {
   let sum = 0;
   for (const pid of pids) {
-    const ms = cpuMs(pid);
-    if (ms === null) return null;
-    sum += ms;
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      sum += (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) * 10;
+    } catch {
+      return null;
+    }
   }
   return sum;
 }
