@@ -19,7 +19,8 @@ import { dirname } from "node:path";
 import { defineCommand, renderUsage, type ArgsDef, type CommandDef } from "citty";
 import { createLogger, parseLogLevel, type LogFormat, type Logger, type LogLevel } from "../log.ts";
 import type { Mode } from "./types.ts";
-import { configToJson, defaultConfigPath, loadConfig, type CliOverrides } from "./config.ts";
+import { configToJson, defaultConfigPath, loadConfigWithSource, type CliOverrides, type LoadedConfig } from "./config.ts";
+import { configSummary } from "./config-report.ts";
 import { compilePolicy } from "./policy.ts";
 import pkg from "../../package.json" with { type: "json" };
 
@@ -162,6 +163,16 @@ function loggerFrom(v: Parsed, io: CliIo): Logger {
   return createLogger({ format, level, sink: (line) => io.stderr(line + "\n") });
 }
 
+/**
+ * Load the config named by `--config` (which must then exist) or the default path (missing →
+ * defaults); warnings go to `log`.
+ */
+function loadFromFlags(v: Parsed, io: CliIo, log: Logger, overrides: CliOverrides = {}): Promise<LoadedConfig & { file: string }> {
+  const named = typeof v.config === "string";
+  const file = named ? (v.config as string) : defaultConfigPath(io.env);
+  return loadConfigWithSource(file, overrides, { required: named, warn: (m) => log.warn(m) }).then((l) => ({ ...l, file }));
+}
+
 /** `JSON.stringify` of the server-info line (SPEC-network §1), keys in this order. */
 export function serverInfoLine(ports: { http: number; socks: number | null; admin: number }, pid: number): string {
   return JSON.stringify({ http: ports.http, socks: ports.socks, admin: ports.admin, pid }) + "\n";
@@ -179,14 +190,15 @@ async function writeServerInfo(file: string, line: string): Promise<void> {
 async function cmdRun(v: Parsed, io: CliIo): Promise<number> {
   const overrides = overridesFrom(v);
   const log = loggerFrom(v, io);
-  const file = typeof v.config === "string" ? v.config : defaultConfigPath(io.env);
-  const config = await loadConfig(file, overrides);
+  const { config, source, file } = await loadFromFlags(v, io, log, overrides);
   if (!config.enabled) {
     io.stderr("network_proxy.enabled is false; not starting listeners\n");
     return 0;
   }
   // Loaded here, not at the top: `init` and `check-config` need none of the listener code.
   const { startNetworkProxy } = await import("./server.ts");
+  const summary = configSummary(source, config);
+  log.info(summary.msg, summary.fields);
   const proxy = await startNetworkProxy({ config, configFile: file, overrides, log });
   // A fault in one connection's code must not take every other connection down (the listeners
   // already catch per-connection errors; this is the last line of defence). Logged, not hidden.
@@ -221,9 +233,8 @@ async function cmdRun(v: Parsed, io: CliIo): Promise<number> {
 
 /** `init`: ensure the MITM folder and CA exist; print where it is and how to trust it. */
 async function cmdInit(v: Parsed, io: CliIo): Promise<number> {
-  loggerFrom(v, io);
-  const file = typeof v.config === "string" ? v.config : defaultConfigPath(io.env);
-  const config = await loadConfig(file);
+  const log = loggerFrom(v, io);
+  const { config } = await loadFromFlags(v, io, log);
   const { caCertPath, caKeyPath } = config.mitm;
   await mkdir(dirname(caCertPath), { recursive: true });
   if (dirname(caKeyPath) !== dirname(caCertPath)) await mkdir(dirname(caKeyPath), { recursive: true, mode: 0o700 });
@@ -245,13 +256,17 @@ async function cmdInit(v: Parsed, io: CliIo): Promise<number> {
   return 0;
 }
 
-/** `check-config`: load, validate (patterns compiled too), print the effective config. */
+/**
+ * `check-config`: load, validate (patterns compiled too), print the effective config on
+ * stdout and the startup summary line on stderr.
+ */
 async function cmdCheck(v: Parsed, io: CliIo): Promise<number> {
   const overrides = overridesFrom(v);
-  loggerFrom(v, io);
-  const file = typeof v.config === "string" ? v.config : defaultConfigPath(io.env);
-  const config = await loadConfig(file, overrides);
+  const log = loggerFrom(v, io);
+  const { config, source } = await loadFromFlags(v, io, log, overrides);
   compilePolicy(config);
+  const summary = configSummary(source, config);
+  log.info(summary.msg, summary.fields);
   io.stdout(JSON.stringify(configToJson(config), null, 2) + "\n");
   return 0;
 }

@@ -12,8 +12,10 @@ import { ConfigError, type ConfigIssue } from "./config-error.ts";
 import { DEFAULT_PORTS, issuesFromZod, networkProxySchema, type NetworkProxyTable } from "./config-schema.ts";
 import { patternProblem } from "./patterns.ts";
 import { parseListenAddress } from "./listen-addr.ts";
+import { misspelledTables, TABLE, type ConfigSource } from "./config-report.ts";
 
 export { ConfigError, type ConfigIssue } from "./config-error.ts";
+export type { ConfigSource } from "./config-report.ts";
 
 /** Command-line flags that override the file (beyond, SPEC-network §1). */
 export interface CliOverrides {
@@ -43,31 +45,58 @@ export function defaultConfigPath(env: Record<string, string | undefined> = proc
   return join(codexHome(env), "config.toml");
 }
 
+/** Options of {@link loadConfig} / {@link parseConfig}. */
+export interface LoadOptions {
+  /**
+   * The file must exist: it was named explicitly (`--config`), or it is being reloaded. A
+   * missing file is then a `ConfigError` (`<file>: config file not found`) instead of the
+   * defaults, so a typo in a path can't silently start an empty policy.
+   */
+  required?: boolean;
+  /** Receives each warning about a file that was read (no `[network_proxy]` table in it). */
+  warn?: (message: string) => void;
+}
+
+/** A loaded config and where it came from (for the startup summary line). */
+export interface LoadedConfig {
+  config: RuntimeConfig;
+  source: ConfigSource;
+}
+
 /**
  * Read and validate `file`. A missing file means the defaults of SPEC-network §2 (relative CA
- * paths then resolve against the folder `file` would be in, `$CODEX_HOME` for the default path).
- * Throws `ConfigError` naming the file for an unreadable file, bad TOML (with line/column) or
- * a validation failure (with the key path).
+ * paths then resolve against the folder `file` would be in, `$CODEX_HOME` for the default
+ * path), unless `opts.required`. Throws `ConfigError` naming the file for a missing required
+ * file, an unreadable file, bad TOML (with line/column), a table name that looks like a
+ * misspelling of `network_proxy`, or a validation failure (with the key path).
  */
-export async function loadConfig(file: string, overrides: CliOverrides = {}): Promise<RuntimeConfig> {
+export async function loadConfigWithSource(file: string, overrides: CliOverrides = {}, opts: LoadOptions = {}): Promise<LoadedConfig> {
   let text: string;
   try {
     text = await readFile(file, "utf8");
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === "ENOENT") text = "";
-    else throw new ConfigError(`${file}: cannot read config file (${code ?? "error"})`);
+    if (code !== "ENOENT") throw new ConfigError(`${file}: cannot read config file (${code ?? "error"})`);
+    if (opts.required) throw new ConfigError(`${file}: config file not found`);
+    return { config: parseConfig("", file, overrides), source: { kind: "defaults", file } };
   }
-  return parseConfig(text, file, overrides);
+  return { config: parseConfig(text, file, overrides, opts), source: { kind: "file", file } };
+}
+
+/** {@link loadConfigWithSource} without the source. */
+export async function loadConfig(file: string, overrides: CliOverrides = {}, opts: LoadOptions = {}): Promise<RuntimeConfig> {
+  return (await loadConfigWithSource(file, overrides, opts)).config;
 }
 
 /**
  * Parse config text as if read from `file` (used for messages and to resolve relative paths:
  * they are relative to `dirname(file)`). Only the `[network_proxy]` table is read; other
- * tables are ignored. Throws `ConfigError` whose message is one line per problem:
+ * tables are ignored, except one whose name looks like a misspelling of it (an error naming
+ * both). Text without the table is the defaults, with a warning through `opts.warn`.
+ * Throws `ConfigError` whose message is one line per problem:
  * `<file>:<line>:<col>: invalid TOML: <what>` or `<file>: <key path>: <problem>`.
  */
-export function parseConfig(text: string, file: string, overrides: CliOverrides = {}): RuntimeConfig {
+export function parseConfig(text: string, file: string, overrides: CliOverrides = {}, opts: LoadOptions = {}): RuntimeConfig {
   let doc: Record<string, unknown>;
   try {
     doc = parseToml(text) as Record<string, unknown>;
@@ -81,6 +110,14 @@ export function parseConfig(text: string, file: string, overrides: CliOverrides 
     }
     throw new ConfigError(`${file}: invalid TOML`);
   }
+  const misspelled = misspelledTables(doc);
+  if (misspelled.length > 0) {
+    fail(
+      file,
+      misspelled.map((name) => ({ path: name, message: `table [${name}] is not read: did you mean [${TABLE}]?` })),
+    );
+  }
+  if (doc.network_proxy === undefined) opts.warn?.(`${file} has no [${TABLE}] table; the defaults apply`);
   const raw = doc.network_proxy ?? {};
   if (typeof raw !== "object" || raw === null || Array.isArray(raw) || raw instanceof Date) {
     fail(file, [{ path: "network_proxy", message: "expected a table" }]);
