@@ -104,7 +104,9 @@ function valueName(flag: string): string {
 
 /**
  * Parse `--upstream-url` per SPEC §1.2 step 4: the URL, or the error message (without the
- * `Error: ` prefix) — unparsable → `parsing --upstream-url: …`, no host → `upstream URL must include a host`.
+ * `Error: ` prefix) — unparsable → `parsing --upstream-url: …`, no host → `upstream URL must include a host`,
+ * a scheme other than http/https → `upstream URL must be http or https` (issue 13: `ftp://`
+ * or `ws://` used to start and fail every request with an empty 500).
  */
 export function parseUpstreamUrl(text: string): URL | string {
   let url: URL;
@@ -114,5 +116,6 @@ export function parseUpstreamUrl(text: string): URL | string {
     return `parsing --upstream-url: ${/^[A-Za-z][A-Za-z0-9+.-]*:/.test(text) ? "invalid URL" : "relative URL without a base"}`;
   }
   if (!url.hostname) return "upstream URL must include a host";
+  if (url.protocol !== "http:" && url.protocol !== "https:") return "upstream URL must be http or https";
   return url;
 }

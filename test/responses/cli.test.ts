@@ -95,6 +95,7 @@ describe("startup as a child process (SPEC §1.2)", () => {
   test.each([
     ["not a url", "Error: parsing --upstream-url: "],
     ["file:///x", "Error: upstream URL must include a host\n"],
+    ["ftp://api.example.com/v1/responses", "Error: upstream URL must be http or https\n"],
   ])("--upstream-url %s → exit 1", async (url, message) => {
     const r = await runChild(["--upstream-url", url], "sk-abc\n");
     expect(r.code).toBe(1);
@@ -300,7 +301,12 @@ describe("parseUpstreamUrl (SPEC §1.2 step 4)", () => {
     ["not a url", "parsing --upstream-url: relative URL without a base"],
     ["http://", "parsing --upstream-url: invalid URL"],
     ["file:///x", "upstream URL must include a host"],
+    ["ftp://h/x", "upstream URL must be http or https"],
+    ["ws://127.0.0.1:1/v1/responses", "upstream URL must be http or https"],
+    ["HTTPS://api.openai.com/v1/responses?x", null],
   ])("%s → %s", (input, message) => {
-    expect(parseUpstreamUrl(input)).toBe(message);
+    const r = parseUpstreamUrl(input);
+    if (message === null) expect(r).toBeInstanceOf(URL);
+    else expect(r).toBe(message);
   });
 });
