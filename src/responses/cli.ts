@@ -6,6 +6,7 @@
  * reference (clap) rejects all of those with a usage error (exit 2).
  */
 import pkg from "../../package.json" with { type: "json" };
+import { parseLogLevel, type LogFormat, type LogLevel } from "../log.ts";
 
 /** Parsed options. `port` 0 = ephemeral. */
 export interface ResponsesProxyArgs {
@@ -14,6 +15,10 @@ export interface ResponsesProxyArgs {
   httpShutdown: boolean;
   upstreamUrl: string;
   dumpDir?: string;
+  /** `--log-level` (beyond): `warn` silences the access lines. Default `info`. */
+  logLevel: LogLevel;
+  /** `--log-format` (beyond): `text` (default) or `json` lines on stderr. */
+  logFormat: LogFormat;
 }
 
 /** Result of parsing: run, print help/version (exit 0), or a usage error (exit 2). */
@@ -25,7 +30,7 @@ export type CliOutcome =
 
 export const DEFAULT_UPSTREAM_URL = "https://api.openai.com/v1/responses";
 export const PROGRAM = "codex-responses-api-proxy";
-export const USAGE = `Usage: ${PROGRAM} [--port <PORT>] [--server-info <FILE>] [--http-shutdown] [--upstream-url <URL>] [--dump-dir <DIR>]`;
+export const USAGE = `Usage: ${PROGRAM} [--port <PORT>] [--server-info <FILE>] [--http-shutdown] [--upstream-url <URL>] [--dump-dir <DIR>] [--log-level <LEVEL>] [--log-format <FORMAT>]`;
 
 export const HELP = `Strict proxy that forwards only POST /v1/responses to the upstream, adding Authorization: Bearer <key>.
 The key is read from stdin (e.g. printenv OPENAI_API_KEY | ${PROGRAM}).
@@ -38,6 +43,8 @@ Options:
       --http-shutdown        Enable GET /shutdown (200, then exit 0)
       --upstream-url <URL>   Absolute URL to forward to [default: ${DEFAULT_UPSTREAM_URL}]
       --dump-dir <DIR>       Write a request and a response JSON file per forwarded call into DIR
+      --log-level <LEVEL>    error, warn, info (default: one access line per request) or debug
+      --log-format <FORMAT>  text (default) or json lines on stderr
   -h, --help                 Print help
       --version              Print version
 `;
@@ -49,6 +56,8 @@ const FLAGS: Record<string, Spec> = {
   "--http-shutdown": { takesValue: false, key: "httpShutdown" },
   "--upstream-url": { takesValue: true, key: "upstreamUrl" },
   "--dump-dir": { takesValue: true, key: "dumpDir" },
+  "--log-level": { takesValue: true, key: "logLevel" },
+  "--log-format": { takesValue: true, key: "logFormat" },
 };
 
 function usageError(message: string): CliOutcome {
@@ -62,7 +71,7 @@ function usageError(message: string): CliOutcome {
  */
 export function parseCli(argv: readonly string[]): CliOutcome {
   const seen = new Set<string>();
-  const out: ResponsesProxyArgs = { port: 0, httpShutdown: false, upstreamUrl: DEFAULT_UPSTREAM_URL };
+  const out: ResponsesProxyArgs = { port: 0, httpShutdown: false, upstreamUrl: DEFAULT_UPSTREAM_URL, logLevel: "info", logFormat: "text" };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === "-h" || arg === "--help") return { kind: "help", text: HELP };
@@ -91,6 +100,15 @@ export function parseCli(argv: readonly string[]): CliOutcome {
         return usageError(`invalid value '${value}' for '--port <PORT>': not a valid port number (0-65535)`);
       }
       out.port = Number(value);
+    } else if (spec.key === "logLevel") {
+      try {
+        out.logLevel = parseLogLevel(value);
+      } catch {
+        return usageError(`invalid value '${value}' for '--log-level <LEVEL>': expected error, warn, info or debug`);
+      }
+    } else if (spec.key === "logFormat") {
+      if (value !== "text" && value !== "json") return usageError(`invalid value '${value}' for '--log-format <FORMAT>': expected text or json`);
+      out.logFormat = value;
     } else {
       (out as unknown as Record<string, string>)[spec.key] = value;
     }
@@ -99,7 +117,8 @@ export function parseCli(argv: readonly string[]): CliOutcome {
 }
 
 function valueName(flag: string): string {
-  return flag === "--port" ? "PORT" : flag === "--upstream-url" ? "URL" : flag === "--dump-dir" ? "DIR" : "FILE";
+  const names: Record<string, string> = { "--port": "PORT", "--upstream-url": "URL", "--dump-dir": "DIR", "--log-level": "LEVEL", "--log-format": "FORMAT" };
+  return names[flag] ?? "FILE";
 }
 
 /**

@@ -11,7 +11,8 @@ import { loadLibc } from "../hardening/libc.ts";
 import { parseCli, parseUpstreamUrl } from "./cli.ts";
 import { createDumper, ensureDumpDir } from "./dump.ts";
 import { readLockedKey } from "./locked-key.ts";
-import { startResponsesProxy } from "./server.ts";
+import { accessLogger, startResponsesProxy } from "./server.ts";
+import { createLogger } from "../log.ts";
 
 /** Grace period for in-flight streams after SIGTERM/SIGINT (SPEC §1.5, beyond). */
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -43,7 +44,8 @@ async function main(): Promise<void> {
   const upstream = parseUpstreamUrl(args.upstreamUrl);
   if (typeof upstream === "string") fatal(upstream);
 
-  const logError = (line: string) => process.stderr.write(line + "\n");
+  const log = createLogger({ format: args.logFormat, level: args.logLevel });
+  const logError = (line: string) => log.error(line);
   let dumper = null;
   if (args.dumpDir !== undefined) {
     try {
@@ -85,9 +87,13 @@ async function main(): Promise<void> {
       client,
       dumper,
       logError,
+      onAccess: accessLogger(log) ?? undefined,
       onShutdown: () => setImmediate(() => process.exit(0)),
     });
   } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "EADDRINUSE") {
+      fatal(`binding 127.0.0.1:${args.port}: address already in use; set by --port (choose another port, or 0 for an ephemeral one)`);
+    }
     fatal(`binding 127.0.0.1:${args.port}: ${e instanceof Error ? e.message : String(e)}`);
   }
 
@@ -99,7 +105,12 @@ async function main(): Promise<void> {
       fatal(`writing --server-info ${args.serverInfo}: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
-  process.stderr.write(`responses-api-proxy listening on 127.0.0.1:${server.port}\n`);
+  // The reference's readiness line, byte-exact in text format (SPEC §1.1: scripts wait for it);
+  // a JSON log stream gets it as a JSON line like every other line.
+  const listening = `responses-api-proxy listening on 127.0.0.1:${server.port}`;
+  // Always written, whatever --log-level says: whoever started the proxy waits for it.
+  if (args.logFormat === "json") createLogger({ format: "json" }).info(listening);
+  else process.stderr.write(listening + "\n");
 }
 
 // No top-level await, so the entry also works if bundled as CommonJS (`--bytecode` defaults to it).

@@ -7,16 +7,37 @@ import { emptyResponseComplete, rawExchange, runChild, startProxyChild } from ".
 
 describe("parseCli (SPEC §1.1)", () => {
   test("defaults", () => {
-    expect(parseCli([])).toEqual({ kind: "run", args: { port: 0, httpShutdown: false, upstreamUrl: DEFAULT_UPSTREAM_URL } });
+    expect(parseCli([])).toEqual({
+      kind: "run",
+      args: { port: 0, httpShutdown: false, upstreamUrl: DEFAULT_UPSTREAM_URL, logLevel: "info", logFormat: "text" },
+    });
   });
 
   test("every flag, both spellings", () => {
     const expected: ReturnType<typeof parseCli> = {
       kind: "run",
-      args: { port: 8080, serverInfo: "/tmp/i.json", httpShutdown: true, upstreamUrl: "http://h/x?a=b=c", dumpDir: "/tmp/d" },
+      args: {
+        port: 8080,
+        serverInfo: "/tmp/i.json",
+        httpShutdown: true,
+        upstreamUrl: "http://h/x?a=b=c",
+        dumpDir: "/tmp/d",
+        logLevel: "warn",
+        logFormat: "json",
+      },
     };
-    expect(parseCli(["--port", "8080", "--server-info", "/tmp/i.json", "--http-shutdown", "--upstream-url", "http://h/x?a=b=c", "--dump-dir", "/tmp/d"])).toEqual(expected);
-    expect(parseCli(["--port=8080", "--server-info=/tmp/i.json", "--http-shutdown", "--upstream-url=http://h/x?a=b=c", "--dump-dir=/tmp/d"])).toEqual(expected);
+    expect(
+      parseCli([
+        "--port", "8080", "--server-info", "/tmp/i.json", "--http-shutdown", "--upstream-url", "http://h/x?a=b=c", "--dump-dir", "/tmp/d",
+        "--log-level", "WARN", "--log-format", "json",
+      ]),
+    ).toEqual(expected);
+    expect(
+      parseCli([
+        "--port=8080", "--server-info=/tmp/i.json", "--http-shutdown", "--upstream-url=http://h/x?a=b=c", "--dump-dir=/tmp/d",
+        "--log-level=warn", "--log-format=json",
+      ]),
+    ).toEqual(expected);
   });
 
   test.each([["0", 0], ["65535", 65535], ["1", 1]])("port %s", (v, n) => {
@@ -37,6 +58,9 @@ describe("parseCli (SPEC §1.1)", () => {
     [["--port", "1", "--port", "2"]],
     [["--no-http-shutdown"]],
     [["--httpShutdown"]],
+    [["--log-level", "loud"]],
+    [["--log-format", "xml"]],
+    [["--log-level"]],
   ])("usage error: %j", (argv) => {
     const r = parseCli(argv);
     expect(r.kind).toBe("usage-error");
