@@ -239,7 +239,7 @@ async function cmdInit(v: Parsed, io: CliIo): Promise<number> {
   await mkdir(dirname(caCertPath), { recursive: true });
   if (dirname(caKeyPath) !== dirname(caCertPath)) await mkdir(dirname(caKeyPath), { recursive: true, mode: 0o700 });
   // Loaded here only: the X.509 stack is not needed by the proxy unless MITM is on (server.ts).
-  const { loadOrCreateCa } = await import("./mitm/ca.ts");
+  const [{ loadOrCreateCa }, { trustHintLines }] = await Promise.all([import("./mitm/ca.ts"), import("./mitm/trust-hints.ts")]);
   const ca = await loadOrCreateCa(caCertPath, caKeyPath, { create: true });
   io.stdout(
     [
@@ -247,9 +247,7 @@ async function cmdInit(v: Parsed, io: CliIo): Promise<number> {
       `MITM CA private key: ${ca.keyPath}`,
       "",
       "Clients must trust this certificate for limited-mode HTTPS (network_proxy.mitm.enabled = true):",
-      `  curl:        curl --cacert ${ca.certPath} -x http://127.0.0.1:3128 https://example.com/`,
-      `  Node.js:     export NODE_EXTRA_CA_CERTS=${ca.certPath}`,
-      `  system-wide: sudo cp ${ca.certPath} /usr/local/share/ca-certificates/codex-network-proxy.crt && sudo update-ca-certificates`,
+      ...trustHintLines(ca.certPath),
       "",
     ].join("\n"),
   );

@@ -195,10 +195,21 @@ describe("init", () => {
     const r = await cli(["init"], { CODEX_HOME: home });
     expect(r.err).toBe("");
     expect(r.code).toBe(0);
-    expect(r.out).toStartWith(`MITM CA certificate: ${cert} (created)\n`);
-    expect(r.out).toContain(`curl --cacert ${cert}`);
-    expect(r.out).toContain(`NODE_EXTRA_CA_CERTS=${cert}`);
-    expect(r.out).toContain("update-ca-certificates");
+    expect(r.out).toBe(
+      [
+        `MITM CA certificate: ${cert} (created)`,
+        `MITM CA private key: ${join(home, "network_proxy/mitm/ca.key")}`,
+        "",
+        "Clients must trust this certificate for limited-mode HTTPS (network_proxy.mitm.enabled = true):",
+        `  curl:         curl --cacert ${cert} …  (or export CURL_CA_BUNDLE=${cert})`,
+        `  git:          export GIT_SSL_CAINFO=${cert}`,
+        `  pip:          pip --cert ${cert} …  (or export PIP_CERT=${cert})`,
+        `  requests:     export REQUESTS_CA_BUNDLE=${cert}`,
+        `  Node.js:      export NODE_EXTRA_CA_CERTS=${cert}`,
+        `  system store: sudo cp ${cert} /usr/local/share/ca-certificates/codex-network-proxy.crt && sudo update-ca-certificates`,
+        "",
+      ].join("\n"),
+    );
     expect(existsSync(cert)).toBe(true);
     const before = await Bun.file(cert).text();
     const again = await cli(["init"], { CODEX_HOME: home });
