@@ -17,7 +17,7 @@ import { parseArgs as parseArgv } from "node:util";
 import { mkdir, rename, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { defineCommand, renderUsage, type ArgsDef, type CommandDef } from "citty";
-import { createLogger, parseLogLevel, type LogFormat, type Logger, type LogLevel } from "../log.ts";
+import { batchedStderr, createLogger, parseLogLevel, type LogFormat, type Logger, type LogLevel } from "../log.ts";
 import type { Mode } from "./types.ts";
 import { configToJson, defaultConfigPath, loadConfigWithSource, type CliOverrides, type LoadedConfig } from "./config.ts";
 import { configSummary } from "./config-report.ts";
@@ -280,6 +280,12 @@ const COMMANDS: Record<string, { def: ArgsDef; cmd: CommandDef<any>; fn: (v: Par
  * (for `run`: after SIGTERM/SIGINT), 1 config or startup error, 2 usage error.
  */
 export async function runCli(argv: string[], io: CliIo = defaultIo): Promise<number> {
+  if (io === defaultIo) {
+    // Every stderr line (log lines, `Error:` lines) through one batching writer, in order: a
+    // write per line costs a syscall per decision and access line (see batchedStderr).
+    const line = batchedStderr();
+    io = { ...io, stderr: (t) => line(t.endsWith("\n") ? t.slice(0, -1) : t) };
+  }
   const name = argv[0] !== undefined && argv[0] in COMMANDS ? argv[0] : "run";
   const rest = name === argv[0] ? argv.slice(1) : argv;
   const command = COMMANDS[name]!;
