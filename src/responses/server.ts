@@ -5,6 +5,7 @@
 import type { Http1DirectClient } from "../http1/types.ts";
 import type { Logger } from "../log.ts";
 import { logAccess, RESPONSES_ACCESS_EVENT } from "../access-log.ts";
+import type { CredentialSource } from "./credentials.ts";
 import type { Dumper } from "./dump.ts";
 import { forwardRequest, upstreamHostHeader, type ForwardConfig } from "./forward.ts";
 import { startHttpServer, type ExchangeRecord, type HttpServerHandle, type RouteDecision } from "./http-server.ts";
@@ -32,8 +33,10 @@ export interface ResponsesProxyOptions {
   port: number;
   httpShutdown: boolean;
   upstream: URL;
-  /** `Bearer <key>` in locked memory. */
-  authorization: Uint8Array;
+  /** `Bearer <key>` in locked memory (key mode). */
+  authorization?: Uint8Array;
+  /** Workload identity mode: renewed credentials instead of `authorization` (SPEC §1.8). */
+  credentials?: CredentialSource;
   client: Http1DirectClient;
   dumper: Dumper | null;
   /** Called after the `GET /shutdown` response was handed to the socket. */
@@ -75,6 +78,7 @@ export function startResponsesProxy(opts: ResponsesProxyOptions): HttpServerHand
     upstream: opts.upstream,
     hostHeader: upstreamHostHeader(opts.upstream),
     authorization: opts.authorization,
+    credentials: opts.credentials,
     dumper: opts.dumper,
     logError: opts.logError,
   };
