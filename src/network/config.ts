@@ -14,8 +14,6 @@ import { patternProblem } from "./patterns.ts";
 import { parseListenAddress } from "./listen-addr.ts";
 import { misspelledTables, TABLE, type ConfigSource } from "./config-report.ts";
 
-export { ConfigError, type ConfigIssue } from "./config-error.ts";
-export type { ConfigSource } from "./config-report.ts";
 
 /** Command-line flags that override the file (beyond, SPEC-network §1). */
 export interface CliOverrides {

@@ -4,7 +4,8 @@
  */
 import { describe, expect, test } from "bun:test";
 import { compilePatterns, patternProblem } from "../../../src/network/patterns.ts";
-import { parseConfig, ConfigError } from "../../../src/network/config.ts";
+import { parseConfig } from "../../../src/network/config.ts";
+import { ConfigError } from "../../../src/network/config-error.ts";
 
 const CASES: Array<[string, string]> = [
   ["https://example.com", 'domain pattern "https://example.com" has a scheme; patterns match host names only: write "example.com"'],
