@@ -12,6 +12,7 @@ import { ConfigError, type ConfigIssue } from "./config-error.ts";
 import { DEFAULT_PORTS, issuesFromZod, networkProxySchema, type NetworkProxyTable } from "./config-schema.ts";
 import { patternProblem } from "./patterns.ts";
 import { parseListenAddress } from "./listen-addr.ts";
+import { selectNetworkTable } from "./config-shapes/select.ts";
 import { misspelledTables, TABLE, type ConfigSource } from "./config-report.ts";
 
 
@@ -29,6 +30,8 @@ export interface CliOverrides {
   socks?: string;
   /** `--admin ADDR`: replaces `admin_url`. */
   admin?: string;
+  /** `--profile NAME`: read `[permissions.NAME.network]` instead of `[network_proxy]` (§11). */
+  profile?: string;
 }
 
 /** `$CODEX_HOME`, defaulting to `~/.codex`. */
@@ -43,7 +46,7 @@ export function defaultConfigPath(env: Record<string, string | undefined> = proc
   return join(codexHome(env), "config.toml");
 }
 
-/** Options of {@link loadConfig} / {@link parseConfig}. */
+/** Options of {@link loadConfig}. */
 export interface LoadOptions {
   /**
    * The file must exist: it was named explicitly (`--config`), or it is being reloaded. A
@@ -51,8 +54,6 @@ export interface LoadOptions {
    * defaults, so a typo in a path can't silently start an empty policy.
    */
   required?: boolean;
-  /** Receives each warning about a file that was read (no `[network_proxy]` table in it). */
-  warn?: (message: string) => void;
 }
 
 /** A loaded config and where it came from (for the startup summary line). */
@@ -64,11 +65,17 @@ export interface LoadedConfig {
 /**
  * Read and validate `file`. A missing file means the defaults of SPEC-network §2 (relative CA
  * paths then resolve against the folder `file` would be in, `$CODEX_HOME` for the default
- * path), unless `opts.required`. Throws `ConfigError` naming the file for a missing required
- * file, an unreadable file, bad TOML (with line/column), a table name that looks like a
- * misspelling of `network_proxy`, or a validation failure (with the key path).
+ * path), unless `opts.required`. `warn` hears about ignored or missing tables of a file that
+ * was read. Throws `ConfigError` naming the file for a missing required file, an unreadable
+ * file, bad TOML (with line/column), a table name that looks like a misspelling of
+ * `network_proxy`, or a validation failure (with the key path).
  */
-export async function loadConfigWithSource(file: string, overrides: CliOverrides = {}, opts: LoadOptions = {}): Promise<LoadedConfig> {
+export async function loadConfigWithSource(
+  file: string,
+  overrides: CliOverrides = {},
+  warn?: (message: string) => void,
+  opts: LoadOptions = {},
+): Promise<LoadedConfig> {
   let text: string;
   try {
     text = await readFile(file, "utf8");
@@ -78,27 +85,35 @@ export async function loadConfigWithSource(file: string, overrides: CliOverrides
     if (opts.required) throw new ConfigError(`${file}: config file not found`);
     return { config: parseConfig("", file, overrides), source: { kind: "defaults", file } };
   }
-  return { config: parseConfig(text, file, overrides, opts), source: { kind: "file", file } };
+  return { config: parseConfig(text, file, overrides, warn), source: { kind: "file", file } };
 }
 
 /** {@link loadConfigWithSource} without the source. */
-export async function loadConfig(file: string, overrides: CliOverrides = {}, opts: LoadOptions = {}): Promise<RuntimeConfig> {
-  return (await loadConfigWithSource(file, overrides, opts)).config;
+export async function loadConfig(
+  file: string,
+  overrides: CliOverrides = {},
+  warn?: (message: string) => void,
+  opts: LoadOptions = {},
+): Promise<RuntimeConfig> {
+  return (await loadConfigWithSource(file, overrides, warn, opts)).config;
 }
 
 /**
  * Parse config text as if read from `file` (used for messages and to resolve relative paths:
- * they are relative to `dirname(file)`). Only the `[network_proxy]` table is read; other
- * tables are ignored, except one whose name looks like a misspelling of it (an error naming
- * both). Text without the table is the defaults, with a warning through `opts.warn`.
- * Throws `ConfigError` whose message is one line per problem:
+ * they are relative to `dirname(file)`). Only the `[network_proxy]` table is read (or, §11,
+ * the `network` object of a `.json` file, or `[permissions.<profile>.network]` with
+ * `overrides.profile`: config-shapes/); other tables are ignored, except one whose name looks
+ * like a misspelling of `network_proxy` (an error naming both). `warn` hears about ignored
+ * tables and a TOML file without `[network_proxy]`. Throws `ConfigError` whose message is one line per problem:
  * `<file>:<line>:<col>: invalid TOML: <what>` or `<file>: <key path>: <problem>`.
  */
-export function parseConfig(text: string, file: string, overrides: CliOverrides = {}, opts: LoadOptions = {}): RuntimeConfig {
+export function parseConfig(text: string, file: string, overrides: CliOverrides = {}, warn?: (message: string) => void): RuntimeConfig {
+  const json = file.endsWith(".json");
   let doc: Record<string, unknown>;
   try {
-    doc = parseToml(text) as Record<string, unknown>;
+    doc = json ? parseJsonDocument(text, file) : (parseToml(text) as Record<string, unknown>);
   } catch (e) {
+    if (e instanceof ConfigError) throw e;
     if (e instanceof TomlError) {
       // smol-toml's message carries a code excerpt after a blank line; keep the first line.
       const what = e.message.split("\n")[0].replace(/^Invalid TOML document: /, "");
@@ -108,22 +123,38 @@ export function parseConfig(text: string, file: string, overrides: CliOverrides 
     }
     throw new ConfigError(`${file}: invalid TOML`);
   }
-  const misspelled = misspelledTables(doc);
-  if (misspelled.length > 0) {
-    fail(
-      file,
-      misspelled.map((name) => ({ path: name, message: `table [${name}] is not read: did you mean [${TABLE}]?` })),
-    );
+  const selected = selectNetworkTable(doc, { json, profile: overrides.profile });
+  for (const w of selected.warnings) warn?.(`${file}: ${w}`);
+  if (selected.issues.length > 0) fail(file, selected.issues);
+  if (!json && overrides.profile === undefined) {
+    // A near-miss table name would be ignored and leave the defaults in force: an error naming both.
+    const misspelled = misspelledTables(doc);
+    if (misspelled.length > 0) {
+      fail(file, misspelled.map((name) => ({ path: name, message: `table [${name}] is not read: did you mean [${TABLE}]?` })));
+    }
+    if (doc.network_proxy === undefined) warn?.(`${file} has no [${TABLE}] table; the defaults apply`);
   }
-  if (doc.network_proxy === undefined) opts.warn?.(`${file} has no [${TABLE}] table; the defaults apply`);
-  const raw = doc.network_proxy ?? {};
+  const raw = selected.raw;
   if (typeof raw !== "object" || raw === null || Array.isArray(raw) || raw instanceof Date) {
     fail(file, [{ path: "network_proxy", message: "expected a table" }]);
   }
   const parsed = networkProxySchema.safeParse(raw);
-  if (!parsed.success) fail(file, issuesFromZod(parsed.error, raw));
+  if (!parsed.success) fail(file, issuesFromZod(parsed.error, raw).map((i) => ({ ...i, path: selected.sourcePath(i.path) })));
   checkOverrides(file, overrides);
   return toRuntime(parsed.data, dirname(resolve(file)), overrides);
+}
+
+/** A `.json` config: an object (empty text = a missing file = `{}`). @throws ConfigError */
+function parseJsonDocument(text: string, file: string): Record<string, unknown> {
+  if (text.trim() === "") return {};
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(`${file}: invalid JSON: ${(e as Error).message}`, [{ path: "(document)", message: "invalid JSON" }]);
+  }
+  if (typeof doc !== "object" || doc === null || Array.isArray(doc)) fail(file, [{ path: "(document)", message: "expected a JSON object" }]);
+  return doc as Record<string, unknown>;
 }
 
 function fail(file: string, issues: ConfigIssue[]): never {
@@ -191,6 +222,7 @@ function toRuntime(t: NetworkProxyTable, baseDir: string, o: CliOverrides): Runt
       maxBodyBytes: t.mitm.max_body_bytes,
       caCertPath: resolvePath(baseDir, t.mitm.ca_cert_path),
       caKeyPath: resolvePath(baseDir, t.mitm.ca_key_path),
+      caMode: t.mitm.ca_mode,
     },
     adminTokenFile: t.admin_token_file === undefined ? null : resolvePath(baseDir, t.admin_token_file),
   };
@@ -234,6 +266,7 @@ export function configToJson(cfg: RuntimeConfig): { network_proxy: Record<string
         max_body_bytes: cfg.mitm.maxBodyBytes,
         ca_cert_path: cfg.mitm.caCertPath,
         ca_key_path: cfg.mitm.caKeyPath,
+        ca_mode: cfg.mitm.caMode,
       },
       admin_token_file: cfg.adminTokenFile,
     },

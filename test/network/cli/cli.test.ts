@@ -208,6 +208,10 @@ describe("init", () => {
         `  Node.js:      export NODE_EXTRA_CA_CERTS=${cert}`,
         `  system store: sudo cp ${cert} /usr/local/share/ca-certificates/codex-network-proxy.crt && sudo update-ca-certificates`,
         "",
+        `Trust bundle (system roots + this CA): ${join(home, "network_proxy/mitm/ca-bundle.pem")}`,
+        "Point a shell's clients at the proxy (proxy variables, and the bundle when mitm.enabled):",
+        '  eval "$(codex-network-proxy env)"',
+        "",
       ].join("\n"),
     );
     expect(existsSync(cert)).toBe(true);

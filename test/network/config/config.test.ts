@@ -45,6 +45,7 @@ const DEFAULTS: RuntimeConfig = {
     maxBodyBytes: 4096,
     caCertPath: "/etc/codex/network_proxy/mitm/ca.pem",
     caKeyPath: "/etc/codex/network_proxy/mitm/ca.key",
+    caMode: "file",
   },
   adminTokenFile: null,
 };
@@ -99,7 +100,7 @@ ca_key_path = "rel/ca.key"
         allowLocalBinding: true,
         allowUnixSockets: ["/tmp/example.sock"],
       },
-      mitm: { enabled: true, inspect: true, maxBodyBytes: 10, caCertPath: "/abs/ca.pem", caKeyPath: "/etc/codex/rel/ca.key" },
+      mitm: { enabled: true, inspect: true, maxBodyBytes: 10, caCertPath: "/abs/ca.pem", caKeyPath: "/etc/codex/rel/ca.key", caMode: "file" },
       adminTokenFile: "/etc/codex/secrets/admin.token",
     });
   });
@@ -248,6 +249,7 @@ describe("configToJson", () => {
           max_body_bytes: 4096,
           ca_cert_path: "/etc/codex/network_proxy/mitm/ca.pem",
           ca_key_path: "/etc/codex/network_proxy/mitm/ca.key",
+          ca_mode: "file",
         },
         admin_token_file: null,
       },
@@ -280,7 +282,7 @@ function toToml(table: Record<string, unknown>): string {
 describe("required files and warnings (issue 13)", () => {
   test("required: a missing file is an error, not the defaults (--config, reloads)", async () => {
     const file = join(dir, "nope", "config.toml");
-    expect(await loadConfig(file, {}, { required: true }).catch((e) => e)).toEqual(new ConfigError(`${file}: config file not found`));
+    expect(await loadConfig(file, {}, undefined, { required: true }).catch((e) => e)).toEqual(new ConfigError(`${file}: config file not found`));
   });
 
   test("warn: only for a file that was read and has no [network_proxy] table", async () => {
@@ -288,9 +290,9 @@ describe("required files and warnings (issue 13)", () => {
     const warn = (m: string) => warnings.push(m);
     const file = join(dir, "other-tables.toml");
     writeFileSync(file, 'model = "o3"\n');
-    await loadConfig(file, {}, { warn });
-    await loadConfig(join(dir, "absent.toml"), {}, { warn });
-    parseConfig("[network_proxy]\n", FILE, {}, { warn });
+    await loadConfig(file, {}, warn);
+    await loadConfig(join(dir, "absent.toml"), {}, warn);
+    parseConfig("[network_proxy]\n", FILE, {}, warn);
     expect(warnings).toEqual([`${file} has no [network_proxy] table; the defaults apply`]);
   });
 
