@@ -156,6 +156,19 @@ describe("startup as a child process (SPEC §1.2)", () => {
     }
   });
 
+  test("a busy --port: exit 1, address already in use, names the flag", async () => {
+    const busy = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    try {
+      const r = await runChild(["--port", String(busy.port)], "sk-abc\n");
+      expect({ code: r.code, stderr: r.stderr }).toEqual({
+        code: 1,
+        stderr: `Error: binding 127.0.0.1:${busy.port}: address already in use; set by --port (choose another port, or 0 for an ephemeral one)\n`,
+      });
+    } finally {
+      busy.stop(true);
+    }
+  });
+
   test("--port binds the given port", async () => {
     const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
     const port = probe.port;
