@@ -105,7 +105,8 @@ async function main(): Promise<number> {
   });
 
   const upstreamUrl = pki ? `https://localhost:${upstream.port}/v1/responses` : `http://127.0.0.1:${upstream.port}/v1/responses`;
-  const proxy = Bun.spawn([o.binary, "--upstream-url", upstreamUrl], {
+  // --log-level warn: no access line per request (this stderr is not read after the listening line).
+  const proxy = Bun.spawn([o.binary, "--upstream-url", upstreamUrl, "--log-level", "warn"], {
     stdin: "pipe",
     stdout: "ignore",
     stderr: "pipe",

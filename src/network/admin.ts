@@ -6,7 +6,7 @@
  * | `GET /config` | 200 `{"network_proxy":{…}}` (configToJson, current mode); plus `"last_reload_error"` after a failed reload |
  * | `GET /patterns` | 200 `{"allowed":[…],"denied":[…]}` |
  * | `GET /blocked` | 200 `{"blocked":[…]}`, oldest first, drains the buffer |
- * | `POST /mode` | 200 `{"status":"ok","mode":…}`; > 8 KiB 413 `body too large`; empty 400 `missing body`; else 400 `invalid json` |
+ * | `POST /mode` | 200 `{"status":"ok","mode":…}`; > 8 KiB 413 `body too large`; empty 400 `missing body`; not JSON 400 `invalid json`; JSON without a valid mode 400 `mode must be "limited" or "full"` |
  * | `POST /reload` | 200 `{"status":"reloaded","allowed":{"added","removed"},"denied":{…}}`; failure 500 `reload failed` |
  * | `GET /metrics` | Prometheus text |
  * | anything else | 404 `not found` |
@@ -168,8 +168,10 @@ export function startAdminServer(
           } catch {
             return text(400, "invalid json");
           }
+          // Well-formed JSON with a wrong or missing mode says what is accepted (issue 13:
+          // `{"mode":"FULL"}` answered "invalid json", which sent people hunting for a syntax error).
           const r = ModeBody.safeParse(parsed);
-          if (!r.success) return text(400, "invalid json");
+          if (!r.success) return text(400, 'mode must be "limited" or "full"');
           ctx.setMode(r.data.mode);
           ctx.log.info("mode changed by admin API", { mode: r.data.mode });
           return json(200, { status: "ok", mode: r.data.mode });

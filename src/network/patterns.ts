@@ -10,6 +10,7 @@
 import picomatch from "picomatch";
 import { ConfigError } from "./config-error.ts";
 import { isIpLiteral, normalizeHost } from "./host.ts";
+import { patternShapeProblem } from "./pattern-shape.ts";
 
 /** A compiled pattern list. */
 export interface DomainMatcher {
@@ -82,6 +83,8 @@ function normalizeRest(rest: string): { kind: "exact"; host: string } | { kind: 
 function classify(pattern: string, list: PatternList): Classified {
   const p = pattern.trim();
   if (p === "") throw new ConfigError(`empty domain pattern`);
+  const shape = patternShapeProblem(p);
+  if (shape !== null) throw new ConfigError(shape);
   let out: Classified;
   if (p === "*") {
     out = { kind: "all" };

@@ -18,7 +18,7 @@ import type { Resolver } from "./policy.ts";
 import type { BlockRecorder } from "./recorder.ts";
 import { loadConfig, type CliOverrides } from "./config.ts";
 import { clampListenAddress, formatListenAddress, parseListenAddress } from "./listen-addr.ts";
-import { DEFAULT_PORTS } from "./config-schema.ts";
+import { DEFAULT_ADMIN_URL, DEFAULT_PORTS, DEFAULT_PROXY_URL, DEFAULT_SOCKS_URL } from "./config-schema.ts";
 import { createNetworkContext, type NetworkContextHandle } from "./context.ts";
 import { readAdminToken, startAdminServer } from "./admin.ts";
 import { createReloader, type ReloadResult, type Reloader } from "./reload.ts";
@@ -82,14 +82,35 @@ function mitmKey(cfg: RuntimeConfig): string {
   return [cfg.mitm.caCertPath, stamp(cfg.mitm.caCertPath), cfg.mitm.caKeyPath, stamp(cfg.mitm.caKeyPath)].join("\0");
 }
 
-/** Run a listener start, turning a bind failure into an error naming the listener and address. */
-async function bind<T>(what: string, addr: { host: string; port: number }, start: () => T | Promise<T>): Promise<T> {
+/**
+ * Where a listener address was set, so a bind failure can name it: the flag when it was given,
+ * else the config key (`default` when the value is the built-in one).
+ */
+interface AddressSetting {
+  flag: string;
+  key: string;
+  fromFlag: boolean;
+  isDefault: boolean;
+}
+
+/**
+ * Run a listener start, turning a bind failure into an error naming the listener and address;
+ * a busy port (EADDRINUSE) says so in words and names the flag or key that set the address.
+ */
+async function bind<T>(what: string, addr: { host: string; port: number }, setting: AddressSetting, start: () => T | Promise<T>): Promise<T> {
   try {
     return await start();
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
+    const where = `cannot listen on ${formatListenAddress(addr)} (${what})`;
+    if (code === "EADDRINUSE") {
+      const by = setting.fromFlag
+        ? `set by ${setting.flag} (choose another address there or in ${setting.key})`
+        : `set by ${setting.key}${setting.isDefault ? " (its default)" : ""} (choose another address there or with ${setting.flag})`;
+      throw new Error(`${where}: address already in use; ${by}`);
+    }
     const why = code ? `${code}: ${(err as Error).message}` : (err as Error).message;
-    throw new Error(`cannot listen on ${formatListenAddress(addr)} (${what}): ${why}`);
+    throw new Error(`${where}: ${why}`);
   }
 }
 
@@ -149,20 +170,33 @@ export async function startNetworkProxy(opts: NetworkProxyOptions): Promise<Netw
 
     const unixForce = initial.policy.allowUnixSockets.length > 0;
     /** Parse, clamp (§1: loopback unless allowed; forced with unix sockets) and bind one proxy listener. */
-    const listen = async (what: string, url: string, defaultPort: number, start: (c: NetworkContext, a: { host: string; port: number }) => DelegatingListener) => {
+    const setting = (flag: "http" | "socks" | "admin", key: string, value: string, defaultValue: string): AddressSetting => ({
+      flag: `--${flag}`,
+      key: `network_proxy.${key}`,
+      fromFlag: opts.overrides?.[flag] !== undefined,
+      isDefault: value === defaultValue,
+    });
+    const listen = async (
+      what: string,
+      url: string,
+      defaultPort: number,
+      where: AddressSetting,
+      start: (c: NetworkContext, a: { host: string; port: number }) => DelegatingListener,
+    ) => {
       const addr = clampListenAddress(
         parseListenAddress(url, defaultPort),
         { allowNonLoopback: initial.dangerouslyAllowNonLoopbackProxy, forceLoopback: unixForce, what },
         log,
       );
-      const listener = await bind(what, addr, () => start(ctx, addr));
+      const listener = await bind(what, addr, where, () => start(ctx, addr));
       listenerStops.push((graceMs) => listener.stop({ graceMs }));
       log.info(`${what} listening on ${formatListenAddress({ host: addr.host, port: listener.port })}`);
       return listener.port;
     };
-    const httpPort = await listen("HTTP proxy", initial.proxyUrl, DEFAULT_PORTS.http, startHttpProxyListener);
+    const httpWhere = setting("http", "proxy_url", initial.proxyUrl, DEFAULT_PROXY_URL);
+    const httpPort = await listen("HTTP proxy", initial.proxyUrl, DEFAULT_PORTS.http, httpWhere, startHttpProxyListener);
     const socksPort = initial.enableSocks5
-      ? await listen("SOCKS5 proxy", initial.socksUrl, DEFAULT_PORTS.socks, startSocks5Listener)
+      ? await listen("SOCKS5 proxy", initial.socksUrl, DEFAULT_PORTS.socks, setting("socks", "socks_url", initial.socksUrl, DEFAULT_SOCKS_URL), startSocks5Listener)
       : null;
 
     const file = opts.configFile;
@@ -173,7 +207,9 @@ export async function startNetworkProxy(opts: NetworkProxyOptions): Promise<Netw
       log,
       metrics: ctx.metrics,
       current: () => ctx.loadedConfig(),
-      load: async () => (file === null ? initial : await loadConfig(file, opts.overrides)),
+      // Required on reload: a file deleted or renamed after start keeps the last good config
+      // (§8) instead of silently turning into the defaults.
+      load: async () => (file === null ? initial : await loadConfig(file, opts.overrides, (m) => log.warn(m), { required: true })),
       async apply(next) {
         // Prepare everything that can fail first; commit only when all of it worked.
         const nextToken = next.adminTokenFile ? readAdminToken(next.adminTokenFile, (m) => log.warn(m)) : null;
@@ -210,7 +246,7 @@ export async function startNetworkProxy(opts: NetworkProxyOptions): Promise<Netw
       { allowNonLoopback: initial.dangerouslyAllowNonLoopbackAdmin, forceLoopback: unixForce, what: "admin API" },
       log,
     );
-    const admin = await bind("admin API", adminAddr, () =>
+    const admin = await bind("admin API", adminAddr, setting("admin", "admin_url", initial.adminUrl, DEFAULT_ADMIN_URL), () =>
       startAdminServer(ctx, adminAddr, {
         reload: () => reloader.reload("admin"),
         lastReloadError: () => reloader.lastError(),

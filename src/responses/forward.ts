@@ -138,7 +138,7 @@ class Forward implements ResponseHandler {
       for (const [name, value] of res.headers) if (!DROP_RESPONSE.has(name)) headers.push([name, value]);
     }
     const body = this.dump ? this.dump.wrap(res.status, res.headers, res.body) : res.body;
-    this.req.respond({ status: res.status, headers, body, bodyLength: res.bodyLength });
+    this.req.respond({ status: res.status, headers, body, bodyLength: res.bodyLength, fromUpstream: true });
   }
 
   onError(e: Error): void {

@@ -39,6 +39,30 @@ export interface OutgoingResponse {
   body: BodySource | Uint8Array | null;
   /** Exact length of a pushed body when known (upstream content-length): sent with content-length framing. */
   bodyLength?: number;
+  /** The status and head came from the upstream (the access line then records the time to it). */
+  fromUpstream?: boolean;
+}
+
+/**
+ * One finished exchange, for the access line (src/access-log.ts): handed to
+ * `HttpApp.onAccess` once per request, when its response ended or the client went away.
+ */
+export interface ExchangeRecord {
+  /** Client `ip:port`. */
+  client: string;
+  /** Null when the head could not be parsed. */
+  method: string | null;
+  target: string | null;
+  /** Status sent, or null when the client went away before any. */
+  status: number | null;
+  /** Request head and body bytes received. */
+  bytesIn: number;
+  /** Response bytes handed to the socket. */
+  bytesOut: number;
+  durationMs: number;
+  /** From handing the request to the app until it answered with an upstream response, ms. */
+  upstreamTtfbMs: number | null;
+  outcome: "complete" | "client_closed" | "upstream_failed";
 }
 
 /** Decision taken from the head alone, before any body byte is read. */
@@ -52,6 +76,8 @@ export interface HttpApp {
   route(head: IncomingHead): RouteDecision;
   handle(req: IncomingRequest): void;
   onError?(message: string): void;
+  /** One call per finished request (access line). Absent: nothing is measured. */
+  onAccess?(record: ExchangeRecord): void;
 }
 
 /** A running listener. */
@@ -62,6 +88,19 @@ export interface HttpServerHandle {
 }
 
 const MAX_PIPELINED = 1024 * 1024;
+
+/** The request being served, measured for the access line. */
+interface Exchange {
+  start: number;
+  method: string | null;
+  target: string | null;
+  bytesIn: number;
+  outStart: number;
+  status: number | null;
+  dispatched: number;
+  ttfb: number | null;
+}
+
 const DISCARD_IDLE_SECONDS = 30;
 interface Conn {
   socket: Socket<Conn>;
@@ -77,6 +116,12 @@ interface Conn {
   paused: boolean;
   /** The connection as a BodySink for pipeBody (made once per connection). */
   sink: BodySink;
+  /** Bytes handed to `queue` since the connection opened. */
+  out: number;
+  /** The exchange measured for the access line (only when the app has `onAccess`). */
+  ex: Exchange | null;
+  /** Client `ip:port` (only when the app has `onAccess`). */
+  client: string;
 }
 
 const CONTINUE = new TextEncoder().encode("HTTP/1.1 100 Continue\r\n\r\n");
@@ -90,6 +135,7 @@ const EMPTY = new Uint8Array(0);
  */
 export function startHttpServer(opts: { hostname: string; port: number; app: HttpApp }): HttpServerHandle {
   const { app } = opts;
+  const access = app.onAccess?.bind(app) ?? null;
   const conns = new Set<Conn>();
   let stopping = false;
   let allClosed: PromiseWithResolvers<void> | undefined;
@@ -102,6 +148,46 @@ export function startHttpServer(opts: { hostname: string; port: number; app: Htt
     }
     c.buf.set(data, c.len);
     c.len += data.length;
+  };
+
+  /** Every response byte goes through here, so the access line can count them. */
+  const send = (c: Conn, bytes: Uint8Array) => {
+    c.out += bytes.byteLength;
+    c.queue.write(bytes);
+  };
+
+  /** Start measuring a request whose head was `headBytes` long. */
+  const begin = (c: Conn, head: IncomingHead | null, headBytes: number) => {
+    if (access === null) return;
+    const now = performance.now();
+    c.ex = {
+      start: now,
+      method: head === null ? null : head.method,
+      target: head === null ? null : head.target,
+      bytesIn: headBytes,
+      outStart: c.out,
+      status: null,
+      dispatched: now,
+      ttfb: null,
+    };
+  };
+
+  /** The request ended: write its access record once. */
+  const end = (c: Conn, outcome: ExchangeRecord["outcome"]) => {
+    const ex = c.ex;
+    if (ex === null) return;
+    c.ex = null;
+    access!({
+      client: c.client,
+      method: ex.method,
+      target: ex.target,
+      status: ex.status,
+      bytesIn: ex.bytesIn,
+      bytesOut: c.out - ex.outStart,
+      durationMs: performance.now() - ex.start,
+      upstreamTtfbMs: ex.ttfb,
+      outcome,
+    });
   };
 
   const consume = (c: Conn, n: number) => {
@@ -126,12 +212,17 @@ export function startHttpServer(opts: { hostname: string; port: number; app: Htt
   /** Answer with an empty body; close unless the connection can safely continue. */
   const respondEmpty = (c: Conn, status: number, keepOpen: boolean) => {
     const close = !keepOpen || stopping;
-    c.queue.write(encodeResponseHead(status, [], { kind: "length", length: 0 }, close));
+    send(c, encodeResponseHead(status, [], { kind: "length", length: 0 }, close));
+    if (c.ex !== null) {
+      c.ex.status = status;
+      end(c, "complete");
+    }
     if (close) closeAfterFlush(c);
     return !close;
   };
 
   const finishExchange = (c: Conn, keepAlive: boolean) => {
+    if (c.ex !== null) end(c, "complete");
     c.head = undefined;
     c.body = undefined;
     c.abort = undefined;
@@ -163,12 +254,12 @@ export function startHttpServer(opts: { hostname: string; port: number; app: Htt
       const keepAlive = head.keepAlive && !stopping;
       const framing = noBody ? ({ kind: "none" } as const) : ({ kind: "length", length: bytes.byteLength } as const);
       const headBytes = encodeResponseHead(resp.status, resp.headers, framing, !keepAlive);
-      if (noBody || bytes.byteLength === 0) c.queue.write(headBytes);
+      if (noBody || bytes.byteLength === 0) send(c, headBytes);
       else {
         const one = new Uint8Array(headBytes.byteLength + bytes.byteLength);
         one.set(headBytes);
         one.set(bytes, headBytes.byteLength);
-        c.queue.write(one);
+        send(c, one);
       }
       finishExchange(c, keepAlive);
       return;
@@ -190,7 +281,8 @@ export function startHttpServer(opts: { hostname: string; port: number; app: Htt
 
   const afterPipe = (c: Conn, outcome: PipeOutcome, keepAlive: boolean) => {
     if (outcome === "complete") finishExchange(c, keepAlive);
-    else if (outcome !== "client-closed" && c.phase !== "closed") {
+    else if (c.ex !== null) end(c, outcome === "client-closed" ? "client_closed" : "upstream_failed");
+    if (outcome !== "complete" && outcome !== "client-closed" && c.phase !== "closed") {
       // Upstream body failed mid-stream: the only honest signal left is to end the connection
       // without the terminating chunk (or short of the content-length), so the client sees an
       // incomplete message.
@@ -229,6 +321,11 @@ export function startHttpServer(opts: { hostname: string; port: number; app: Htt
       if (this.answered) return;
       this.answered = true;
       const c = this.c;
+      const ex = c.ex;
+      if (ex !== null) {
+        ex.status = resp.status;
+        if (resp.fromUpstream) ex.ttfb = performance.now() - ex.dispatched;
+      }
       if (c.phase === "closed") {
         if (resp.body !== null && !(resp.body instanceof Uint8Array)) resp.body.cancel();
         return;
@@ -242,10 +339,14 @@ export function startHttpServer(opts: { hostname: string; port: number; app: Htt
     }
   }
 
-  const dispatch = (c: Conn, head: IncomingHead, body: Uint8Array, start = 0, end = body.length) => {
+  const dispatch = (c: Conn, head: IncomingHead, body: Uint8Array, start = 0, stop = body.length) => {
     c.head = head;
     c.phase = "busy";
-    const call = (c.abort = new Call(c, head, body, start, end));
+    if (c.ex !== null) {
+      c.ex.bytesIn += stop - start;
+      c.ex.dispatched = performance.now();
+    }
+    const call = (c.abort = new Call(c, head, body, start, stop));
     try {
       app.handle(call);
     } catch (e) {
@@ -271,6 +372,7 @@ export function startHttpServer(opts: { hostname: string; port: number; app: Htt
     if (end > data.byteLength || app.route(head).kind !== "handle") return false;
     // Bytes after this request (pipelining) wait in the connection buffer.
     if (end < data.byteLength) append(c, data.subarray(end));
+    begin(c, head, r.headLength);
     // The body stays a range of the socket chunk: no view is made of it.
     if (length === 0) dispatch(c, head, EMPTY);
     else dispatch(c, head, data, r.headLength, end);
@@ -288,9 +390,11 @@ export function startHttpServer(opts: { hostname: string; port: number; app: Htt
           return;
         }
         if (r.kind === "error") {
+          begin(c, null, c.len);
           respondEmpty(c, r.status, false);
           return;
         }
+        begin(c, r.head, r.headLength);
         // The field ranges must outlive the connection buffer, which is reused: keep a copy.
         r.head.bytes = c.buf.slice(0, r.headLength);
         consume(c, r.headLength);
@@ -317,7 +421,7 @@ export function startHttpServer(opts: { hostname: string; port: number; app: Htt
           dispatch(c, head, EMPTY);
           return;
         }
-        if (head.expectContinue) c.queue.write(CONTINUE);
+        if (head.expectContinue) send(c, CONTINUE);
         c.phase = "body";
         c.body = new BodyCollector(head.framing);
         continue;
@@ -359,8 +463,11 @@ export function startHttpServer(opts: { hostname: string; port: number; app: Htt
           c.drained = undefined;
           d?.resolve();
         });
+        c.out = 0;
+        c.ex = null;
+        c.client = access === null ? "" : `${socket.remoteAddress}:${socket.remotePort}`;
         c.sink = {
-          write: (b) => void c.queue.write(b),
+          write: (b) => send(c, b),
           get backlog() {
             return c.queue.size;
           },
@@ -410,6 +517,7 @@ export function startHttpServer(opts: { hostname: string; port: number; app: Htt
         if (!c) return;
         c.phase = "closed";
         c.queue.discard();
+        if (c.ex !== null) end(c, "client_closed");
         c.abort?.abort();
         const d = c.drained;
         c.drained = undefined;

@@ -3,10 +3,12 @@
  * (SPEC §1.5) for the one accepted route. Binds 127.0.0.1 only.
  */
 import type { Http1DirectClient } from "../http1/types.ts";
+import type { Logger } from "../log.ts";
+import { logAccess, RESPONSES_ACCESS_EVENT } from "../access-log.ts";
 import type { CredentialSource } from "./credentials.ts";
 import type { Dumper } from "./dump.ts";
 import { forwardRequest, upstreamHostHeader, type ForwardConfig } from "./forward.ts";
-import { startHttpServer, type HttpServerHandle, type RouteDecision } from "./http-server.ts";
+import { startHttpServer, type ExchangeRecord, type HttpServerHandle, type RouteDecision } from "./http-server.ts";
 import type { IncomingHead } from "./incoming.ts";
 
 /** Outcome of routing a request head. */
@@ -41,6 +43,32 @@ export interface ResponsesProxyOptions {
   onShutdown: () => void;
   /** One line to stderr. */
   logError: (line: string) => void;
+  /** Receives one record per finished request (see {@link accessLogger}); absent: none measured. */
+  onAccess?: (record: ExchangeRecord) => void;
+}
+
+/**
+ * The access line writer of the responses proxy (src/access-log.ts): one line per request at
+ * `info` with client, method, path without query, status, bytes each way, duration and the
+ * upstream's time to first byte; never a header value. Null when `log` drops `info`
+ * (`--log-level warn`), so nothing is measured.
+ */
+export function accessLogger(log: Logger): ((record: ExchangeRecord) => void) | null {
+  if (!log.enabled("info")) return null;
+  return (r) =>
+    logAccess(log, {
+      event: RESPONSES_ACCESS_EVENT,
+      client: r.client,
+      method: r.method,
+      path: r.target,
+      protocol: "http",
+      status: r.status,
+      bytesUp: r.bytesIn,
+      bytesDown: r.bytesOut,
+      durationMs: r.durationMs,
+      upstreamTtfbMs: r.upstreamTtfbMs,
+      outcome: r.outcome,
+    });
 }
 
 /** Start listening on 127.0.0.1. @throws when the port cannot be bound. */
@@ -74,6 +102,7 @@ export function startResponsesProxy(opts: ResponsesProxyOptions): HttpServerHand
       },
       handle: (req) => forwardRequest(forward, req),
       onError: (message) => opts.logError(`forwarding error: ${message}`),
+      onAccess: opts.onAccess,
     },
   });
 }

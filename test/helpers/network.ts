@@ -92,9 +92,11 @@ export function mapResolver(
 /** A logger that keeps every line (text or JSON) in `lines`, and optionally echoes to stderr. */
 export function captureLogger(format: LogFormat = "text", echo = !!process.env.TEST_LOG): { log: Logger; lines: string[] } {
   const lines: string[] = [];
+  // No timestamps: tests compare whole lines (test/log.test.ts pins the timestamp format).
   const log = createLogger({
     format,
     level: "debug",
+    now: null,
     sink: (line) => {
       lines.push(line);
       if (echo) process.stderr.write(line + "\n");

@@ -144,7 +144,7 @@ describe("admin endpoints", () => {
     expect(await rig.ctx.evaluate(allowedReq)).toMatchObject({ action: "deny", reason: "method_not_allowed" });
   });
 
-  test("POST /mode errors: 413, 400 missing body, 400 invalid json", async () => {
+  test("POST /mode errors: 413, 400 missing body, 400 invalid json, 400 naming the accepted modes", async () => {
     await expectText(await post(rig.url("/mode"), "x".repeat(8 * 1024 + 1)), 413, "body too large");
     // Without Content-Length (chunked): the limit still holds.
     const stream = new ReadableStream({
@@ -156,8 +156,11 @@ describe("admin endpoints", () => {
     await expectText(await post(rig.url("/mode"), stream), 413, "body too large");
     await expectText(await post(rig.url("/mode")), 400, "missing body");
     await expectText(await post(rig.url("/mode"), ""), 400, "missing body");
-    for (const bad of ["{", "null", "[]", '{"mode":"LIMITED"}', '{"mode":"readonly"}', '{"mode":1}', "{}", "\xff"]) {
+    for (const bad of ["{", "\xff", "mode=full"]) {
       await expectText(await post(rig.url("/mode"), bad), 400, "invalid json");
+    }
+    for (const bad of ['{"mode":"FULL"}', '{"mode":"LIMITED"}', '{"mode":"readonly"}', '{"mode":1}', "{}", "null", "[]"]) {
+      await expectText(await post(rig.url("/mode"), bad), 400, 'mode must be "limited" or "full"');
     }
     expect(rig.ctx.config().mode).toBe("full");
     // Exactly 8 KiB is accepted (whitespace-padded JSON).

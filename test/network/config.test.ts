@@ -278,3 +278,28 @@ function toToml(table: Record<string, unknown>): string {
   }
   return ["[network_proxy]", ...scalars, ...subs].join("\n") + "\n";
 }
+
+describe("required files and warnings (issue 13)", () => {
+  test("required: a missing file is an error, not the defaults (--config, reloads)", async () => {
+    const file = join(dir, "nope", "config.toml");
+    expect(await loadConfig(file, {}, undefined, { required: true }).catch((e) => e)).toEqual(new ConfigError(`${file}: config file not found`));
+  });
+
+  test("warn: only for a file that was read and has no [network_proxy] table", async () => {
+    const warnings: string[] = [];
+    const warn = (m: string) => warnings.push(m);
+    const file = join(dir, "other-tables.toml");
+    writeFileSync(file, 'model = "o3"\n');
+    await loadConfig(file, {}, warn);
+    await loadConfig(join(dir, "absent.toml"), {}, warn);
+    parseConfig("[network_proxy]\n", FILE, {}, warn);
+    expect(warnings).toEqual([`${file} has no [network_proxy] table; the defaults apply`]);
+  });
+
+  test("a near-miss table is an error even next to [network_proxy]", () => {
+    expect(errorOf('[network_proxy]\nmode = "full"\n[network_proxy_]\nx = 1\n')).toBe(
+      `${FILE}: network_proxy_: table [network_proxy_] is not read: did you mean [network_proxy]?`,
+    );
+    expect(errorOf('[network]\nx = 1\n[proxy]\ny = 2\n[model_providers.proxy]\nbase_url = "x"\n')).toBeNull();
+  });
+});

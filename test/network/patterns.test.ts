@@ -96,7 +96,7 @@ describe("compilePatterns (SPEC-network §3.2)", () => {
 
   test("empty and unusable patterns are reported", () => {
     expect(patternProblem("", "allowed")).toBe("empty domain pattern");
-    expect(patternProblem("foo bar", "allowed")).toBe("invalid host pattern: foo bar");
+    expect(patternProblem("foo bar", "allowed")).toBe('domain pattern "foo bar" has whitespace inside; patterns match host names only: write "foobar"');
     expect(patternProblem("*.example.com", "denied")).toBeNull();
   });
 });

@@ -12,6 +12,8 @@ import type { AnswerName } from "../answers.ts";
 import type { PolicyProtocol } from "../reasons.ts";
 import type { CheckedTarget, ConnHandler, ConnState, NetworkContext, PolicyRequest, Verdict } from "../types.ts";
 import type { TunnelHandle } from "../tunnel.ts";
+import type { AccessNote } from "../access.ts";
+import type { AccessOutcome } from "../../access-log.ts";
 import type { BodyPump } from "./body-stream.ts";
 import type { UpstreamClients } from "./upstream-clients.ts";
 
@@ -139,4 +141,12 @@ export interface ConnIO {
   block(verdict: DenyVerdict, req: PolicyRequest, opts: { close: boolean; json?: boolean }): void;
   /** Write a named answer of the answers table. */
   answer(name: AnswerName, opts: { close: boolean }): void;
+  /** `ctx.evaluate`, with the verdict noted for the request's access line (docs/logs.md). */
+  evaluate(req: PolicyRequest, opts?: { provisional?: boolean }): Promise<Verdict>;
+  /** The status sent for the current request (for a response relayed from upstream; answers note their own). */
+  noteStatus(status: number): void;
+  /** How the current request ended when it was not `complete` (an upstream body that failed). */
+  noteOutcome(outcome: AccessOutcome): void;
+  /** Take the current request's access note: a tunnel that outlives the request writes it when it closes. */
+  takeAccess(): AccessNote | null;
 }

@@ -12,6 +12,7 @@ import type { CheckedTarget, PolicyRequest } from "../types.ts";
 import { spliceTunnel } from "../tunnel.ts";
 import type { ConnIO, Outcome } from "./conn-io.ts";
 import { parseConnectTarget } from "./target.ts";
+import { writeAccess } from "../access.ts";
 
 const ESTABLISHED = new TextEncoder().encode("HTTP/1.1 200 Connection established\r\n\r\n");
 
@@ -25,7 +26,7 @@ export async function handleConnect(io: ConnIO, head: RequestHead): Promise<Outc
     return "close";
   }
   const req: PolicyRequest = { protocol: "https_connect", host: t.host, port: t.port, method: "CONNECT", client: io.client };
-  const verdict = await ctx.evaluate(req);
+  const verdict = await io.evaluate(req);
   if (io.signal.aborted) return "close";
   if (verdict.action === "deny") {
     io.block(verdict, req, { close: true, json: false });
@@ -48,6 +49,8 @@ export async function handleConnect(io: ConnIO, head: RequestHead): Promise<Outc
     return "close";
   }
   if (mitm) {
+    // Each decrypted request writes its own access line (protocol https); the CONNECT does not.
+    io.takeAccess();
     io.write(ESTABLISHED);
     await io.drained();
     if (io.signal.aborted) return "close";
@@ -65,6 +68,15 @@ export async function handleConnect(io: ConnIO, head: RequestHead): Promise<Outc
       sniCheck: { host: verdict.host, request: req },
     });
     io.opts.onTunnel?.(tunnel);
+    // The access line of a tunnel is written when it closes, with every byte it carried.
+    const note = io.takeAccess();
+    if (note !== null) {
+      note.status = 200;
+      void tunnel.closed.then(() => {
+        const b = tunnel.bytes();
+        writeAccess(ctx, note, note.headBytes + buffered.byteLength + b.up, ESTABLISHED.byteLength + b.down);
+      });
+    }
     return "handed-off";
   } catch (err) {
     if (!(err instanceof DialError)) return "close"; // the client left during the dial

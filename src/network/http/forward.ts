@@ -55,7 +55,7 @@ export async function forwardRequest(io: ConnIO, head: RequestHead): Promise<Out
     gitFetch: isGitFetch(head.method, target.path, head.headers),
     client: io.client,
   };
-  const verdict = await ctx.evaluate(req);
+  const verdict = await io.evaluate(req);
   if (io.signal.aborted) return "close";
   // Blocked requests with a body close the connection rather than read and discard it.
   if (verdict.action === "deny") {
@@ -120,6 +120,7 @@ export async function forwardRequest(io: ConnIO, head: RequestHead): Promise<Out
       error: err instanceof Error ? err.message : String(err),
     });
     if (!io.responseStarted) io.answer(frontEnd.upstreamFailure, { close: true });
+    io.noteOutcome("upstream_failed");
     return "close";
   }
   return streamResponse(io, head, res, checked.host, target.path);
@@ -129,11 +130,12 @@ async function streamResponse(io: ConnIO, head: RequestHead, res: DirectResponse
   const { framing, length } = framingOf(head.method, res.status, res.headers, head.version);
   const keepAlive = head.keepAlive && framing !== "close";
   io.responseStarted = true;
+  io.noteStatus(res.status);
   const r = await pipeResponse(io, responseHeadBytes(res.status, res.reason, res.headers, framing, keepAlive, head.version), res.body, framing);
-  io.ctx.metrics.bytes(io.body?.received ?? 0, r.bytes);
   if (r.end === "client-closed") return "close";
   if (r.end instanceof Error) {
     io.ctx.log.info("upstream response body failed", { host, client: io.client, error: r.end.message });
+    io.noteOutcome("upstream_failed");
     // Nothing written yet: a clean 502; otherwise the client sees a truncated body.
     if (!r.headWritten) io.answer(io.frontEnd.upstreamFailure, { close: true });
     return "close";

@@ -20,6 +20,7 @@ import type { Ca } from "./ca.ts";
 import { createCertCache, type CertCache } from "./cert-cache.ts";
 import { createInnerHttpSession } from "./inner-http.ts";
 import { createLeafKey, issueLeaf, type LeafCert, type LeafKey } from "./leaf.ts";
+import { logTrustFailure } from "./trust-failure.ts";
 import { bridgeTls } from "./tls-bridge.ts";
 
 /** Options of `createMitmEngine`. */
@@ -98,15 +99,30 @@ export function createMitmEngine(ctx: NetworkContext, ca: Ca, opts: MitmEngineOp
   ) => {
     const deps = { ctx, clients };
     ctx.log.debug("mitm intercept", { host: target.host, port: target.port, tls: buffered === null ? "upgrade" : "bridge" });
+    // A client that refuses our leaf (it does not trust the CA) aborts the handshake: say so
+    // once, with the trust commands (trust-failure.ts). Not while the engine is stopping.
+    let handshaken = false;
+    let reported = false;
+    const handshakeFailed = (detail: string | null) => {
+      if (handshaken || reported || stopped) return;
+      reported = true;
+      logTrustFailure(ctx.log, { host: target.host, port: target.port, client: clientAddr, caCertPath: ca.certPath, detail });
+    };
     if (buffered === null) {
       const holder: { session: HttpSession | null } = { session: null };
       const [, tls] = socket.upgradeTLS<{ session: HttpSession | null }>({
         data: holder,
         tls: { key: leaf.keyPem, cert: leaf.certPem },
         socket: {
+          handshake: (_t, success, err) => {
+            // Bun reports success=false when the client aborted (an alert, or it hung up).
+            if (success) handshaken = true;
+            else handshakeFailed(err?.message ?? null);
+          },
           data: (t, chunk) => t.data.session?.data(chunk),
           drain: (t) => t.data.session?.drain(),
           close: (t) => {
+            handshakeFailed(null);
             untrack(conn);
             t.data.session?.close();
           },
@@ -126,13 +142,20 @@ export function createMitmEngine(ctx: NetworkContext, ca: Ca, opts: MitmEngineOp
     }
     let session: HttpSession | null = null;
     const transport = bridgeTls(socket, { key: leaf.keyPem, cert: leaf.certPem }, buffered, {
+      secure: () => {
+        handshaken = true;
+      },
       data: (c) => session?.data(c),
       drain: () => session?.drain(),
       close: () => {
+        handshakeFailed(null);
         untrack(conn);
         session?.close();
       },
-      error: (e) => ctx.log.debug("mitm tls error", { host: target.host, error: e.message }),
+      error: (e) => {
+        handshakeFailed(e.message);
+        ctx.log.debug("mitm tls error", { host: target.host, error: e.message });
+      },
     });
     conn.end = () => transport.end();
     session = createInnerHttpSession(deps, target, clientAddr, transport);

@@ -16,6 +16,8 @@ import type { HttpTransport } from "../http/conn-io.ts";
 
 /** What the bridge reports to its owner (the decrypted side). */
 export interface TlsBridgeEvents {
+  /** The TLS handshake with the client completed. */
+  secure?(): void;
   data(chunk: Uint8Array): void;
   drain(): void;
   close(): void;
@@ -75,6 +77,7 @@ export function bridgeTls(
     },
   };
   const tls = new TLSSocket(duplex, { isServer: true, key: tlsOpts.key, cert: tlsOpts.cert });
+  tls.on("secure", () => events.secure?.());
   tls.on("data", (b: Buffer) => events.data(b));
   tls.on("drain", () => events.drain());
   tls.on("close", () => events.close());

@@ -14,20 +14,25 @@ import { REP, replyBytes, repForDialError } from "./reply.ts";
 import type { SessionIo } from "./types.ts";
 import { spliceTunnel } from "../tunnel.ts";
 import { createPeekHandler } from "./peek.ts";
+import { noteVerdict, startAccess, writeAccess, type AccessNote } from "../access.ts";
 
 /** Handle a parsed CONNECT request; the session has paused the client socket. Never throws for policy or dial failures. */
 export async function runConnect(io: SessionIo, address: SocksAddress): Promise<void> {
   const { ctx, client } = io;
   const req: PolicyRequest = { protocol: "socks5_tcp", host: address.host, port: address.port, method: null, client };
   const limited = ctx.config().mode === "limited";
+  // The access line (docs/logs.md): a refusal now, a tunnel when it closes. In limited mode the
+  // requests the peek hands to the HTTP loop (or the MITM) write their own lines instead.
+  const note = startAccess(client, null, "socks5");
   const verdict = await ctx.evaluate(req, { provisional: limited });
+  noteVerdict(note, req, verdict);
   if (io.aborted()) return;
   if (verdict.action === "deny") {
-    io.replyAndClose(REP.NOT_ALLOWED);
+    refuse(io, note, REP.NOT_ALLOWED);
     return;
   }
   if (verdict.action === "error") {
-    io.replyAndClose(REP.HOST_UNREACHABLE);
+    refuse(io, note, REP.HOST_UNREACHABLE);
     return;
   }
   const target: CheckedTarget = { host: verdict.host, port: address.port, addresses: verdict.addresses };
@@ -38,13 +43,19 @@ export async function runConnect(io: SessionIo, address: SocksAddress): Promise<
   // The method-selection bytes must reach the client before the tunnel's own queue writes.
   await new Promise<void>((resolve) => io.whenFlushed(resolve));
   if (io.aborted()) return;
+  const initial = io.takeBuffered() ?? undefined;
   try {
-    await spliceTunnel(io.socket, target.addresses, target.port, ctx, io.takeBuffered() ?? undefined, {
+    const tunnel = await spliceTunnel(io.socket, target.addresses, target.port, ctx, initial, {
       onConnected: (up) => replyBytes(REP.SUCCEEDED, { address: up.localAddress, port: up.localPort }),
       // A name given by the client must also be the TLS server name (beyond, like HTTP
       // CONNECT). Not for IP literals: clients that resolve locally (curl --socks5) send an
       // IP and a ClientHello naming the host.
       sniCheck: address.atyp === ATYP.DOMAIN ? { host: target.host, request: req } : undefined,
+    });
+    note.socksReply = REP.SUCCEEDED;
+    void tunnel.closed.then(() => {
+      const b = tunnel.bytes();
+      writeAccess(ctx, note, (initial?.byteLength ?? 0) + b.up, b.down);
     });
   } catch (err) {
     if (!(err instanceof DialError)) {
@@ -54,8 +65,15 @@ export async function runConnect(io: SessionIo, address: SocksAddress): Promise<
       return;
     }
     ctx.log.info("socks5 upstream connect failed", { host: target.host, port: target.port, client, code: err.code });
-    if (!io.aborted()) io.replyAndClose(repForDialError(err.code));
+    if (!io.aborted()) refuse(io, note, repForDialError(err.code));
   }
+}
+
+/** Answer REP `rep`, close, and write the access line. */
+function refuse(io: SessionIo, note: AccessNote, rep: number): void {
+  io.replyAndClose(rep);
+  note.socksReply = rep;
+  writeAccess(io.ctx, note, 0, 0);
 }
 
 /** Limited mode: answer REP 0x00, then let the peek handler judge the first bytes. */
