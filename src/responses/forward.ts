@@ -66,6 +66,32 @@ export function forwardRequest(cfg: ForwardConfig, req: IncomingRequest): void {
 
 async function forwardDumped(cfg: ForwardConfig, dumper: Dumper, req: IncomingRequest): Promise<void> {
   const head = req.head;
+  if (req.bodyStream) {
+    // A streamed body goes upstream as it arrives; the request file is written once it has
+    // been read (the listener bounds it at 128 MiB, SPEC §1.7).
+    const exchange = dumper.open();
+    const pieces: Uint8Array[] = [];
+    let total = 0;
+    const copy = new TransformStream<Uint8Array, Uint8Array>({
+      transform(piece, out) {
+        pieces.push(piece);
+        total += piece.byteLength;
+        out.enqueue(piece);
+      },
+      flush() {
+        const body = new Uint8Array(total);
+        let at = 0;
+        for (const p of pieces) {
+          body.set(p, at);
+          at += p.byteLength;
+        }
+        pieces.length = 0;
+        void exchange.request(head.method, head.target, incomingHeaders(head), body);
+      },
+    });
+    cfg.client.send(upstreamRequest(cfg, req, req.bodyStream.pipeThrough(copy)), new Forward(cfg, req, exchange));
+    return;
+  }
   let dump: DumpExchange;
   try {
     dump = await dumper.request(head.method, head.target, incomingHeaders(head), req.body);
@@ -77,7 +103,21 @@ async function forwardDumped(cfg: ForwardConfig, dumper: Dumper, req: IncomingRe
   cfg.client.send(upstreamRequest(cfg, req), new Forward(cfg, req, dump));
 }
 
-function upstreamRequest(cfg: ForwardConfig, req: IncomingRequest): ClientRequest {
+function upstreamRequest(cfg: ForwardConfig, req: IncomingRequest, stream: ReadableStream<Uint8Array> | null = req.bodyStream): ClientRequest {
+  if (stream) {
+    // A streamed body (large or chunked): content-length framing when the client gave a length.
+    const framing = req.head.framing;
+    return {
+      url: cfg.upstream,
+      method: "POST",
+      headers: (cfg.hostFields ??= [["host", cfg.hostHeader]]),
+      rawFields: req.head,
+      secretHeader: (cfg.secretHeader ??= { name: "authorization", value: cfg.authorization }),
+      body: stream,
+      bodyLength: framing.kind === "length" ? framing.length : undefined,
+      signal: req.signal,
+    };
+  }
   return {
     url: cfg.upstream,
     method: "POST",

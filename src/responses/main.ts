@@ -12,6 +12,8 @@ import { parseCli, parseUpstreamUrl } from "./cli.ts";
 import { createDumper, ensureDumpDir } from "./dump.ts";
 import { readLockedKey } from "./locked-key.ts";
 import { startResponsesProxy } from "./server.ts";
+import { raiseDescriptorLimit } from "../hardening/fd-limit.ts";
+import { DEFAULT_MAX_CONNECTIONS, effectiveMaxConnections } from "../net/connection-cap.ts";
 
 /** Grace period for in-flight streams after SIGTERM/SIGINT (SPEC §1.5, beyond). */
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -76,8 +78,12 @@ async function main(): Promise<void> {
   process.on("SIGTERM", onSignal);
   process.on("SIGINT", onSignal);
 
+  // SPEC-network §12 (which applies here): the soft descriptor limit is raised to the hard one,
+  // and the connection cap stays below it.
+  const fdLimit = raiseDescriptorLimit(logError);
   try {
     server = startResponsesProxy({
+      bounds: { maxConnections: effectiveMaxConnections(DEFAULT_MAX_CONNECTIONS, fdLimit) },
       port: args.port,
       httpShutdown: args.httpShutdown,
       upstream,
