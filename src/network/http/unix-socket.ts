@@ -6,6 +6,10 @@
  * symlinks (403 JSON `not_allowed`, host `unix-socket`) → forward path+query over the
  * socket (502 `unix socket proxy failed`). The domain policy is not consulted.
  *
+ * The connection goes to the path that was checked: a literal allow-list entry, or the
+ * symlink-free path `realpath` returned, never the client's name resolved a second time
+ * (flipping a symlink between check and connect reached sockets outside the list).
+ *
  * The request is re-written (hop-by-hop fields and `x-unix-socket` removed,
  * `connection: close` added) and the response bytes are relayed unchanged until the socket
  * closes; the client connection closes after it (the response ends with the socket).
@@ -54,7 +58,8 @@ export async function handleUnixSocket(io: ConnIO, head: RequestHead, raw: strin
     io.block("method_not_allowed", req, HOST, true, true);
     return "close";
   }
-  if (process.platform === "win32" || !isAbsolute(path) || !(await isAllowedSocket(path, cfg.policy.allowUnixSockets))) {
+  const checked = process.platform === "win32" || !isAbsolute(path) ? null : await allowedSocketPath(path, cfg.policy.allowUnixSockets);
+  if (checked === null) {
     ctx.recordBlock(req, "not_allowed");
     io.block("not_allowed", req, HOST, true, true);
     return "close";
@@ -62,27 +67,30 @@ export async function handleUnixSocket(io: ConnIO, head: RequestHead, raw: strin
   if (io.signal.aborted) return "close";
   ctx.metrics.request("unix-socket", "allow", null);
   ctx.log.info("unix socket request allowed", { path, method: head.method, client: io.client });
-  return relay(io, head, path, hasBody);
+  return relay(io, head, checked, hasBody);
 }
 
-/** Literal match, or the same file after resolving symlinks on both sides. */
-async function isAllowedSocket(path: string, allowed: string[]): Promise<boolean> {
-  if (allowed.includes(path)) return true;
+/**
+ * The path to connect to when `path` is allowed, else null: `path` itself when it is an entry
+ * literally, else its `realpath` (resolved once) when that is an entry or the realpath of one.
+ */
+export async function allowedSocketPath(path: string, allowed: string[]): Promise<string | null> {
+  if (allowed.includes(path)) return path;
   let real: string;
   try {
     real = await realpath(path);
   } catch {
-    return false;
+    return null;
   }
   for (const entry of allowed) {
-    if (entry === real) return true;
+    if (entry === real) return real;
     try {
-      if ((await realpath(entry)) === real) return true;
+      if ((await realpath(entry)) === real) return real;
     } catch {
       // An entry that does not exist matches nothing.
     }
   }
-  return false;
+  return null;
 }
 
 /** origin-form path+query of the request (absolute-form's authority and any fragment dropped). */

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, symlinkSync } from "node:fs";
+import { mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { curl } from "../../helpers/network.ts";
@@ -28,7 +28,10 @@ const unixConfig = (mode: "full" | "limited", list: string[] = [sock]) => ({
   policy: { allowUnixSockets: list },
 });
 
-afterAll(() => server.stop(true));
+afterAll(() => {
+  server.stop(true);
+  rmSync(dir, { recursive: true, force: true });
+});
 
 describe.skipIf(process.platform === "win32")("x-unix-socket", () => {
   const proxy = startProxy(unixConfig("full", [sock, missing, linkAllowed]));
@@ -114,6 +117,53 @@ describe.skipIf(process.platform === "win32")("x-unix-socket", () => {
       expect([r.status, r.body]).toEqual([503, "proxy disabled"]);
     } finally {
       await p.stop();
+    }
+  });
+});
+
+describe.skipIf(process.platform === "win32")("x-unix-socket: the socket connected is the socket checked (issue 8 row 3)", () => {
+  test("flipping a symlink between an allowed and an outside socket never reaches the outside one", async () => {
+    const outsideSock = join(dir, "outside.sock");
+    let outsideHits = 0;
+    const outside = Bun.serve({
+      unix: outsideSock,
+      fetch() {
+        outsideHits++;
+        return new Response("outside");
+      },
+    });
+    const flip = join(dir, "flip.sock");
+    symlinkSync(sock, flip);
+    const proxy = startProxy(unixConfig("full", [sock]));
+    // A child process swaps the link atomically (rename over it) between both targets, as fast as it can.
+    const flipper = Bun.spawn(
+      [
+        process.execPath,
+        "-e",
+        `const fs=require("fs");const [a,b,l]=process.argv.slice(1);console.log("ready");for(let i=0;i<5e6;i++){const t=l+".t";try{fs.unlinkSync(t)}catch{};fs.symlinkSync(i%2?a:b,t);fs.renameSync(t,l)}`,
+        sock,
+        outsideSock,
+        flip,
+      ],
+      { stdout: "pipe", stderr: "ignore" },
+    );
+    try {
+      await flipper.stdout.getReader().read(); // "ready": the flips are running
+      const statuses = new Map<string, number>();
+      for (let i = 0; i < 400; i++) {
+        const r = await fetch(`http://localhost/r${i}`, { proxy: proxy.url, headers: { "x-unix-socket": flip } });
+        const body = await r.text();
+        const key = `${r.status} ${body.startsWith("unix") ? "allowed" : body === "outside" ? "OUTSIDE" : "other"}`;
+        statuses.set(key, (statuses.get(key) ?? 0) + 1);
+      }
+      expect(statuses.get("200 allowed") ?? 0).toBeGreaterThan(0);
+      expect(outsideHits).toBe(0);
+      expect([...statuses.keys()].filter((k) => k.includes("OUTSIDE"))).toEqual([]);
+    } finally {
+      flipper.kill();
+      await flipper.exited;
+      await proxy.stop();
+      outside.stop(true);
     }
   });
 });
