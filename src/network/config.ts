@@ -158,6 +158,7 @@ function toRuntime(t: NetworkProxyTable, baseDir: string, o: CliOverrides): Runt
       caKeyPath: resolvePath(baseDir, t.mitm.ca_key_path),
     },
     adminTokenFile: t.admin_token_file === undefined ? null : resolvePath(baseDir, t.admin_token_file),
+    maxConnections: t.max_connections,
   };
 }
 
@@ -186,6 +187,7 @@ export function configToJson(cfg: RuntimeConfig): { network_proxy: Record<string
       allow_upstream_proxy: cfg.allowUpstreamProxy,
       dangerously_allow_non_loopback_proxy: cfg.dangerouslyAllowNonLoopbackProxy,
       dangerously_allow_non_loopback_admin: cfg.dangerouslyAllowNonLoopbackAdmin,
+      max_connections: cfg.maxConnections,
       mode: cfg.mode,
       policy: {
         allowed_domains: [...cfg.policy.allowedDomains],

@@ -69,6 +69,8 @@ export interface RuntimeConfig {
   };
   /** Absolute path or null (beyond: admin bearer token, §7). */
   adminTokenFile: string | null;
+  /** `max_connections` as configured (§12); the listeners apply it capped by the descriptor limit. */
+  maxConnections: number;
 }
 
 /** Why a dial failed; maps to SOCKS REP 0x03/0x04/0x05/0x06/0x01 and HTTP 502. */

@@ -9,6 +9,7 @@ import type { NetworkContext } from "../types.ts";
 import { listenDelegating, type DelegatingListener } from "../listen-delegate.ts";
 import { createHttpConnectionHandler, type HttpConnectionOptions } from "./connection.ts";
 import { createUpstreamClients, type UpstreamClients } from "./upstream-clients.ts";
+import type { ConnectionCap } from "../../net/connection-cap.ts";
 
 export { createHttpConnectionHandler, type HttpConnectionHandler, type HttpConnectionOptions } from "./connection.ts";
 export type { StopOptions } from "../listen-delegate.ts";
@@ -21,8 +22,9 @@ export type { StopOptions } from "../listen-delegate.ts";
  */
 export type HttpProxyListener = DelegatingListener;
 
-/** Options (tests): upstream clients, the tunnel hook, the head timeout. */
+/** Options: the shared connection cap; for tests: upstream clients, the tunnel hook, the head timeout. */
 export interface HttpListenerOptions {
+  cap?: ConnectionCap;
   clients?: UpstreamClients;
   onTunnel?: HttpConnectionOptions["onTunnel"];
   headTimeoutMs?: number;
@@ -49,5 +51,6 @@ export function startHttpProxyListener(
       return handler;
     },
     onStopped: () => clients.close(),
+    cap: opts.cap,
   });
 }

@@ -4,6 +4,7 @@
  * owner: the handshake (session.ts) → a tunnel (tunnel.ts), the HTTP proxy handler or the MITM (limited-mode
  * peeking, peek.ts), or a UDP association's control connection (udp.ts).
  */
+import type { ConnectionCap } from "../../net/connection-cap.ts";
 import type { NetworkContext } from "../types.ts";
 import { blockResponseBytes } from "../http/block-response.ts";
 import { createHttpConnectionHandler } from "../http/connection.ts";
@@ -49,7 +50,7 @@ export type Socks5ListenerHandle = DelegatingListener;
 export function startSocks5Listener(
   ctx: NetworkContext,
   addr: { host: string; port: number },
-  opts: Partial<Socks5Options> = {},
+  opts: Partial<Socks5Options> & { cap?: ConnectionCap } = {},
 ): Socks5ListenerHandle {
   const options: Socks5Options = {
     handshakeTimeoutMs: opts.handshakeTimeoutMs ?? SOCKS5_DEFAULTS.handshakeTimeoutMs,
@@ -64,5 +65,6 @@ export function startSocks5Listener(
     log: ctx.log,
     name: "socks5",
     accept: (socket) => createSocks5Session(ctx, socket, options),
+    cap: opts.cap,
   });
 }
