@@ -13,7 +13,6 @@ import { DEFAULT_PORTS, issuesFromZod, networkProxySchema, type NetworkProxyTabl
 import { patternProblem } from "./patterns.ts";
 import { parseListenAddress } from "./listen-addr.ts";
 
-export { ConfigError, type ConfigIssue } from "./config-error.ts";
 
 /** Command-line flags that override the file (beyond, SPEC-network §1). */
 export interface CliOverrides {

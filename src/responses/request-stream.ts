@@ -7,8 +7,8 @@
  * however large the body is. The overall bound (`maxBytes`, 128 MiB) still applies: a chunked
  * body crossing it fails with 413 at that point.
  */
-import { createBodyDecoder, type BodyDecoder } from "../http1/chunked-decoder.ts";
-import type { BodyFraming } from "../http1/request-head-parser.ts";
+import { createRequestBodyDecoder, type RequestBodyDecoder } from "../http1/server-request-body.ts";
+import type { BodyFraming } from "../http1/server-request-head.ts";
 import { CHUNKED_LIMITS } from "./incoming.ts";
 
 /** Outcome of {@link RequestBodyStream.feed}. */
@@ -30,7 +30,7 @@ export interface RequestBodyStreamOptions {
 export class RequestBodyStream {
   readonly stream: ReadableStream<Uint8Array>;
   private controller!: ReadableStreamDefaultController<Uint8Array>;
-  private readonly decoder: BodyDecoder;
+  private readonly decoder: RequestBodyDecoder;
   private total = 0;
   private closed = false;
   private tooLarge = false;
@@ -42,7 +42,7 @@ export class RequestBodyStream {
     framing: BodyFraming,
     private readonly opts: RequestBodyStreamOptions,
   ) {
-    this.decoder = createBodyDecoder(framing, CHUNKED_LIMITS);
+    this.decoder = createRequestBodyDecoder(framing, CHUNKED_LIMITS);
     this.stream = new ReadableStream<Uint8Array>(
       {
         start: (c) => {

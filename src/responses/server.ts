@@ -8,7 +8,7 @@ import type { Dumper } from "./dump.ts";
 import { forwardRequest, upstreamHostHeader, type ForwardConfig } from "./forward.ts";
 import { startHttpServer, type HttpServerBounds, type HttpServerHandle, type RouteDecision } from "./http-server.ts";
 import type { IncomingHead } from "./incoming.ts";
-import { nameIs } from "../http1/request-head-parser.ts";
+import { nameIs } from "../http1/server-request-head.ts";
 import { latin1 } from "../http1/latin1.ts";
 import { isBrowserRequest, type BrowserSignals } from "../net/browser-guard.ts";
 

@@ -9,14 +9,15 @@
  * Used by test/fuzz/fuzz.test.ts (a short bounded run in CI) and scripts/fuzz.ts (long runs).
  */
 import fc from "fast-check";
-import { createBodyDecoder } from "../../src/http1/chunked-decoder.ts";
+import { createRequestBodyDecoder } from "../../src/http1/server-request-body.ts";
 import { CHUNKED_END, encodeChunk } from "../../src/http1/chunked-encoder.ts";
-import { parseRequestHeadRaw, type HeadLimits, type RawHeadParseResult } from "../../src/http1/request-head-parser.ts";
-import { findHeadEnd, HeadAccumulator, scanResponseHead } from "../../src/http1/response-head.ts";
-import { UpstreamError } from "../../src/http1/types.ts";
+import { parseRequestHeadRaw, type HeadLimits, type RawHeadParseResult } from "../../src/http1/server-request-head.ts";
+import { findHeadEnd, HeadAccumulator, scanResponseHead } from "../../src/http1/client-response-head.ts";
+import { UpstreamError } from "../../src/http1/upstream-error.ts";
 import { parseGreeting, parseRequest, parseUdpHeader } from "../../src/network/socks5/handshake.ts";
 import { parseClientHello } from "../../src/network/tls-sni.ts";
-import { ConfigError, parseConfig } from "../../src/network/config.ts";
+import { parseConfig } from "../../src/network/config.ts";
+import { ConfigError } from "../../src/network/config-error.ts";
 
 const enc = new TextEncoder();
 const LIMITS: HeadLimits = { maxHeadBytes: 4096, maxFields: 20, maxLeadingEmptyLines: 2 };
@@ -125,7 +126,7 @@ const requestHeadRoundTrip = fc.property(validHead, (h) => {
 const CHUNK_LIMITS = { maxSizeDigits: 8, maxLineBytes: 256, maxTrailerBytes: 1024 };
 
 function decodeChunked(parts: Uint8Array[]): { ok: boolean; done: boolean; body: number[]; consumed: number } {
-  const d = createBodyDecoder({ kind: "chunked" }, CHUNK_LIMITS);
+  const d = createRequestBodyDecoder({ kind: "chunked" }, CHUNK_LIMITS);
   const body: number[] = [];
   let consumed = 0;
   for (const p of parts) {
