@@ -21,12 +21,13 @@ import type { ConnectionCap } from "../../net/connection-cap.ts";
  */
 export type HttpProxyListener = DelegatingListener;
 
-/** Options: the shared connection cap; for tests: upstream clients, the tunnel hook, the head timeout. */
+/** Options: the shared connection cap; for tests: upstream clients, the tunnel hook, the head and idle bounds. */
 export interface HttpListenerOptions {
   cap?: ConnectionCap;
   clients?: UpstreamClients;
   onTunnel?: HttpConnectionOptions["onTunnel"];
   headTimeoutMs?: number;
+  idleTimeoutMs?: number;
 }
 
 /**
@@ -39,7 +40,12 @@ export function startHttpProxyListener(
   opts: HttpListenerOptions = {},
 ): HttpProxyListener {
   const clients = opts.clients ?? createUpstreamClients();
-  const connOpts: HttpConnectionOptions = { clients, onTunnel: opts.onTunnel, headTimeoutMs: opts.headTimeoutMs };
+  const connOpts: HttpConnectionOptions = {
+    clients,
+    onTunnel: opts.onTunnel,
+    headTimeoutMs: opts.headTimeoutMs,
+    idleTimeoutMs: opts.idleTimeoutMs,
+  };
   return listenDelegating({
     addr,
     log: ctx.log,
