@@ -11,6 +11,9 @@ import type { Ca } from "../../src/network/mitm/ca.ts";
 import type { MitmEngineHandle } from "../../src/network/mitm/engine.ts";
 import { rawClient, splitResponse, startProxy } from "../network/http/helpers.ts";
 import { connectThrough, originCert, startMitmContext, type MitmSetup } from "../network/mitm/helpers.ts";
+import { domainRequest, GREETING, RawClient } from "../network/socks5/helpers.ts";
+import { createTestContext, startFakeHttpUpstream } from "../helpers/network.ts";
+import { startSocks5Listener } from "../../src/network/socks5/listener.ts";
 
 const allowAll = { mode: "full" as const, policy: { allowedDomains: ["*"], allowLocalBinding: true } };
 
@@ -56,6 +59,26 @@ describe("plain listener (SPEC-network §4, §12)", () => {
       origin.stop(true);
     }
   });
+});
+
+test("limited mode over SOCKS5: GET / then CONNECT /upload with a body on the same tunnel never reaches the origin (issue 8 row 2, as measured)", async () => {
+  const upstream = startFakeHttpUpstream();
+  const t = createTestContext({ mode: "limited", policy: { allowedDomains: ["allowed.test"], allowLocalBinding: true } });
+  const proxy = startSocks5Listener(t.ctx, { host: "127.0.0.1", port: 0 });
+  try {
+    const c = await RawClient.connect(proxy.port);
+    c.write([...GREETING, ...domainRequest(0x01, "allowed.test", upstream.port)]);
+    await c.read(2 + 10, "method selection and reply");
+    c.write(`GET / HTTP/1.1\r\nHost: allowed.test:${upstream.port}\r\n\r\n`);
+    c.write(`CONNECT /upload HTTP/1.1\r\nHost: allowed.test:${upstream.port}\r\ncontent-length: 6\r\n\r\nSECRET`);
+    const all = new TextDecoder("latin1").decode(await c.readToClose());
+    expect(all).toContain("hello from upstream");
+    expect(all.slice(all.indexOf("hello from upstream"))).toContain("HTTP/1.1 405 ");
+    expect(upstream.seen.map((r) => [r.method, r.body])).toEqual([["GET", ""]]);
+  } finally {
+    await proxy.stop();
+    await upstream.stop();
+  }
 });
 
 describe("MITM connections are bounded (issue 8 row 4)", () => {
