@@ -36,6 +36,11 @@ export interface PolicyRequest {
   socketPath?: string;
   /** Client `ip:port`, or null. */
   client: string | null;
+  /**
+   * The transport saw a git smart-HTTP fetch (`git-fetch.ts`: POST …/git-upload-pack with its
+   * content type); limited mode treats it as a read. Absent = false.
+   */
+  gitFetch?: boolean;
 }
 
 /**
@@ -93,6 +98,11 @@ export interface RuntimeConfig {
     /** Absolute paths. */
     caCertPath: string;
     caKeyPath: string;
+    /**
+     * `file` (default): the CA of §6, loaded or created on disk. `ephemeral` (§11): a fresh CA
+     * per process, private key in memory only; `caKeyPath` is ignored.
+     */
+    caMode: "file" | "ephemeral";
   };
   /** Absolute path or null (beyond: admin bearer token, §7). */
   adminTokenFile: string | null;
