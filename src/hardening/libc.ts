@@ -48,6 +48,13 @@ export interface Libc {
   setCoreLimitZero(): OsError | null;
   /** `getrlimit(RLIMIT_CORE)`: soft and hard limits in bytes (RLIM_INFINITY as a bigint). */
   getCoreLimit(): { soft: bigint; hard: bigint } | OsError;
+  /**
+   * `getrlimit(RLIMIT_NOFILE)` then `setrlimit` with the soft limit raised to the hard one
+   * (SPEC-network §12: a proxy holds two descriptors per proxied connection). On macOS an
+   * unlimited hard limit is capped at OPEN_MAX (10240), the most `setrlimit` accepts there.
+   * Returns the limits in force afterwards (numbers; RLIM_INFINITY as Infinity), or the error.
+   */
+  raiseNoFileLimit(): { soft: number; hard: number } | OsError;
   /** `unsetenv(3)`: removes a variable from the C environment children would inherit. */
   unsetenv(name: string): void;
   /** One `read(2)` of up to `dst.byteLength` bytes from `fd` into `dst`; 0 = EOF. No retry. */
@@ -91,6 +98,7 @@ interface PlatformConsts {
   errnoFn: "__errno_location" | "__error";
   mapAnon: number;
   rlimitCore: number;
+  rlimitNoFile: number;
   scPageSize: number;
 }
 
@@ -103,12 +111,13 @@ function platformConsts(): PlatformConsts | null {
         errnoFn: "__errno_location",
         mapAnon: 0x20,
         rlimitCore: 4,
+        rlimitNoFile: 7,
         scPageSize: 30,
       };
     case "darwin":
-      return { paths: ["/usr/lib/libSystem.B.dylib"], errnoFn: "__error", mapAnon: 0x1000, rlimitCore: 4, scPageSize: 29 };
+      return { paths: ["/usr/lib/libSystem.B.dylib"], errnoFn: "__error", mapAnon: 0x1000, rlimitCore: 4, rlimitNoFile: 8, scPageSize: 29 };
     case "freebsd":
-      return { paths: ["libc.so.7"], errnoFn: "__error", mapAnon: 0x1000, rlimitCore: 4, scPageSize: 47 };
+      return { paths: ["libc.so.7"], errnoFn: "__error", mapAnon: 0x1000, rlimitCore: 4, rlimitNoFile: 8, scPageSize: 47 };
     default:
       return null;
   }
@@ -203,6 +212,20 @@ export function loadLibc(): Libc | null {
     getCoreLimit() {
       if (s.getrlimit(pc.rlimitCore, rlim) !== 0) return lastError();
       return { soft: rlim[0]!, hard: rlim[1]! };
+    },
+    raiseNoFileLimit() {
+      if (s.getrlimit(pc.rlimitNoFile, rlim) !== 0) return lastError();
+      const INFINITY = 0xffff_ffff_ffff_ffffn;
+      const asNumber = (v: bigint) => (v === INFINITY ? Infinity : Number(v));
+      let target = rlim[1]!;
+      if (platform === "darwin" && target === INFINITY) target = 10240n;
+      if (rlim[0]! < target) {
+        const hard = rlim[1]!;
+        rlim[0] = target;
+        if (s.setrlimit(pc.rlimitNoFile, rlim) !== 0) return lastError();
+        rlim[1] = hard;
+      }
+      return { soft: asNumber(rlim[0]!), hard: asNumber(rlim[1]!) };
     },
     unsetenv(name) {
       s.unsetenv(Buffer.from(name + "\0", "utf8"));

@@ -13,10 +13,11 @@
  *
  * (beyond) With `admin_token_file`, every request needs `Authorization: Bearer <token>`
  * (constant-time compare), else 401 `unauthorized`. Also beyond, against web pages driving
- * the API from a browser: a request carrying an `Origin` header, or (on a loopback bind) a
- * `Host` that is not a loopback name, gets 403 `forbidden` — a cross-site `POST /mode` is a
- * CORS "simple request" that browsers send without asking, and DNS rebinding can point any
- * name at 127.0.0.1.
+ * the API from a browser: a request carrying an `Origin` header, a `Sec-Fetch-Site` other
+ * than `none`, or (on a loopback bind) a `Host` that is not a loopback name, gets 403
+ * `forbidden` — a cross-site `POST /mode` is a CORS "simple request" that browsers send
+ * without asking, a cross-site `<img src=…/blocked>` carries no `Origin` but drains the block
+ * log, and DNS rebinding can point any name at 127.0.0.1.
  * Routing uses the path only; query strings are ignored.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
@@ -25,6 +26,7 @@ import * as z from "zod/mini";
 import { configToJson } from "./config.ts";
 import type { NetworkContextHandle } from "./context.ts";
 import type { ReloadResult } from "./reload.ts";
+import { isBrowserRequest } from "../net/browser-guard.ts";
 
 /** Largest accepted admin request body (POST /mode), bytes. */
 export const MAX_ADMIN_BODY = 8 * 1024;
@@ -84,20 +86,6 @@ function authorized(header: string | null, token: Uint8Array): boolean {
   const given = createHash("sha256").update(header.slice(7).trim()).digest();
   const want = createHash("sha256").update(token).digest();
   return timingSafeEqual(given, want);
-}
-
-/** Is `host` (a Host header value) a loopback name or literal, with any port? */
-function isLoopbackHostHeader(host: string | null): boolean {
-  if (host === null) return true; // HTTP/1.0 without Host: not a browser.
-  let name = host.toLowerCase();
-  if (name.startsWith("[")) {
-    const end = name.indexOf("]");
-    name = end < 0 ? name.slice(1) : name.slice(1, end);
-  } else if (name.indexOf(":") === name.lastIndexOf(":")) {
-    // name or name:port (more than one colon would be a bare IPv6 literal: kept whole)
-    name = name.split(":")[0]!;
-  }
-  return name === "localhost" || name === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name);
 }
 
 /** Read a request body up to `max` bytes; null when it is larger. */
@@ -193,7 +181,8 @@ export function startAdminServer(
     idleTimeout: 30,
     async fetch(req) {
       try {
-        if (req.headers.has("origin") || (loopbackBind && !isLoopbackHostHeader(req.headers.get("host")))) {
+        const h = req.headers;
+        if (isBrowserRequest({ origin: h.get("origin"), secFetchSite: h.get("sec-fetch-site"), host: h.get("host") }, loopbackBind)) {
           return text(403, "forbidden");
         }
         const token = opts.token?.() ?? null;

@@ -264,7 +264,8 @@ async function cmdInit(v: Parsed, io: CliIo): Promise<number> {
     );
     return 0;
   }
-  await mkdir(dirname(caCertPath), { recursive: true });
+  // 0700 like `run` (SPEC-network §6): the folder holds the CA key.
+  await mkdir(dirname(caCertPath), { recursive: true, mode: 0o700 });
   if (dirname(caKeyPath) !== dirname(caCertPath)) await mkdir(dirname(caKeyPath), { recursive: true, mode: 0o700 });
   // Loaded here only: the X.509 stack is not needed by the proxy unless MITM is on (server.ts).
   const [{ loadOrCreateCa }, { trustHintLines }] = await Promise.all([import("./mitm/ca.ts"), import("./mitm/trust-hints.ts")]);

@@ -86,6 +86,11 @@ export const networkProxySchema = z.strictObject({
   policy: z.prefault(policySchema, {}),
   mitm: z.prefault(mitmSchema, {}),
   admin_token_file: z.optional(nonEmptyPath),
+  /**
+   * Open client connections across the HTTP and SOCKS5 listeners (SPEC-network §12); more are
+   * closed at once. Capped at run time by the descriptor limit (connection-cap.ts).
+   */
+  max_connections: z._default(z.int().check(z.minimum(1)), 8192),
 });
 
 /** The validated `[network_proxy]` table (snake_case, paths still as written). */

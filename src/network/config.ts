@@ -225,6 +225,7 @@ function toRuntime(t: NetworkProxyTable, baseDir: string, o: CliOverrides): Runt
       caMode: t.mitm.ca_mode,
     },
     adminTokenFile: t.admin_token_file === undefined ? null : resolvePath(baseDir, t.admin_token_file),
+    maxConnections: t.max_connections,
   };
 }
 
@@ -253,6 +254,7 @@ export function configToJson(cfg: RuntimeConfig): { network_proxy: Record<string
       allow_upstream_proxy: cfg.allowUpstreamProxy,
       dangerously_allow_non_loopback_proxy: cfg.dangerouslyAllowNonLoopbackProxy,
       dangerously_allow_non_loopback_admin: cfg.dangerouslyAllowNonLoopbackAdmin,
+      max_connections: cfg.maxConnections,
       mode: cfg.mode,
       policy: {
         allowed_domains: [...cfg.policy.allowedDomains],

@@ -11,6 +11,8 @@
  *   payload bytes client→upstream / upstream→client.
  * - `codex_network_proxy_mitm_certs_issued_total` counter — MITM leaf certificates issued.
  * - `codex_network_proxy_config_reloads_total{result}` counter — reloads, `ok` or `error`.
+ * - `codex_network_proxy_connections_refused_total` counter — client connections closed at
+ *   once because `max_connections` was reached (§12).
  */
 import type { Metrics } from "./types.ts";
 
@@ -18,6 +20,8 @@ import type { Metrics } from "./types.ts";
 export interface ProxyMetrics extends Metrics {
   /** Count one config reload attempt. */
   reload(ok: boolean): void;
+  /** Count one client connection refused by the connection cap. */
+  connectionRefused(): void;
 }
 
 /** Escape a label value (backslash, double quote, line feed), per the exposition format. */
@@ -35,7 +39,11 @@ export function createMetrics(): ProxyMetrics {
   let certs = 0;
   let reloadsOk = 0;
   let reloadsError = 0;
+  let refused = 0;
   return {
+    connectionRefused() {
+      refused++;
+    },
     request(protocol, decision, reason) {
       const key = `protocol="${escapeLabel(protocol)}",decision="${decision}",reason="${escapeLabel(reason ?? "")}"`;
       requests.set(key, (requests.get(key) ?? 0) + 1);
@@ -78,6 +86,12 @@ export function createMetrics(): ProxyMetrics {
         ['{result="ok"}', reloadsOk],
         ['{result="error"}', reloadsError],
       ]);
+      family(
+        "codex_network_proxy_connections_refused_total",
+        "counter",
+        "Client connections closed at once because max_connections was reached.",
+        [["", refused]],
+      );
       return lines.join("\n") + "\n";
     },
   };

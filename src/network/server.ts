@@ -24,6 +24,8 @@ import { readAdminToken, startAdminServer } from "./admin.ts";
 import { createReloader, type ReloadResult, type Reloader } from "./reload.ts";
 import { startHttpProxyListener } from "./http/listener.ts";
 import { startSocks5Listener } from "./socks5/listener.ts";
+import { createConnectionCap, effectiveMaxConnections, type ConnectionCap } from "../net/connection-cap.ts";
+import { raiseDescriptorLimit } from "../hardening/fd-limit.ts";
 
 /** Options of {@link startNetworkProxy}. */
 export interface NetworkProxyOptions {
@@ -46,6 +48,11 @@ export interface NetworkProxyOptions {
   shutdownGraceMs?: number;
   /** Watch the config file (default true when `configFile` is set). */
   watch?: boolean;
+  /**
+   * The process's descriptor limit for the connection cap (§12); default: the soft
+   * RLIMIT_NOFILE after raising it to the hard limit. null = unknown (no ceiling).
+   */
+  fdLimit?: number | null;
   /** The `/blocked` recorder (default a fresh ring buffer); `exec` passes one that also tallies. */
   recorder?: BlockRecorder;
 }
@@ -54,6 +61,8 @@ export interface NetworkProxyOptions {
 export interface NetworkProxy {
   /** Bound ports; `socks` is null when SOCKS5 is disabled. */
   readonly ports: { http: number; socks: number | null; admin: number };
+  /** The `max_connections` cap shared by the HTTP and SOCKS5 listeners (max, open, refused). */
+  readonly connections: ConnectionCap;
   readonly context: NetworkContextHandle;
   readonly reloader: Reloader;
   /** Same as POST /reload. Never throws. */
@@ -145,6 +154,13 @@ export async function startNetworkProxy(opts: NetworkProxyOptions): Promise<Netw
   const listenerStops: Array<(graceMs: number) => Promise<void>> = [];
   const initial = opts.config;
   const ctx = createNetworkContext({ config: initial, resolver: opts.resolver, dialer: opts.dialer, log, recorder: opts.recorder });
+  const fdLimit = opts.fdLimit !== undefined ? opts.fdLimit : raiseDescriptorLimit((m) => log.warn(m));
+  // One cap across the HTTP and SOCKS5 listeners (the admin API is not counted), set at start.
+  const cap = createConnectionCap({
+    max: effectiveMaxConnections(initial.maxConnections, fdLimit),
+    warn: (line) => log.warn(line),
+    onRefused: () => ctx.metrics.connectionRefused(),
+  });
   const cleanups: Array<() => unknown> = [];
   let graceMs = 0;
   const undo = async () => {
@@ -181,14 +197,14 @@ export async function startNetworkProxy(opts: NetworkProxyOptions): Promise<Netw
       url: string,
       defaultPort: number,
       where: AddressSetting,
-      start: (c: NetworkContext, a: { host: string; port: number }) => DelegatingListener,
+      start: (c: NetworkContext, a: { host: string; port: number }, o: { cap: ConnectionCap }) => DelegatingListener,
     ) => {
       const addr = clampListenAddress(
         parseListenAddress(url, defaultPort),
         { allowNonLoopback: initial.dangerouslyAllowNonLoopbackProxy, forceLoopback: unixForce, what },
         log,
       );
-      const listener = await bind(what, addr, where, () => start(ctx, addr));
+      const listener = await bind(what, addr, where, () => start(ctx, addr, { cap }));
       listenerStops.push((graceMs) => listener.stop({ graceMs }));
       log.info(`${what} listening on ${formatListenAddress({ host: addr.host, port: listener.port })}`);
       return listener.port;
@@ -233,7 +249,8 @@ export async function startNetworkProxy(opts: NetworkProxyOptions): Promise<Netw
           next.proxyUrl !== prev.proxyUrl ||
           next.socksUrl !== prev.socksUrl ||
           next.adminUrl !== prev.adminUrl ||
-          next.enableSocks5 !== prev.enableSocks5
+          next.enableSocks5 !== prev.enableSocks5 ||
+          next.maxConnections !== prev.maxConnections
         ) {
           log.warn("listener settings changed in the config; restart the proxy to apply them");
         }
@@ -279,6 +296,7 @@ export async function startNetworkProxy(opts: NetworkProxyOptions): Promise<Netw
     }
     return {
       ports: { http: httpPort, socks: socksPort, admin: admin.port },
+      connections: cap,
       context: ctx,
       reloader,
       reload: () => reloader.reload("admin"),

@@ -106,6 +106,8 @@ export interface RuntimeConfig {
   };
   /** Absolute path or null (beyond: admin bearer token, §7). */
   adminTokenFile: string | null;
+  /** `max_connections` as configured (§12); the listeners apply it capped by the descriptor limit. */
+  maxConnections: number;
 }
 
 /** Options of `Dialer.connect`. */

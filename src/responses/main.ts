@@ -13,6 +13,8 @@ import { createDumper, ensureDumpDir } from "./dump.ts";
 import { readLockedKey } from "./locked-key.ts";
 import { accessLogger, startResponsesProxy } from "./server.ts";
 import { batchedStderr, createLogger } from "../log.ts";
+import { raiseDescriptorLimit } from "../hardening/fd-limit.ts";
+import { DEFAULT_MAX_CONNECTIONS, effectiveMaxConnections } from "../net/connection-cap.ts";
 import { EXCHANGE_CHILD_ENV } from "./oidc/child-protocol.ts";
 import { runExchangeChild } from "./oidc/exchange-child.ts";
 import { prepareWorkloadIdentity, startWorkloadIdentity, type PreparedWorkloadIdentity } from "./oidc/start.ts";
@@ -98,8 +100,12 @@ async function main(): Promise<void> {
   process.on("SIGTERM", onSignal);
   process.on("SIGINT", onSignal);
 
+  // SPEC-network §12 (which applies here): the soft descriptor limit is raised to the hard one,
+  // and the connection cap stays below it.
+  const fdLimit = raiseDescriptorLimit(logError);
   try {
     server = startResponsesProxy({
+      bounds: { maxConnections: effectiveMaxConnections(DEFAULT_MAX_CONNECTIONS, fdLimit) },
       port: args.port,
       httpShutdown: args.httpShutdown,
       upstream,

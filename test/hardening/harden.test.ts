@@ -47,6 +47,7 @@ function fakeLibc(platform: Libc["platform"], fail: { prctl?: OsError; ptrace?: 
     denyAttach: () => (calls.push("ptrace"), fail.ptrace ?? null),
     setCoreLimitZero: () => (calls.push("setrlimit"), fail.setrlimit ?? null),
     getCoreLimit: () => ({ soft: 0n, hard: 0n }),
+    raiseNoFileLimit: no,
     unsetenv: (n) => void calls.push(`unsetenv ${n}`),
     read: no,
     waitReadable: no,

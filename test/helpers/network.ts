@@ -41,6 +41,7 @@ export function testConfig(over: DeepPartial<RuntimeConfig> = {}): RuntimeConfig
     allowUpstreamProxy: false,
     dangerouslyAllowNonLoopbackProxy: false,
     dangerouslyAllowNonLoopbackAdmin: false,
+    maxConnections: 8192,
     policy: { allowedDomains: [], deniedDomains: [], allowLocalBinding: false, allowUnixSockets: [] },
     mitm: {
       enabled: false,

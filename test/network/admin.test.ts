@@ -194,6 +194,18 @@ describe("admin endpoints", () => {
     await expectText(await get(rig.url("/config"), { host: "rebind.evil.example" }), 403, "forbidden");
     await expectText(await get(rig.url("/health"), { host: `localhost:${rig.admin.port}` }), 200, "ok");
   });
+
+  test("a cross-site <img src=/blocked> (Sec-Fetch-Site, no Origin) cannot drain the block log (issue 8 row 9)", async () => {
+    rig.ctx.recorder.drain();
+    await rig.ctx.evaluate({ protocol: "http", host: "img.test", port: 80, method: "GET", client: null });
+    const img = { "sec-fetch-site": "cross-site", "sec-fetch-mode": "no-cors", "sec-fetch-dest": "image" };
+    await expectText(await get(rig.url("/blocked"), img), 403, "forbidden");
+    await expectText(await get(rig.url("/metrics"), { "sec-fetch-site": "same-site" }), 403, "forbidden");
+    // The entry is still there for the operator; a typed URL (Sec-Fetch-Site: none) is no attack.
+    const r = await get(rig.url("/blocked"), { "sec-fetch-site": "none" });
+    expect(r.status).toBe(200);
+    expect(((await r.json()) as { blocked: Array<{ host: string }> }).blocked.map((b) => b.host)).toEqual(["img.test"]);
+  });
 });
 
 describe("reload", () => {

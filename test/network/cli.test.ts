@@ -221,6 +221,18 @@ describe("init", () => {
     expect(await Bun.file(cert).text()).toBe(before);
   });
 
+  test("creates the CA folder 0700 even under umask 0, like run (issue 8 row 10)", async () => {
+    const home = tempDir();
+    const old = process.umask(0);
+    try {
+      expect((await cli(["init"], { CODEX_HOME: home })).code).toBe(0);
+    } finally {
+      process.umask(old);
+    }
+    const { statSync } = await import("node:fs");
+    for (const d of ["network_proxy", "network_proxy/mitm"]) expect(statSync(join(home, d)).mode & 0o777).toBe(0o700);
+  });
+
   test("one CA file without the other → exit 1", async () => {
     const home = tempDir();
     Bun.spawnSync(["mkdir", "-p", join(home, "network_proxy/mitm")]);

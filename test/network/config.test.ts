@@ -38,6 +38,7 @@ const DEFAULTS: RuntimeConfig = {
   allowUpstreamProxy: false,
   dangerouslyAllowNonLoopbackProxy: false,
   dangerouslyAllowNonLoopbackAdmin: false,
+  maxConnections: 8192,
   policy: { allowedDomains: [], deniedDomains: [], allowLocalBinding: false, allowUnixSockets: [] },
   mitm: {
     enabled: false,
@@ -71,6 +72,7 @@ dangerously_allow_non_loopback_proxy = true
 dangerously_allow_non_loopback_admin = true
 mode = "limited"
 admin_token_file = "secrets/admin.token"
+max_connections = 100
 [network_proxy.policy]
 allowed_domains = ["*.openai.com", "**.github.com"]
 denied_domains = ["evil.example"]
@@ -94,6 +96,7 @@ ca_key_path = "rel/ca.key"
       allowUpstreamProxy: true,
       dangerouslyAllowNonLoopbackProxy: true,
       dangerouslyAllowNonLoopbackAdmin: true,
+      maxConnections: 100,
       policy: {
         allowedDomains: ["*.openai.com", "**.github.com"],
         deniedDomains: ["evil.example"],
@@ -241,6 +244,7 @@ describe("configToJson", () => {
         allow_upstream_proxy: false,
         dangerously_allow_non_loopback_proxy: false,
         dangerously_allow_non_loopback_admin: false,
+        max_connections: 8192,
         mode: "limited",
         policy: { allowed_domains: [], denied_domains: [], allow_local_binding: false, allow_unix_sockets: [] },
         mitm: {

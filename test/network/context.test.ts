@@ -54,6 +54,7 @@ describe("metrics", () => {
     m.reload(true);
     m.reload(false);
     m.reload(false);
+    m.connectionRefused();
     const p = parseProm(m.render());
     expect(Object.fromEntries(p)).toEqual({
       'codex_network_proxy_requests_total{protocol="http",decision="deny",reason="not_allowed"}': 2,
@@ -64,6 +65,7 @@ describe("metrics", () => {
       codex_network_proxy_mitm_certs_issued_total: 1,
       'codex_network_proxy_config_reloads_total{result="ok"}': 1,
       'codex_network_proxy_config_reloads_total{result="error"}': 2,
+      codex_network_proxy_connections_refused_total: 1,
     });
   });
 

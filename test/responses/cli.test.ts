@@ -233,10 +233,10 @@ describe("shutdown", () => {
     const p = await startProxyChild(["--http-shutdown"]);
     try {
       for (const req of [
-        "GET /shutdown?x=1 HTTP/1.1\r\nHost: x\r\n\r\n",
-        "HEAD /shutdown HTTP/1.1\r\nHost: x\r\n\r\n",
-        "POST /shutdown HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
-        "GET /shutdown/ HTTP/1.1\r\nHost: x\r\n\r\n",
+        "GET /shutdown?x=1 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+        "HEAD /shutdown HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+        "POST /shutdown HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n",
+        "GET /shutdown/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
       ]) {
         const r = await rawExchange(p.port, req, emptyResponseComplete);
         expect(r.text.startsWith("HTTP/1.1 403 Forbidden\r\n")).toBe(true);

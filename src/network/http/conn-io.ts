@@ -82,12 +82,13 @@ export interface HttpConnectionOptions {
   /** Test hook: called with each CONNECT tunnel once it runs. */
   onTunnel?: (t: TunnelHandle) => void;
   /**
-   * How long a request head may take to arrive, counted from when the connection starts
-   * waiting for one (accept, or the end of the previous response); also the keep-alive idle
-   * limit. Default 60 s. Requests in flight and tunnels are never timed out here (quiet
-   * streams are legitimate).
+   * SPEC-network §12: how long a request head may take from its first byte (408 and close
+   * past it; default 30 s), and how long a connection may wait with no request in progress
+   * (before its first byte, or between requests; closed past it; default 120 s). Requests in
+   * flight and tunnels are never timed out here (quiet streams are legitimate).
    */
   headTimeoutMs?: number;
+  idleTimeoutMs?: number;
 }
 
 /** The loop's ConnHandler for an accepted socket, plus `attach`, which binds it before any byte arrives. */

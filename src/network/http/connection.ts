@@ -40,7 +40,9 @@ import { handleUnixSocket } from "./unix-socket.ts";
 import { createUpstreamClients, type UpstreamClients } from "./upstream-clients.ts";
 
 const MAX_PIPELINED = 64 * 1024;
-const HEAD_TIMEOUT_MS = 60_000;
+/** SPEC-network §12: a head must be complete 30 s after its first byte; 120 s idle closes. */
+const HEAD_TIMEOUT_MS = 30_000;
+const IDLE_TIMEOUT_MS = 120_000;
 const PAUSE_BODY = 1;
 const PAUSE_INBOX = 2;
 
@@ -118,6 +120,10 @@ class HttpConnection implements ConnIO {
   private reqOutStart = 0;
   private reqHeadBytes = 0;
   private headTimer: ReturnType<typeof setTimeout> | null = null;
+  /** What the running timer bounds: waiting for a request (idle) or a head being received. */
+  private timerKind: "idle" | "head" = "idle";
+  /** Requests whose head was read on this connection (CONNECT is honoured only as the first). */
+  private requests = 0;
 
   constructor(
     readonly ctx: NetworkContext,
@@ -146,10 +152,18 @@ class HttpConnection implements ConnIO {
     this.transport!.end();
   }
 
-  /** Start the head deadline (slowloris bound, keep-alive idle limit). */
+  /**
+   * Start waiting for a request head (SPEC-network §12): the idle bound while nothing of it
+   * arrived yet (keep-alive), the head bound once bytes of it are waiting (slowloris).
+   */
   private armHeadTimer(): void {
+    this.armTimer(this.inbox.size > 0 ? "head" : "idle");
+  }
+
+  private armTimer(kind: "idle" | "head"): void {
     this.clearHeadTimer();
-    const ms = this.opts.headTimeoutMs ?? HEAD_TIMEOUT_MS;
+    this.timerKind = kind;
+    const ms = kind === "head" ? (this.opts.headTimeoutMs ?? HEAD_TIMEOUT_MS) : (this.opts.idleTimeoutMs ?? IDLE_TIMEOUT_MS);
     this.headTimer = setTimeout(() => this.headTimeout(), ms);
     this.headTimer.unref?.();
   }
@@ -181,6 +195,8 @@ class HttpConnection implements ConnIO {
       }
       if (r.consumed < chunk.byteLength) this.inbox.append(chunk.subarray(r.consumed));
     } else {
+      // The first byte of a head ends the idle wait and starts the head bound.
+      if (!this.busy && this.timerKind === "idle" && this.headTimer !== null && chunk.byteLength > 0) this.armTimer("head");
       this.inbox.append(chunk);
     }
     if (!this.busy) this.next();
@@ -352,6 +368,7 @@ class HttpConnection implements ConnIO {
     this.reqOutStart = this.outCount;
     this.reqHeadBytes = r.headLength;
     this.clearHeadTimer();
+    this.requests++;
     this.busy = true;
     this.responseStarted = false;
     this.body = null;
@@ -398,7 +415,9 @@ class HttpConnection implements ConnIO {
     // Only the first hop of the HTTP listener may open a tunnel: inside a pinned connection
     // (SOCKS5 hand-off, MITM) CONNECT would carry a write channel past the policy (SPEC-network §4).
     if (head.method === "CONNECT") {
-      if (this.socket !== null && this.frontEnd.target === null) return handleConnect(this, head);
+      // ...and only as the first request of its connection: after a GET on a kept-alive
+      // connection it would open a second, unjudged channel (SPEC-network §4).
+      if (this.socket !== null && this.frontEnd.target === null && this.requests === 1) return handleConnect(this, head);
       this.answer("connect_inside_mitm", { close: true });
       return "close";
     }

@@ -22,6 +22,8 @@ export interface TlsBridgeEvents {
   drain(): void;
   close(): void;
   error(err: Error): void;
+  /** The TLS handshake completed. */
+  secure?(): void;
 }
 
 /**
@@ -81,6 +83,7 @@ export function bridgeTls(
   tls.on("data", (b: Buffer) => events.data(b));
   tls.on("drain", () => events.drain());
   tls.on("close", () => events.close());
+  tls.on("secure", () => events.secure?.());
   tls.on("error", (e: Error) => events.error(e));
   duplex.push(Buffer.from(buffered.buffer, buffered.byteOffset, buffered.byteLength));
   return {
