@@ -110,13 +110,13 @@ export async function evaluatePolicy(
     host = normalizeHost(req.host);
     if (!state.enabled) return deny("proxy_disabled", host);
     if (host === "") return deny("not_allowed", host);
-    if (p.denied.matches(host) !== null) return deny("denied", host);
+    if (p.denied.matches(host, req.port) !== null) return deny("denied", host);
 
     const literal = isIpLiteral(host);
     const local = !p.allowLocalBinding && isLocalLiteral(host);
     // An exact allowlist entry (no wildcard) exempts a local literal: the operator named it.
-    if (local && p.allowed.exact(host) === null) return deny("not_allowed_local", host);
-    if (p.allowed.matches(host) === null) return deny("not_allowed", host);
+    if (local && p.allowed.exact(host, req.port) === null) return deny("not_allowed_local", host);
+    if (p.allowed.matches(host, req.port) === null) return deny("not_allowed", host);
     // Past this point a local literal was named exactly: its own resolution is not re-judged.
     const checkAnswers = !p.allowLocalBinding && !local;
 
@@ -159,7 +159,7 @@ export function explainDeny(p: CompiledPolicy, verdict: Verdict, req: PolicyRequ
   let advice: string;
   switch (verdict.reason) {
     case "denied": {
-      const entry = p.denied.matches(verdict.host);
+      const entry = p.denied.matches(verdict.host, req.port);
       advice = entry === null ? `"${host}" is in network_proxy.policy.denied_domains` : `"${host}" matches denied_domains entry "${entry}"`;
       break;
     }
