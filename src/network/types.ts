@@ -7,6 +7,7 @@
 import type { Socket, SocketHandler } from "bun";
 import type { BlockReason, PolicyProtocol } from "./reasons.ts";
 import type { Logger } from "../log.ts";
+import type { HookSpec } from "./hooks/spec.ts";
 
 /** `limited` = read-only (GET, HEAD, OPTIONS), `full` = everything the host policy allows. */
 export type Mode = "limited" | "full";
@@ -66,6 +67,8 @@ export interface RuntimeConfig {
     /** Absolute paths. */
     caCertPath: string;
     caKeyPath: string;
+    /** Request rules and credential injection (§10), in config order; secrets are read separately. */
+    hooks: HookSpec[];
   };
   /** Absolute path or null (beyond: admin bearer token, §7). */
   adminTokenFile: string | null;

@@ -128,7 +128,7 @@ describe("evaluatePolicy host rules (SPEC-network §3.3 steps 2–6)", () => {
   test("port-scoped patterns (beyond §3.2): :443 allowed, :8443 refused; a deny entry on one port only", async () => {
     const resolver = fakeResolver();
     const p = policyOf(["api.example.com:443", "[::1]:8080", "**.example.org"], ["x.example.org:22"]);
-    const at = (host: string, port: number) => evaluatePolicy(p, FULL, { ...req(host), port }, resolver);
+    const at = async (host: string, port: number): Promise<object> => evaluatePolicy(p, FULL, { ...req(host), port }, resolver);
     expect(await at("api.example.com", 443)).toEqual(allow("api.example.com"));
     expect(await at("api.example.com", 8443)).toEqual(deny("not_allowed", "api.example.com"));
     expect(await at("::1", 8080)).toEqual(allow("::1", ["::1"]));
