@@ -66,6 +66,12 @@ export interface ClientRequest {
    * including any part queued for backpressure.
    */
   secretHeader?: { name: string; value: Uint8Array };
+  /**
+   * More secret fields (the network proxy's MITM hook credentials, SPEC-network §10), each
+   * written as `<name>: <prefix><value bytes>` with the same zeroing as `secretHeader`; fields
+   * of `headers` and `rawFields` with one of their names are dropped (never duplicated).
+   */
+  secretHeaders?: ReadonlyArray<{ name: string; prefix?: string; value: Uint8Array }>;
   /** Body bytes (content-length framing), a stream (chunked framing, or `bodyLength`), or none. */
   body?: Uint8Array | ReadableStream<Uint8Array> | null;
   /**
