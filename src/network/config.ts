@@ -14,7 +14,6 @@ import { patternProblem } from "./patterns.ts";
 import { parseListenAddress } from "./listen-addr.ts";
 import { hookSpecOf, hookToJson } from "./hooks/config-schema.ts";
 
-export { ConfigError, type ConfigIssue } from "./config-error.ts";
 
 /** Command-line flags that override the file (beyond, SPEC-network §1). */
 export interface CliOverrides {

@@ -2,8 +2,8 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
+import { ConfigError } from "../../../src/network/config-error.ts";
 import {
-  ConfigError,
   configToJson,
   defaultConfigPath,
   loadConfig,

@@ -105,6 +105,8 @@ describe("plain HTTP forwarding through curl", () => {
         status: "blocked",
         host: "blocked.test",
         reason: "not_allowed",
+        decision: "deny",
+        source: "baseline_policy",
         port: up,
         method: "GET",
         protocol: "http",
