@@ -122,7 +122,8 @@ export async function startNetworkProxy(opts: NetworkProxyOptions): Promise<Netw
   const listenerStops: Array<(graceMs: number) => Promise<void>> = [];
   const initial = opts.config;
   const ctx = createNetworkContext({ config: initial, resolver: opts.resolver, dialer: opts.dialer, log });
-  const cleanups: Array<() => unknown> = [];
+  // Runs last (cleanups run in reverse): hook secrets are zeroed once nothing can use them.
+  const cleanups: Array<() => unknown> = [() => ctx.dispose()];
   let graceMs = 0;
   const undo = async () => {
     // Listeners first and together: all stop accepting now and share one grace period; the

@@ -15,11 +15,9 @@
 import type { PolicyProtocol } from "../reasons.ts";
 import type { CompiledHook, HookTable } from "./match.ts";
 
-/** What the step needs of a request; `target`/`headers` only for `https`. */
+/** What the step needs of a request (the host is passed normalised, apart); `target`/`headers` only for `https`. */
 export interface HookStepRequest {
   protocol: PolicyProtocol;
-  /** Normalised host. */
-  host: string;
   port: number;
   method: string | null;
   /** Raw origin-form request-target (decrypted requests). */
@@ -34,16 +32,16 @@ export type HookStep =
   | { action: "apply"; hook: CompiledHook }
   | { action: "deny"; reason: "mitm_required" | "mitm_hook_denied" };
 
-/** Judge `req` against the hooks (see the module comment). Never throws for well-formed input. */
-export function judgeHooks(table: HookTable, req: HookStepRequest): HookStep {
-  if (!table.isHooked(req.host, req.port)) return null;
+/** Judge `req` to the normalised `host` against the hooks (see the module comment). Never throws for well-formed input. */
+export function judgeHooks(table: HookTable, req: HookStepRequest, host: string): HookStep {
+  if (!table.isHooked(host, req.port)) return null;
   switch (req.protocol) {
     case "https_connect":
       return { action: "intercept" };
     case "socks5_tcp":
       return req.method === null ? { action: "intercept" } : { action: "deny", reason: "mitm_required" };
     case "https": {
-      const m = table.match({ host: req.host, port: req.port, method: req.method ?? "", target: req.target ?? "", headers: req.headers ?? [] });
+      const m = table.match({ host, port: req.port, method: req.method ?? "", target: req.target ?? "", headers: req.headers ?? [] });
       return m.kind === "match" ? { action: "apply", hook: m.hook } : { action: "deny", reason: "mitm_hook_denied" };
     }
     default:

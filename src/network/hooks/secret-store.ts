@@ -11,7 +11,7 @@
  * request that took its secret fields before a reload may still be writing its head, and a
  * view of an unmapped page would crash the process.
  */
-import type { Libc } from "../../hardening/libc.ts";
+import { loadLibc, type Libc } from "../../hardening/libc.ts";
 import type { HookSpec } from "./spec.ts";
 import { readSecret, type LockedSecret } from "./secret.ts";
 
@@ -52,8 +52,20 @@ interface Generation extends HookSecrets {
   destroy(): void;
 }
 
-/** Create a store. `libc` null = the no-libc fallback of secret.ts. */
-export function createSecretStore(libc: Libc | null): SecretStore {
+/**
+ * Create a store. `libc` null = the no-libc fallback of secret.ts; undefined = `loadLibc()`,
+ * loaded on the first secret read (configs without injections never load it).
+ */
+export function createSecretStore(libcOption?: Libc | null): SecretStore {
+  let libcLoaded = libcOption !== undefined;
+  let libcValue: Libc | null = libcOption ?? null;
+  const getLibc = (): Libc | null => {
+    if (!libcLoaded) {
+      libcValue = loadLibc();
+      libcLoaded = true;
+    }
+    return libcValue;
+  };
   const env = new Map<string, LockedSecret>();
   let current: Generation | null = null;
 
@@ -70,10 +82,10 @@ export function createSecretStore(libc: Libc | null): SecretStore {
             let secret: LockedSecret | undefined;
             if (src.kind === "file") {
               secret = files.get(src.path);
-              if (!secret) files.set(src.path, (secret = readSecret(libc, src, what)));
+              if (!secret) files.set(src.path, (secret = readSecret(getLibc(), src, what)));
             } else {
               secret = env.get(src.name);
-              if (!secret) env.set(src.name, (secret = readSecret(libc, src, what)));
+              if (!secret) env.set(src.name, (secret = readSecret(getLibc(), src, what)));
               envUsed.add(src.name);
             }
             return { name: inj.name, prefix: inj.prefix, value: secret.value };

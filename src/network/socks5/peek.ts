@@ -1,6 +1,6 @@
 /**
- * Limited-mode SOCKS5 peeking (SPEC-network §5, beyond): after REP 0x00 for an allowed
- * host, read the client's first bytes (bounded in size and time) and decide who owns the
+ * SOCKS5 peeking (SPEC-network §5 limited mode, beyond; §10 hosts with MITM hooks in any
+ * mode): after REP 0x00 for an allowed host, read the client's first bytes (bounded in size and time) and decide who owns the
  * connection:
  * - a plain HTTP/1.x request line → the one HTTP request loop pinned to the checked target
  *   (`socksFrontEnd`): the policy judges every request on the connection (method, write
@@ -8,7 +8,7 @@
  * - a TLS ClientHello with MITM enabled → the MITM engine takes the connection;
  * - anything else (including TLS without MITM, or silence until the timeout) → record
  *   `method_not_allowed` (source `mode_guard`: limited mode carries nothing it cannot
- *   judge) and close.
+ *   judge), or in full mode `mitm_required` (source `mitm_hook`), and close.
  */
 import type { Socket } from "bun";
 import { TCHAR } from "../../http1/grammar.ts";
@@ -91,7 +91,10 @@ export function createPeekHandler(
     clearTimeout(timer);
     ctx.log.debug("socks5 limited-mode peek blocked", { client, why });
     const req: PolicyRequest = { protocol: "socks5_tcp", host: target.host, port: target.port, method: null, client };
-    ctx.recordBlock(req, "method_not_allowed", "mode_guard");
+    // Peeking happens in limited mode (nothing it cannot judge passes) or, in full mode, for a
+    // host with MITM hooks (only TLS the MITM can open, or plain HTTP the policy refuses, §10).
+    if (ctx.config().mode === "limited") ctx.recordBlock(req, "method_not_allowed", "mode_guard");
+    else ctx.recordBlock(req, "mitm_required", "mitm_hook");
     socket.end();
   };
 
