@@ -291,10 +291,15 @@ export interface ProxyChild {
  * Run the real entry (`src/network/main.ts`) with `args` in a child: HOME and CODEX_HOME set to
  * `home`, a minimal environment (no proxy variables), stderr collected as it arrives.
  */
-export function spawnNetworkProxy(args: string[], home: string, stdout: "pipe" | "ignore" = "ignore"): ProxyChild {
+export function spawnNetworkProxy(
+  args: string[],
+  home: string,
+  stdout: "pipe" | "ignore" = "ignore",
+  env: Record<string, string> = {},
+): ProxyChild {
   const root = join(import.meta.dir, "../..");
   const proc = Bun.spawn([join(root, "node_modules/.bin/bun"), join(root, "src/network/main.ts"), ...args], {
-    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home, CODEX_HOME: home },
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home, CODEX_HOME: home, ...env },
     stdout,
     stderr: "pipe",
   });
