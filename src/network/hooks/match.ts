@@ -72,20 +72,40 @@ export function compileHooks(specs: readonly HookSpec[]): HookTable {
     specs.map((s) => s.host),
     "allowed",
   );
+  // The hooks whose host pattern matches a (host, port), in config order. Hosts repeat (a MITM
+  // tunnel serves one host), so the answer is kept in a bounded map instead of testing every
+  // hook's pattern per request (bench-policy.ts measures it). Keyed by the host string itself
+  // (JSC caches a string's hash; a composed key would be hashed anew each time), then the port.
+  const byHost = new Map<string, Array<{ port: number; hooks: readonly CompiledHook[] }>>();
+  const candidates = (host: string, port: number): readonly CompiledHook[] => {
+    let ports = byHost.get(host);
+    if (ports !== undefined) for (const e of ports) if (e.port === port) return e.hooks;
+    const found = anyHost.matches(host, port) === null ? NONE : hooks.filter((h) => h.host.matches(host, port) !== null);
+    if (ports === undefined) {
+      if (byHost.size >= MAX_CACHED_HOSTS) byHost.clear();
+      byHost.set(host, (ports = []));
+    }
+    if (ports.length < MAX_PORTS_PER_HOST) ports.push({ port, hooks: found });
+    return found;
+  };
   return {
     hooks,
     isHooked: (host, port) => hooks.length > 0 && anyHost.matches(host, port) !== null,
-    match: (req) => matchHooks(hooks, req),
+    match: (req) => matchHooks(candidates(req.host, req.port), req),
   };
 }
+
+const NONE: readonly CompiledHook[] = Object.freeze([]);
+/** Hosts kept in the host → hooks map before it starts over, and ports kept per host. */
+const MAX_CACHED_HOSTS = 4096;
+const MAX_PORTS_PER_HOST = 8;
 
 /** Order of the checks; a later miss means the hook came closer. */
 const DEPTH: Record<HookMiss, number> = { method: 0, ambiguous_path: 1, path: 1, query: 2, header: 3 };
 
-function matchHooks(hooks: readonly CompiledHook[], req: HookRequest): HookMatch {
-  let closest: CompiledHook | null = null;
-  let closestMiss: HookMiss | null = null;
-  let closestDetail = "";
+/** Match `req` against the hooks of its host (`candidates`, config order). */
+function matchHooks(candidates: readonly CompiledHook[], req: HookRequest): HookMatch {
+  if (candidates.length === 0) return { kind: "none", closest: null, miss: null, detail: "" };
   // A fragment is never sent upstream (the forwarder cuts it): neither is it matched.
   const hash = req.target.indexOf("#");
   const target = hash < 0 ? req.target : req.target.slice(0, hash);
@@ -95,44 +115,65 @@ function matchHooks(hooks: readonly CompiledHook[], req: HookRequest): HookMatch
   const ambiguous = !path.startsWith("/") || isAmbiguousPath(path);
   let query: Array<[string, string]> | null | undefined;
   const method = req.method.toUpperCase();
-  for (const hook of hooks) {
-    if (hook.host.matches(req.host, req.port) === null) continue;
-    const miss = firstMiss(hook, method, path, ambiguous, req, () => (query === undefined ? (query = parseQuery(rawQuery)) : query));
+  const failed: { name: string } = { name: "" };
+  let closest: CompiledHook | null = null;
+  let closestMiss: HookMiss | null = null;
+  let closestName = "";
+  for (const hook of candidates) {
+    let miss: HookMiss | null;
+    if (!hook.methods.has(method)) miss = "method";
+    else if (ambiguous) miss = "ambiguous_path";
+    else if (!hook.spec.match.pathPrefixes.some((p) => path.startsWith(p))) miss = "path";
+    else {
+      if (hook.query.length > 0 && query === undefined) query = parseQuery(rawQuery);
+      miss = fieldsMiss(hook, query ?? null, req.headers, failed);
+    }
     if (miss === null) return { kind: "match", hook };
-    if (closest === null || DEPTH[miss.miss] > DEPTH[closestMiss!]) {
+    if (closest === null || DEPTH[miss] > DEPTH[closestMiss!]) {
       closest = hook;
-      closestMiss = miss.miss;
-      closestDetail = miss.detail;
+      closestMiss = miss;
+      closestName = failed.name;
     }
   }
-  return { kind: "none", closest, miss: closestMiss, detail: closestDetail };
+  return { kind: "none", closest, miss: closestMiss, detail: missDetail(closest!, closestMiss!, closestName) };
 }
 
-function firstMiss(
+/** The query and header checks of a hook; `failed.name` names the field that failed. */
+function fieldsMiss(
   hook: CompiledHook,
-  method: string,
-  path: string,
-  ambiguous: boolean,
-  req: HookRequest,
-  query: () => Array<[string, string]> | null,
-): { miss: HookMiss; detail: string } | null {
-  if (!hook.methods.has(method)) return { miss: "method", detail: `allows methods ${[...hook.methods].join(", ")}` };
-  if (ambiguous) {
-    return { miss: "ambiguous_path", detail: "the request path is ambiguous (dot segment, backslash, malformed or encoded /, \\ or %) and matches no hook" };
-  }
-  if (!hook.spec.match.pathPrefixes.some((p) => path.startsWith(p))) {
-    return { miss: "path", detail: `allows paths starting with ${hook.spec.match.pathPrefixes.join(", ")}` };
-  }
-  if (hook.query.length > 0) {
-    const params = query();
-    for (const [name, accepts] of hook.query) {
-      if (!allAccepted(params, name, accepts, false)) return { miss: "query", detail: `requires query parameter ${JSON.stringify(name)} with an accepted value` };
+  query: Array<[string, string]> | null,
+  headers: ReadonlyArray<readonly [string, string]>,
+  failed: { name: string },
+): HookMiss | null {
+  for (const [name, accepts] of hook.query) {
+    if (!allAccepted(query, name, accepts, false)) {
+      failed.name = name;
+      return "query";
     }
   }
   for (const [name, accepts] of hook.headers) {
-    if (!allAccepted(req.headers, name, accepts, true)) return { miss: "header", detail: `requires header ${JSON.stringify(name)} with an accepted value` };
+    if (!allAccepted(headers, name, accepts, true)) {
+      failed.name = name;
+      return "header";
+    }
   }
   return null;
+}
+
+/** What the closest hook needs, for the hint (built only for a request no hook accepted). */
+function missDetail(hook: CompiledHook, miss: HookMiss, name: string): string {
+  switch (miss) {
+    case "method":
+      return `allows methods ${[...hook.methods].join(", ")}`;
+    case "ambiguous_path":
+      return "the request path is ambiguous (dot segment, backslash, malformed or encoded /, \\ or %) and matches no hook";
+    case "path":
+      return `allows paths starting with ${hook.spec.match.pathPrefixes.join(", ")}`;
+    case "query":
+      return `requires query parameter ${JSON.stringify(name)} with an accepted value`;
+    case "header":
+      return `requires header ${JSON.stringify(name)} with an accepted value`;
+  }
 }
 
 /**
