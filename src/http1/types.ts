@@ -72,6 +72,14 @@ export interface ClientRequest {
    * of `headers` and `rawFields` with one of their names are dropped (never duplicated).
    */
   secretHeaders?: ReadonlyArray<{ name: string; prefix?: string; value: Uint8Array }>;
+  /**
+   * The response carries a secret (a token endpoint's answer): every socket chunk of the
+   * response is zeroed once it has been parsed and its pieces delivered, and so is a head
+   * accumulation buffer. The consumer must copy what it keeps inside `data()`/`range()` (and
+   * attach in `onResponse` on the `send` path; pieces that arrive before it attaches are held
+   * as copies).
+   */
+  secretResponse?: boolean;
   /** Body bytes (content-length framing), a stream (chunked framing, or `bodyLength`), or none. */
   body?: Uint8Array | ReadableStream<Uint8Array> | null;
   /**
@@ -114,17 +122,6 @@ export interface ClientResponse {
   headers: Array<[string, string]>;
   /** Decoded framing (de-chunked), content bytes untouched (never decompressed). Empty for HEAD/1xx/204/304. */
   body: ReadableStream<Uint8Array>;
-}
-
-/** Failure before a response head arrived. */
-export class UpstreamError extends Error {
-  constructor(
-    readonly kind: "dns" | "connect" | "tls" | "proxy" | "protocol" | "aborted" | "closed",
-    message: string,
-  ) {
-    super(message);
-    this.name = "UpstreamError";
-  }
 }
 
 /** Options of a client (one per process part; it owns the keep-alive pool). */

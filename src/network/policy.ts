@@ -107,14 +107,18 @@ export type Realpath = (path: string) => Promise<string>;
  * The mode step (§3.3 step 7, §4, §5), after the host was judged. Full mode allows all.
  * Limited mode: `https_connect` needs MITM to judge the inner requests (`mitm_required`,
  * source `proxy_state`); UDP datagrams are dropped (`method_not_allowed`); a null method is
- * not judged yet (SOCKS5 TCP: the peeked request is judged later); any other method goes
- * through `allowsMethod`.
+ * not judged yet (SOCKS5 TCP: the peeked request is judged later) unless `writeChannel` says
+ * the stream cannot be read (then `method_not_allowed`); any other method goes through
+ * `allowsMethod`.
  */
 function modeGuard(req: PolicyRequest, state: PolicyState): Verdict | null {
   if (state.mode === "full") return null;
   if (req.protocol === "https_connect") return state.mitmEnabled ? null : deny("mitm_required", "proxy_state", "");
   if (req.protocol === "socks5_udp") return deny("method_not_allowed", "mode_guard", "");
-  if (req.method === null || allowsMethod(state.mode, req.method, req.writeChannel)) return null;
+  // No method: not judged yet (SOCKS5 before peeking), unless the stream is known to be one the
+  // proxy cannot read (a write channel by definition: not HTTP, or TLS without MITM).
+  if (req.method === null) return req.writeChannel ? deny("method_not_allowed", "mode_guard", "") : null;
+  if (allowsMethod(state.mode, req.method, req.writeChannel)) return null;
   return deny("method_not_allowed", "mode_guard", "");
 }
 
@@ -260,7 +264,7 @@ export function explainDeny(p: CompiledPolicy, verdict: Verdict, req: PolicyRequ
         : `"${host}" resolves to a local/private address; only network_proxy.policy.allow_local_binding = true permits that`;
       break;
     case "method_not_allowed":
-      advice = `limited mode allows only GET, HEAD and OPTIONS without a body or Upgrade (got ${req.method ?? "no HTTP request"}); full mode (network_proxy.mode = "full") permits it`;
+      advice = `limited mode allows only GET, HEAD and OPTIONS without a body or Upgrade (got ${req.method === null ? (req.writeChannel ? "a stream the proxy cannot read" : "no HTTP request") : req.writeChannel && READ_ONLY_METHODS.has(req.method) ? `${req.method} with a body, Upgrade or method override` : req.method}); full mode (network_proxy.mode = "full") permits it`;
       break;
     case "mitm_required":
       advice = p.hooks.isHooked(verdict.host, req.port)

@@ -30,8 +30,9 @@ export interface PolicyRequest {
   /**
    * The request is a write channel although its method reads: it carries a body, asks for
    * `Upgrade`, or names a non-read method in a method-override field (SPEC-network §4,
-   * `http/request-facts.ts` computes it). Limited mode denies it (`method_not_allowed`).
-   * Absent = false.
+   * `http/request-facts.ts` computes it), or, with `method: null`, a stream the proxy cannot
+   * read (SOCKS5 peeking found no HTTP, or TLS without MITM). Limited mode denies it
+   * (`method_not_allowed`). Absent = false.
    */
   writeChannel?: boolean;
   /** `unix_socket` requests: the `x-unix-socket` path as sent (decoded UTF-8). */

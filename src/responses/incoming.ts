@@ -1,10 +1,10 @@
 /**
  * The request side of the responses proxy's listener: the bounds it gives the shared strict
- * parser and chunked decoder (src/http1/request-head-parser.ts, chunked-decoder.ts), the
+ * parser and chunked decoder (src/http1/server-request-head.ts, chunked-decoder.ts), the
  * head flags routing needs, and the bounded body buffer (SPEC §1.5: bodies are buffered).
  */
-import { createRequestBodyDecoder, type RequestBodyDecoder, type ChunkedLimits } from "../http1/chunked-decoder.ts";
-import { fieldStrings, type BodyFraming, type HeadLimits, type RawRequestHead } from "../http1/request-head-parser.ts";
+import { createRequestBodyDecoder, type RequestBodyDecoder, type ChunkedLimits } from "../http1/server-request-body.ts";
+import { fieldStrings, type BodyFraming, type HeadLimits, type RawRequestHead } from "../http1/server-request-head.ts";
 
 /** Heads up to 64 KiB and 100 field lines; at most two empty lines before the request line. */
 export const HEAD_LIMITS: HeadLimits = { maxHeadBytes: 64 * 1024, maxFields: 100, maxLeadingEmptyLines: 2 };

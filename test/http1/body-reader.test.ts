@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
-import { createResponseBodyDecoder, MAX_TRAILER_BYTES } from "../../src/http1/body-reader.ts";
-import type { BodyFraming } from "../../src/http1/response-head.ts";
-import { UpstreamError } from "../../src/http1/types.ts";
+import { createResponseBodyDecoder, MAX_TRAILER_BYTES } from "../../src/http1/client-response-body.ts";
+import type { BodyFraming } from "../../src/http1/client-response-head.ts";
+import { UpstreamError } from "../../src/http1/upstream-error.ts";
 
 const bytes = (s: string) => Buffer.from(s, "latin1");
 

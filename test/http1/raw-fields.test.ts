@@ -5,11 +5,11 @@
  * the promise-free `send` path.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { createResponseBodyDecoder } from "../../src/http1/body-reader.ts";
+import { createResponseBodyDecoder } from "../../src/http1/client-response-body.ts";
 import { createHttp1Client } from "../../src/http1/client.ts";
-import { buildRequestHead } from "../../src/http1/request-head.ts";
-import { fieldStrings, parseRequestHead, parseRequestHeadRaw } from "../../src/http1/request-head-parser.ts";
-import { parseResponseHead, scanResponseHead, scannedFraming } from "../../src/http1/response-head.ts";
+import { buildRequestHead } from "../../src/http1/client-request-head.ts";
+import { fieldStrings, parseRequestHead, parseRequestHeadRaw } from "../../src/http1/server-request-head.ts";
+import { parseResponseHead, scanResponseHead, scannedFraming } from "../../src/http1/client-response-head.ts";
 import type { DirectResponse, RawFields } from "../../src/http1/types.ts";
 import { startRawServer } from "./helpers.ts";
 

@@ -1,13 +1,13 @@
 /**
- * The shared server-side HTTP/1.1 request parsing (src/http1/request-head-parser.ts and
+ * The shared server-side HTTP/1.1 request parsing (src/http1/server-request-head.ts and
  * chunked-decoder.ts): the merged tables of the former network and responses parsers. The
  * shared rules are the union of both parsers' rejections; bounds are parameters (each
  * product's own bounds are tested in test/network/http/head-parser.test.ts and
  * test/responses/incoming.test.ts).
  */
 import { describe, expect, test } from "bun:test";
-import { createRequestBodyDecoder } from "../../src/http1/chunked-decoder.ts";
-import { parseRequestHead, type HeadParseResult } from "../../src/http1/request-head-parser.ts";
+import { createRequestBodyDecoder } from "../../src/http1/server-request-body.ts";
+import { parseRequestHead, type HeadParseResult } from "../../src/http1/server-request-head.ts";
 
 const enc = new TextEncoder();
 const bytes = (s: string) => enc.encode(s);

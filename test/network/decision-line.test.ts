@@ -44,7 +44,7 @@ describe("one decision line per request", () => {
           method: "GET",
           mode: "limited",
           protocol: "http",
-          port: up.port,
+          port: up.port!,
         },
       ]);
       const m = parseProm(proxy.ctx.metrics.render());
@@ -154,10 +154,10 @@ describe("one decision line per request", () => {
       t.ctx.setConfig({ ...t.ctx.loadedConfig(), enabled: false });
       const before = decisions(t.lines).length;
       const off = splitResponse(await conn.exchange(req));
-      expect([off.status, off.headers["content-type"], off.headers["x-proxy-error"], off.body]).toEqual([
+      expect([off.status, off.headers["content-type"], off.headers["x-proxy-error"] ?? "(none)", off.body]).toEqual([
         503,
         "text/plain",
-        undefined,
+        "(none)",
         "proxy disabled",
       ]);
       await settle();

@@ -5,7 +5,7 @@
  *
  * - Host not hooked → null (the step does not apply).
  * - A tunnel that can be intercepted — `https_connect`, or a SOCKS5 TCP connection not yet
- *   peeked (`method` null) — → `intercept`: MITM it in both modes (the SOCKS5 front end then
+ *   peeked (`method` null, not a `writeChannel` of unreadable bytes) — → `intercept`: MITM it in both modes (the SOCKS5 front end then
  *   MITMs a TLS ClientHello and judges plain bytes as below).
  * - A request that reached the proxy in plaintext (`http`, a peeked SOCKS5 HTTP request) or a
  *   UDP datagram → deny `mitm_required`: credentials never ride a plaintext request.
@@ -20,6 +20,8 @@ export interface HookStepRequest {
   protocol: PolicyProtocol;
   port: number;
   method: string | null;
+  /** A stream the proxy cannot read (SOCKS5 bytes that are neither HTTP nor TLS). */
+  writeChannel?: boolean;
   /** Raw origin-form request-target (decrypted requests). */
   target?: string;
   headers?: ReadonlyArray<readonly [string, string]>;
@@ -39,7 +41,8 @@ export function judgeHooks(table: HookTable, req: HookStepRequest, host: string)
     case "https_connect":
       return { action: "intercept" };
     case "socks5_tcp":
-      return req.method === null ? { action: "intercept" } : { action: "deny", reason: "mitm_required" };
+      // Not peeked yet → look inside; a peeked plain-HTTP request or unreadable bytes → refused.
+      return req.method === null && !req.writeChannel ? { action: "intercept" } : { action: "deny", reason: "mitm_required" };
     case "https": {
       const m = table.match({ host, port: req.port, method: req.method ?? "", target: req.target ?? "", headers: req.headers ?? [] });
       return m.kind === "match" ? { action: "apply", hook: m.hook } : { action: "deny", reason: "mitm_hook_denied" };

@@ -6,8 +6,8 @@
  * resumes it. Pieces are subarrays of the socket's chunks (Bun hands each `data` call a
  * fresh buffer), so nothing is copied here.
  */
-import { createRequestBodyDecoder, type RequestBodyDecoder } from "../../http1/chunked-decoder.ts";
-import type { BodyFraming } from "../../http1/request-head-parser.ts";
+import { createRequestBodyDecoder, type RequestBodyDecoder } from "../../http1/server-request-body.ts";
+import type { BodyFraming } from "../../http1/server-request-head.ts";
 
 const HIGH_WATER_MARK = 256 * 1024;
 

@@ -6,11 +6,11 @@
  * socket on. Types and the front-end constants only.
  */
 import type { Socket } from "bun";
-import type { BodyFraming } from "../../http1/request-head-parser.ts";
+import type { BodyFraming } from "../../http1/server-request-head.ts";
 import type { WritableSocketLike } from "../../net/write-queue.ts";
 import type { AnswerName } from "../answers.ts";
 import type { PolicyProtocol } from "../reasons.ts";
-import type { CheckedTarget, ConnState, NetworkContext, PolicyRequest, Verdict } from "../types.ts";
+import type { CheckedTarget, ConnHandler, ConnState, NetworkContext, PolicyRequest, Verdict } from "../types.ts";
 import type { TunnelHandle } from "../tunnel.ts";
 import type { BodyPump } from "./body-stream.ts";
 import type { UpstreamClients } from "./upstream-clients.ts";
@@ -86,6 +86,19 @@ export interface HttpConnectionOptions {
    * streams are legitimate).
    */
   headTimeoutMs?: number;
+}
+
+/** The loop's ConnHandler for an accepted socket, plus `attach`, which binds it before any byte arrives. */
+export interface HttpConnectionHandler extends ConnHandler {
+  /** Bind to `socket` now (starts the head deadline); otherwise the first event binds it. */
+  attach(socket: Socket<ConnState>): void;
+}
+
+/** Events a transport without a Bun socket (the MITM's decrypted side) feeds into the loop. */
+export interface HttpSession {
+  data(chunk: Uint8Array): void;
+  drain(): void;
+  close(): void;
 }
 
 /** How a request's handling ended. */

@@ -7,7 +7,7 @@
  * SNI check (beyond). Block answers are `text/plain` and close the connection. A Host field
  * is never trusted over the CONNECT target.
  */
-import type { RequestHead } from "../../http1/request-head-parser.ts";
+import type { RequestHead } from "../../http1/server-request-head.ts";
 import { DialError } from "../dial-error.ts";
 import type { CheckedTarget, PolicyRequest } from "../types.ts";
 import { spliceTunnel } from "../tunnel.ts";

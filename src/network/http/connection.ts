@@ -13,17 +13,19 @@
  * WriteQueue; producers await `drained()` when it holds bytes.
  */
 import type { Socket } from "bun";
-import { headerValue, parseRequestHead, type BodyFraming, type RequestHead } from "../../http1/request-head-parser.ts";
+import { headerValue, parseRequestHead, type BodyFraming, type RequestHead } from "../../http1/server-request-head.ts";
 import { WriteQueue } from "../../net/write-queue.ts";
 import type { AnswerName, AnswerView } from "../answers.ts";
 import { recordedProtocol } from "../reasons.ts";
-import type { ConnHandler, ConnState, NetworkContext, PolicyRequest } from "../types.ts";
+import type { ConnState, NetworkContext, PolicyRequest } from "../types.ts";
 import {
   PLAIN_FRONT_END,
   type ConnIO,
   type DenyVerdict,
+  type HttpConnectionHandler,
   type HttpConnectionOptions,
   type HttpFrontEnd,
+  type HttpSession,
   type HttpTransport,
   type Outcome,
 } from "./conn-io.ts";
@@ -39,12 +41,6 @@ const MAX_PIPELINED = 64 * 1024;
 const HEAD_TIMEOUT_MS = 60_000;
 const PAUSE_BODY = 1;
 const PAUSE_INBOX = 2;
-
-/** The handler plus `attach`, which binds it to its socket before any byte arrives. */
-export interface HttpConnectionHandler extends ConnHandler {
-  /** Bind to `socket` now (starts the head deadline); otherwise the first event binds it. */
-  attach(socket: Socket<ConnState>): void;
-}
 
 /**
  * A ConnHandler for one accepted socket (HTTP listener, SOCKS5 hand-off). Install it as
@@ -72,13 +68,6 @@ export function createHttpConnectionHandler(ctx: NetworkContext, opts: HttpConne
       c.onClose();
     },
   };
-}
-
-/** Events a transport without a Bun socket (the MITM's decrypted side) feeds into the loop. */
-export interface HttpSession {
-  data(chunk: Uint8Array): void;
-  drain(): void;
-  close(): void;
 }
 
 /**

@@ -15,8 +15,9 @@
  * `content-length` (`bodyLength`); chunked bodies stream chunked. The response body is
  * pushed (response-pipe.ts): head and a small body leave in one write.
  */
-import type { RequestHead } from "../../http1/request-head-parser.ts";
-import { UpstreamError, type DirectResponse } from "../../http1/types.ts";
+import type { RequestHead } from "../../http1/server-request-head.ts";
+import type { DirectResponse } from "../../http1/types.ts";
+import { UpstreamError } from "../../http1/upstream-error.ts";
 import type { CheckedTarget, PolicyRequest, Verdict } from "../types.ts";
 import { applyHookActions } from "../hooks/inject.ts";
 import type { SecretField } from "../hooks/secret-store.ts";

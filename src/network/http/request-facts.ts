@@ -4,7 +4,7 @@
  * and pass them in `PolicyRequest`; the rule that limited mode denies a write channel is in
  * policy.ts (`allowsMethod`).
  */
-import type { RequestHead } from "../../http1/request-head-parser.ts";
+import type { RequestHead } from "../../http1/server-request-head.ts";
 import { READ_ONLY_METHODS } from "../policy.ts";
 
 /** Method-override fields some frameworks honour (SPEC-network §4). Lower-case. */

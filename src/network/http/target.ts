@@ -8,7 +8,7 @@
  * checked target (SOCKS5 hand-off, MITM) use `pinnedRequestTarget`: every request must name
  * that target or none.
  */
-import { headerValue, type RequestHead } from "../../http1/request-head-parser.ts";
+import { headerValue, type RequestHead } from "../../http1/server-request-head.ts";
 import type { AnswerName } from "../answers.ts";
 import { normalizeHost } from "../host.ts";
 import type { PinnedFrontEnd } from "./conn-io.ts";

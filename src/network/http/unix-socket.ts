@@ -13,7 +13,7 @@
  */
 import type { Socket } from "bun";
 import { CHUNKED_END, encodeChunk } from "../../http1/chunked-encoder.ts";
-import type { RequestHead } from "../../http1/request-head-parser.ts";
+import type { RequestHead } from "../../http1/server-request-head.ts";
 import { WriteQueue } from "../../net/write-queue.ts";
 import type { PolicyRequest } from "../types.ts";
 import { UNIX_SOCKET_HOST } from "../policy.ts";

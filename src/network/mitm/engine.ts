@@ -15,7 +15,7 @@ import type { Http1DirectClient } from "../../http1/types.ts";
 import { createUpstreamClients, type UpstreamClients } from "../http/upstream-clients.ts";
 import { concatBytes } from "../bytes.ts";
 import type { CheckedTarget, ConnHandler, ConnState, MitmEngine, NetworkContext } from "../types.ts";
-import type { HttpSession } from "../http/connection.ts";
+import type { HttpSession } from "../http/conn-io.ts";
 import type { Ca } from "./ca.ts";
 import { createCertCache, type CertCache } from "./cert-cache.ts";
 import { createInnerHttpSession } from "./inner-http.ts";

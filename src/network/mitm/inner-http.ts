@@ -9,8 +9,8 @@
  * response while `mitm.inspect` is on. Forwarded to `https://host[:port≠443]/path?query` over
  * the tunnel's checked addresses.
  */
-import { createHttpSession, type HttpSession } from "../http/connection.ts";
-import type { HttpTransport, PinnedFrontEnd } from "../http/conn-io.ts";
+import { createHttpSession } from "../http/connection.ts";
+import type { HttpSession, HttpTransport, PinnedFrontEnd } from "../http/conn-io.ts";
 import type { UpstreamClients } from "../http/upstream-clients.ts";
 import type { CheckedTarget, NetworkContext } from "../types.ts";
 

@@ -1,14 +1,16 @@
 /**
- * SOCKS5 peeking (SPEC-network §5 limited mode, beyond; §10 hosts with MITM hooks in any
- * mode): after REP 0x00 for an allowed host, read the client's first bytes (bounded in size and time) and decide who owns the
+ * Limited-mode SOCKS5 peeking (SPEC-network §5, beyond): after REP 0x00 for an allowed
+ * host, read the client's first bytes (bounded in size and time) and decide who owns the
  * connection:
  * - a plain HTTP/1.x request line → the one HTTP request loop pinned to the checked target
  *   (`socksFrontEnd`): the policy judges every request on the connection (method, write
  *   channel), so a non-read method gets the 403 block body from there;
  * - a TLS ClientHello with MITM enabled → the MITM engine takes the connection;
- * - anything else (including TLS without MITM, or silence until the timeout) → record
- *   `method_not_allowed` (source `mode_guard`: limited mode carries nothing it cannot
- *   judge), or in full mode `mitm_required` (source `mitm_hook`), and close.
+ * - anything else (including TLS without MITM, or silence until the timeout) → the policy
+ *   is asked about a stream it cannot read (`writeChannel` with no method): limited mode
+ *   denies it `method_not_allowed` (source `mode_guard`, one decision line), a host with MITM
+ *   hooks `mitm_required` (source `mitm_hook`, SPEC-network §10: peeking happens for it in
+ *   full mode too), and the connection closes.
  */
 import type { Socket } from "bun";
 import { TCHAR } from "../../http1/grammar.ts";
@@ -86,21 +88,23 @@ export function createPeekHandler(
   let decided = false;
   let closed = false;
 
-  const block = (why: string) => {
+  /** Bytes the proxy cannot judge: the policy decides (limited mode denies a write channel). */
+  const opaque = (why: string) => {
     decided = true;
     clearTimeout(timer);
-    ctx.log.debug("socks5 limited-mode peek blocked", { client, why });
-    const req: PolicyRequest = { protocol: "socks5_tcp", host: target.host, port: target.port, method: null, client };
-    // Peeking happens in limited mode (nothing it cannot judge passes) or, in full mode, for a
-    // host with MITM hooks (only TLS the MITM can open, or plain HTTP the policy refuses, §10).
-    if (ctx.config().mode === "limited") ctx.recordBlock(req, "method_not_allowed", "mode_guard");
-    else ctx.recordBlock(req, "mitm_required", "mitm_hook");
-    socket.end();
+    ctx.log.debug("socks5 limited-mode peek: no readable request", { client, why });
+    const req: PolicyRequest = { protocol: "socks5_tcp", host: target.host, port: target.port, method: null, writeChannel: true, client };
+    // Whatever the verdict, this connection ends: a deny is the limited-mode answer, and an
+    // allow (the mode switched to full while peeking) cannot be spliced from here any more —
+    // the client retries on a fresh connection.
+    void ctx.evaluate(req).then(() => {
+      if (!closed) socket.end();
+    });
   };
 
   const timer = setTimeout(() => {
     if (decided || closed) return;
-    block("no client bytes before the peek timeout");
+    opaque("no client bytes before the peek timeout");
   }, opts.peekTimeoutMs);
 
   const decide = (r: Exclude<PeekResult, { kind: "incomplete" }>) => {
@@ -121,10 +125,10 @@ export function createPeekHandler(
         mitm.intercept(socket, target, client, buf);
         return;
       }
-      block("TLS without MITM");
+      opaque("TLS without MITM");
       return;
     }
-    block(r.why);
+    opaque(r.why);
   };
 
   return {

@@ -85,7 +85,7 @@ export function startConformanceOrigin(tls?: { key: string; cert: string }) {
 
 /** Wrap a connected node socket (net or tls) as a ConformanceConn with an incremental response parser. */
 export function wrapConn(socket: Duplex): ConformanceConn {
-  let buf = Buffer.alloc(0);
+  let buf: Buffer = Buffer.alloc(0);
   let closed = false;
   const closedP = Promise.withResolvers<void>();
   let wake: (() => void) | null = null;

@@ -1,12 +1,12 @@
 /**
- * The network listener's request parsing (src/http1/request-head-parser.ts, chunked-decoder.ts): the
+ * The network listener's request parsing (src/http1/server-request-head.ts, chunked-decoder.ts): the
  * shared parser and decoder (rules in test/http1/request-head-parser.test.ts) with the
  * network bounds as defaults, and the chunked encoder.
  */
 import { describe, expect, test } from "bun:test";
-import { createRequestBodyDecoder } from "../../../src/http1/chunked-decoder.ts";
+import { createRequestBodyDecoder } from "../../../src/http1/server-request-body.ts";
 import { encodeChunk, CHUNKED_END } from "../../../src/http1/chunked-encoder.ts";
-import { parseRequestHead } from "../../../src/http1/request-head-parser.ts";
+import { parseRequestHead } from "../../../src/http1/server-request-head.ts";
 
 const enc = new TextEncoder();
 const bytes = (s: string) => enc.encode(s);

@@ -11,7 +11,7 @@ import {
   pinnedRequestTarget,
 } from "../../../src/network/http/target.ts";
 import { mitmFrontEnd } from "../../../src/network/mitm/inner-http.ts";
-import type { RequestHead } from "../../../src/http1/request-head-parser.ts";
+import type { RequestHead } from "../../../src/http1/server-request-head.ts";
 
 describe("parseAuthority / authorityMatches", () => {
   const cases: Array<[string, ReturnType<typeof parseAuthority>]> = [

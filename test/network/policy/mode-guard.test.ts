@@ -8,7 +8,7 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { RequestHead } from "../../../src/http1/request-head-parser.ts";
+import type { RequestHead } from "../../../src/http1/server-request-head.ts";
 import { isWriteChannel } from "../../../src/network/http/request-facts.ts";
 import { allowsMethod, compilePolicy, evaluatePolicy, type PolicyState } from "../../../src/network/policy.ts";
 import type { PolicyRequest } from "../../../src/network/types.ts";

@@ -12,7 +12,7 @@
  * `maxLineBytes`, the section at most `maxTrailerBytes`, and are discarded (RFC 9112 §7.1.2
  * lets a recipient drop trailers it does not understand).
  */
-import type { BodyFraming } from "./request-head-parser.ts";
+import type { BodyFraming } from "./server-request-head.ts";
 
 const CR = 13;
 const LF = 10;

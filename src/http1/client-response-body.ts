@@ -4,8 +4,8 @@
  * `data` callback a fresh buffer) and report how many input bytes they consumed; bytes after
  * the end of the message are left to the caller (they make the connection unusable).
  */
-import { UpstreamError } from "./types.ts";
-import type { BodyFraming } from "./response-head.ts";
+import { UpstreamError } from "./upstream-error.ts";
+import type { BodyFraming } from "./client-response-head.ts";
 
 /** Bound on one chunk-size line incl. extensions, and on the whole trailer section. */
 export const MAX_CHUNK_LINE = 4096;
