@@ -108,7 +108,8 @@ const hookedRequests: PolicyRequest[] = requests.map((r, i) =>
 const answers = ["93.184.216.34"];
 const resolver: Resolver = () => Promise.resolve(answers);
 const state: PolicyState = { enabled: true, mode: "limited", mitmEnabled: false };
-const hookedState: PolicyState = { enabled: true, mode: "full", mitmEnabled: true };
+// Same mode as the plain run (only the hooks differ); MITM on, as hooks require.
+const hookedState: PolicyState = { enabled: true, mode: "limited", mitmEnabled: true };
 
 async function tallyOf(p: CompiledPolicy, st: PolicyState, reqs: PolicyRequest[]): Promise<string> {
   const tally = new Map<string, number>();

@@ -90,7 +90,7 @@ export function compileHooks(specs: readonly HookSpec[]): HookTable {
   };
   return {
     hooks,
-    isHooked: (host, port) => hooks.length > 0 && anyHost.matches(host, port) !== null,
+    isHooked: (host, port) => hooks.length > 0 && candidates(host, port).length > 0,
     match: (req) => matchHooks(candidates(req.host, req.port), req),
   };
 }
