@@ -70,6 +70,7 @@ const mitmSchema = z.strictObject({
   ca_cert_path: z._default(nonEmptyPath, DEFAULT_CA_CERT_PATH),
   ca_key_path: z._default(nonEmptyPath, DEFAULT_CA_KEY_PATH),
   hooks: z._default(z.array(hookSchema), []),
+  ca_mode: z._default(z.enum(["file", "ephemeral"]), "file"),
 });
 
 /** Schema of the `[network_proxy]` table; unknown keys are errors (beyond, §2). */

@@ -49,10 +49,11 @@ export const READ_ONLY_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "O
  * Whether `mode` lets `method` through (the reference's `NetworkMode::allows_method`, plus
  * the write-channel rule of SPEC-network §4): full mode allows every method; limited mode
  * GET, HEAD and OPTIONS, and only when the request is not a write channel (`writeChannel`:
- * a body, `Upgrade`, or a non-read method override).
+ * a body, `Upgrade`, or a non-read method override). Beyond: git's smart-HTTP fetch
+ * (`gitFetch`, `git-fetch.ts`: `POST …/git-upload-pack`) only reads, so limited mode allows it.
  */
-export function allowsMethod(mode: Mode, method: string, writeChannel = false): boolean {
-  return mode === "full" || (READ_ONLY_METHODS.has(method) && !writeChannel);
+export function allowsMethod(mode: Mode, method: string, writeChannel = false, gitFetch = false): boolean {
+  return mode === "full" || (READ_ONLY_METHODS.has(method) && !writeChannel) || (gitFetch && method === "POST");
 }
 
 /** Compile the policy lists of a config. Throws `ConfigError` for a bad pattern. */
@@ -118,7 +119,7 @@ function modeGuard(req: PolicyRequest, state: PolicyState): Verdict | null {
   // No method: not judged yet (SOCKS5 before peeking), unless the stream is known to be one the
   // proxy cannot read (a write channel by definition: not HTTP, or TLS without MITM).
   if (req.method === null) return req.writeChannel ? deny("method_not_allowed", "mode_guard", "") : null;
-  if (allowsMethod(state.mode, req.method, req.writeChannel)) return null;
+  if (allowsMethod(state.mode, req.method, req.writeChannel, req.gitFetch)) return null;
   return deny("method_not_allowed", "mode_guard", "");
 }
 

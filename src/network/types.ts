@@ -45,6 +45,11 @@ export interface PolicyRequest {
   headers?: ReadonlyArray<readonly [string, string]>;
   /** Client `ip:port`, or null. */
   client: string | null;
+  /**
+   * The transport saw a git smart-HTTP fetch (`git-fetch.ts`: POST …/git-upload-pack with its
+   * content type); limited mode treats it as a read. Absent = false.
+   */
+  gitFetch?: boolean;
 }
 
 /**
@@ -116,6 +121,11 @@ export interface RuntimeConfig {
     caKeyPath: string;
     /** Request rules and credential injection (§10), in config order; secrets are read separately. */
     hooks: HookSpec[];
+    /**
+     * `file` (default): the CA of §6, loaded or created on disk. `ephemeral` (§11): a fresh CA
+     * per process, private key in memory only; `caKeyPath` is ignored.
+     */
+    caMode: "file" | "ephemeral";
   };
   /** Absolute path or null (beyond: admin bearer token, §7). */
   adminTokenFile: string | null;

@@ -48,6 +48,9 @@ function fakeLibc(platform: Libc["platform"], fail: { prctl?: OsError; ptrace?: 
     close: no,
     envValueView: no,
     waitReadable: no,
+    waitWritable: no,
+    write: no,
+    pipe: no,
     EAGAIN: 11,
     allocLockedPages: no,
   };

@@ -45,6 +45,7 @@ export function testConfig(over: DeepPartial<RuntimeConfig> = {}): RuntimeConfig
       caCertPath: join(dir, "network_proxy/mitm/ca.pem"),
       caKeyPath: join(dir, "network_proxy/mitm/ca.key"),
       hooks: [],
+      caMode: "file",
     },
     adminTokenFile: null,
   };

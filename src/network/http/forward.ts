@@ -27,6 +27,7 @@ import { isWriteChannel, requestHasBody } from "./request-facts.ts";
 import { framingOf, responseHeadBytes } from "./response-framing.ts";
 import { pipeResponse } from "./response-pipe.ts";
 import { pinnedRequestTarget, resolveRequestTarget, type TargetResult } from "./target.ts";
+import { isGitFetch } from "../git-fetch.ts";
 
 // Content-length bodies up to this size are collected: a byte body is what the HTTP/1.1 client
 // may replay once on a fresh connection when a pooled keep-alive one turns out closed (a
@@ -52,6 +53,7 @@ export async function forwardRequest(io: ConnIO, head: RequestHead): Promise<Out
     port: target.port,
     method: head.method,
     writeChannel: isWriteChannel(head),
+    gitFetch: isGitFetch(head.method, target.path, head.headers),
     client: io.client,
   };
   // Decrypted requests: MITM hooks judge the path, query and headers (SPEC-network §10).
