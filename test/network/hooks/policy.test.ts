@@ -60,6 +60,8 @@ describe("the MITM hook step of the policy (SPEC-network §10)", () => {
     [FULL, req("https", "api.github.com", 443, "GET", "/repos/acme/../x"), "deny mitm_hook_denied mitm_hook"],
     // hooks only narrow: the mode's method rule still applies after a match
     [LIMITED, req("https", "api.github.com", 443, "POST", "/repos/acme/x"), "deny method_not_allowed mode_guard"],
+    // limited mode's git-fetch read rule still applies after a match
+    [LIMITED, { ...req("https", "api.github.com", 443, "POST", "/repos/acme/x.git/git-upload-pack"), gitFetch: true }, "allow hook=gh"],
     // ... and the host policy runs first
     [FULL, req("https", "denied-too.test", 443, "GET", "/"), "deny denied baseline_policy"],
     [FULL, req("https_connect", "unlisted.test", 443, "CONNECT"), "deny not_allowed baseline_policy"],
