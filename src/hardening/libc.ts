@@ -57,6 +57,18 @@ export interface Libc {
   raiseNoFileLimit(): { soft: number; hard: number } | OsError;
   /** `unsetenv(3)`: removes a variable from the C environment children would inherit. */
   unsetenv(name: string): void;
+  /**
+   * `open(2)` a file read-only, close-on-exec and non-blocking (so a FIFO at the path cannot
+   * hang the caller: with no writer it reads as EOF). Returns the descriptor.
+   */
+  openRead(path: string): number | OsError;
+  /**
+   * A writable, zero-copy view of the value of `name` in the C environment (`getenv(3)`), or
+   * null when unset. The caller copies what it needs, then zeroes the view (so the bytes do
+   * not stay in the process's environment block) and calls `unsetenv`. Valid until the next
+   * change of that variable.
+   */
+  envValueView(name: string): Uint8Array | null;
   /** One `read(2)` of up to `dst.byteLength` bytes from `fd` into `dst`; 0 = EOF. No retry. */
   read(fd: number, dst: Uint8Array): number | OsError;
   /** `poll(2)` until `fd` is readable (or hung up); for descriptors left non-blocking by a parent. */
@@ -100,6 +112,8 @@ interface PlatformConsts {
   rlimitCore: number;
   rlimitNoFile: number;
   scPageSize: number;
+  /** O_CLOEXEC | O_NONBLOCK (O_RDONLY is 0 everywhere). */
+  openFlags: number;
 }
 
 function platformConsts(): PlatformConsts | null {
@@ -113,11 +127,12 @@ function platformConsts(): PlatformConsts | null {
         rlimitCore: 4,
         rlimitNoFile: 7,
         scPageSize: 30,
+        openFlags: 0x80000 | 0x800,
       };
     case "darwin":
-      return { paths: ["/usr/lib/libSystem.B.dylib"], errnoFn: "__error", mapAnon: 0x1000, rlimitCore: 4, rlimitNoFile: 8, scPageSize: 29 };
+      return { paths: ["/usr/lib/libSystem.B.dylib"], errnoFn: "__error", mapAnon: 0x1000, rlimitCore: 4, rlimitNoFile: 8, scPageSize: 29, openFlags: 0x1000000 | 0x4 };
     case "freebsd":
-      return { paths: ["libc.so.7"], errnoFn: "__error", mapAnon: 0x1000, rlimitCore: 4, rlimitNoFile: 8, scPageSize: 47 };
+      return { paths: ["libc.so.7"], errnoFn: "__error", mapAnon: 0x1000, rlimitCore: 4, rlimitNoFile: 8, scPageSize: 47, openFlags: 0x100000 | 0x4 };
     default:
       return null;
   }
@@ -125,6 +140,9 @@ function platformConsts(): PlatformConsts | null {
 
 const SYMBOLS = {
   read: { args: [FFIType.i32, FFIType.ptr, FFIType.u64], returns: FFIType.i64 },
+  open: { args: [FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
+  getenv: { args: [FFIType.ptr], returns: FFIType.ptr },
+  strlen: { args: [FFIType.ptr], returns: FFIType.u64 },
   strerror: { args: [FFIType.i32], returns: FFIType.cstring },
   setrlimit: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
   getrlimit: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
@@ -243,6 +261,16 @@ export function loadLibc(): Libc | null {
       if (platform !== "linux") throw new Error("pipe2 is used on Linux only");
       const fds = new Int32Array(2);
       return s.pipe2(fds, LINUX_PIPE_FLAGS) === 0 ? [fds[0]!, fds[1]!] : lastError();
+    },
+    openRead(path) {
+      const fd = s.open(Buffer.from(path + "\0", "utf8"), pc.openFlags);
+      return fd < 0 ? lastError() : fd;
+    },
+    envValueView(name) {
+      const p = s.getenv(Buffer.from(name + "\0", "utf8")) as Pointer | null;
+      if (!p) return null;
+      const len = Number(s.strlen(p));
+      return len === 0 ? new Uint8Array(0) : new Uint8Array(toArrayBuffer(p, 0, len));
     },
     read(fd, dst) {
       if (dst.byteLength === 0) return 0;

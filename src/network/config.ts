@@ -12,6 +12,7 @@ import { ConfigError, type ConfigIssue } from "./config-error.ts";
 import { DEFAULT_PORTS, issuesFromZod, networkProxySchema, type NetworkProxyTable } from "./config-schema.ts";
 import { patternProblem } from "./patterns.ts";
 import { parseListenAddress } from "./listen-addr.ts";
+import { hookSpecOf, hookToJson } from "./hooks/config-schema.ts";
 import { selectNetworkTable } from "./config-shapes/select.ts";
 import { misspelledTables, TABLE, type ConfigSource } from "./config-report.ts";
 
@@ -222,6 +223,7 @@ function toRuntime(t: NetworkProxyTable, baseDir: string, o: CliOverrides): Runt
       maxBodyBytes: t.mitm.max_body_bytes,
       caCertPath: resolvePath(baseDir, t.mitm.ca_cert_path),
       caKeyPath: resolvePath(baseDir, t.mitm.ca_key_path),
+      hooks: t.mitm.hooks.map(hookSpecOf),
       caMode: t.mitm.ca_mode,
     },
     adminTokenFile: t.admin_token_file === undefined ? null : resolvePath(baseDir, t.admin_token_file),
@@ -240,7 +242,8 @@ export function defaultConfig(baseDir: string = codexHome()): RuntimeConfig {
 /**
  * The effective config in the `{"network_proxy":{…}}` shape of `GET /config` (SPEC-network §7):
  * snake_case keys as in the TOML, CA paths absolute, `admin_token_file` path or null (the token
- * itself is never read here).
+ * itself is never read here), hooks with their secret sources (`secret_file` path or
+ * `secret_env_var` name), never a secret value.
  */
 export function configToJson(cfg: RuntimeConfig): { network_proxy: Record<string, unknown> } {
   return {
@@ -268,6 +271,7 @@ export function configToJson(cfg: RuntimeConfig): { network_proxy: Record<string
         max_body_bytes: cfg.mitm.maxBodyBytes,
         ca_cert_path: cfg.mitm.caCertPath,
         ca_key_path: cfg.mitm.caKeyPath,
+        hooks: cfg.mitm.hooks.map(hookToJson),
         ca_mode: cfg.mitm.caMode,
       },
       admin_token_file: cfg.adminTokenFile,

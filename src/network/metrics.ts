@@ -13,6 +13,9 @@
  * - `codex_network_proxy_config_reloads_total{result}` counter — reloads, `ok` or `error`.
  * - `codex_network_proxy_connections_refused_total` counter — client connections closed at
  *   once because `max_connections` was reached (§12).
+ * - `codex_network_proxy_hook_requests_total{hook}` counter — decrypted requests a MITM hook
+ *   applied to (§10), by hook label (`name`, else `hooks[<index>]`).
+ * - `codex_network_proxy_hook_injected_headers_total{hook}` counter — header fields injected.
  */
 import type { Metrics } from "./types.ts";
 
@@ -22,6 +25,8 @@ export interface ProxyMetrics extends Metrics {
   reload(ok: boolean): void;
   /** Count one client connection refused by the connection cap. */
   connectionRefused(): void;
+  /** Count a request a MITM hook applied to, and the header fields it injected (§10). */
+  hook(label: string, injected: number): void;
 }
 
 /** Escape a label value (backslash, double quote, line feed), per the exposition format. */
@@ -40,9 +45,15 @@ export function createMetrics(): ProxyMetrics {
   let reloadsOk = 0;
   let reloadsError = 0;
   let refused = 0;
+  const hookRequests = new Map<string, number>();
+  const hookInjected = new Map<string, number>();
   return {
     connectionRefused() {
       refused++;
+    },
+    hook(label, injected) {
+      hookRequests.set(label, (hookRequests.get(label) ?? 0) + 1);
+      hookInjected.set(label, (hookInjected.get(label) ?? 0) + injected);
     },
     request(protocol, decision, reason) {
       const key = `protocol="${escapeLabel(protocol)}",decision="${decision}",reason="${escapeLabel(reason ?? "")}"`;
@@ -92,6 +103,9 @@ export function createMetrics(): ProxyMetrics {
         "Client connections closed at once because max_connections was reached.",
         [["", refused]],
       );
+      const byHook = (m: Map<string, number>) => [...m].map(([label, n]): [string, number] => [`{hook="${escapeLabel(label)}"}`, n]);
+      family("codex_network_proxy_hook_requests_total", "counter", "Decrypted requests a MITM hook applied to, by hook.", byHook(hookRequests));
+      family("codex_network_proxy_hook_injected_headers_total", "counter", "Header fields injected by MITM hooks, by hook.", byHook(hookInjected));
       return lines.join("\n") + "\n";
     },
   };

@@ -161,7 +161,8 @@ export async function startNetworkProxy(opts: NetworkProxyOptions): Promise<Netw
     warn: (line) => log.warn(line),
     onRefused: () => ctx.metrics.connectionRefused(),
   });
-  const cleanups: Array<() => unknown> = [];
+  // Runs last (cleanups run in reverse): hook secrets are zeroed once nothing can use them.
+  const cleanups: Array<() => unknown> = [() => ctx.dispose()];
   let graceMs = 0;
   const undo = async () => {
     // Listeners first and together: all stop accepting now and share one grace period; the

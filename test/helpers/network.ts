@@ -49,6 +49,7 @@ export function testConfig(over: DeepPartial<RuntimeConfig> = {}): RuntimeConfig
       maxBodyBytes: 4096,
       caCertPath: join(dir, "network_proxy/mitm/ca.pem"),
       caKeyPath: join(dir, "network_proxy/mitm/ca.key"),
+      hooks: [],
       caMode: "file",
     },
     adminTokenFile: null,
@@ -298,10 +299,15 @@ export interface ProxyChild {
  * Run the real entry (`src/network/main.ts`) with `args` in a child: HOME and CODEX_HOME set to
  * `home`, a minimal environment (no proxy variables), stderr collected as it arrives.
  */
-export function spawnNetworkProxy(args: string[], home: string, stdout: "pipe" | "ignore" = "ignore"): ProxyChild {
+export function spawnNetworkProxy(
+  args: string[],
+  home: string,
+  stdout: "pipe" | "ignore" = "ignore",
+  env: Record<string, string> = {},
+): ProxyChild {
   const root = join(import.meta.dir, "../..");
   const proc = Bun.spawn([join(root, "node_modules/.bin/bun"), join(root, "src/network/main.ts"), ...args], {
-    env: childEnv({ HOME: home, CODEX_HOME: home }),
+    env: childEnv({ HOME: home, CODEX_HOME: home, ...env }),
     stdout,
     stderr: "pipe",
   });

@@ -46,6 +46,7 @@ const DEFAULTS: RuntimeConfig = {
     maxBodyBytes: 4096,
     caCertPath: "/etc/codex/network_proxy/mitm/ca.pem",
     caKeyPath: "/etc/codex/network_proxy/mitm/ca.key",
+    hooks: [],
     caMode: "file",
   },
   adminTokenFile: null,
@@ -103,7 +104,7 @@ ca_key_path = "rel/ca.key"
         allowLocalBinding: true,
         allowUnixSockets: ["/tmp/example.sock"],
       },
-      mitm: { enabled: true, inspect: true, maxBodyBytes: 10, caCertPath: "/abs/ca.pem", caKeyPath: "/etc/codex/rel/ca.key", caMode: "file" },
+      mitm: { enabled: true, inspect: true, maxBodyBytes: 10, caCertPath: "/abs/ca.pem", caKeyPath: "/etc/codex/rel/ca.key", caMode: "file", hooks: [] },
       adminTokenFile: "/etc/codex/secrets/admin.token",
     });
   });
@@ -253,6 +254,7 @@ describe("configToJson", () => {
           max_body_bytes: 4096,
           ca_cert_path: "/etc/codex/network_proxy/mitm/ca.pem",
           ca_key_path: "/etc/codex/network_proxy/mitm/ca.key",
+          hooks: [],
           ca_mode: "file",
         },
         admin_token_file: null,

@@ -1,7 +1,8 @@
 /**
  * HTTP CONNECT (RFC 9110 §9.3.6, SPEC-network §4): judge `host:port` with protocol
- * `https_connect`; limited mode → the MITM when it runs, else 403 `mitm_required`; full
- * mode → dial the checked addresses, answer `200 Connection established` only once the
+ * `https_connect`; a verdict that says `intercept` (limited mode, or a host with MITM hooks in
+ * any mode, §10) → the MITM (the policy answered 403 `mitm_required` when it does not run);
+ * otherwise → dial the checked addresses, answer `200 Connection established` only once the
  * upstream is up (dial failure → 502 `upstream failure`), then splice (tunnel.ts) with the
  * SNI check (beyond). Block answers are `text/plain` and close the connection. A Host field
  * is never trusted over the CONNECT target.
@@ -39,11 +40,11 @@ export async function handleConnect(io: ConnIO, head: RequestHead): Promise<Outc
   }
   const target: CheckedTarget = { host: verdict.host, port: t.port, addresses: verdict.addresses };
 
-  // The policy allowed a limited-mode CONNECT only because the MITM runs (else `mitm_required`).
-  const limited = ctx.config().mode === "limited";
-  const mitm = limited ? ctx.mitm() : null;
-  if (limited && !mitm) {
-    // The mode or the engine changed while the policy was asked: never splice raw in limited mode.
+  // The policy asks to look inside (limited mode, or a host with MITM hooks, §10) only because
+  // the MITM runs (else `mitm_required`).
+  const mitm = verdict.intercept ? ctx.mitm() : null;
+  if (verdict.intercept && !mitm) {
+    // The engine changed while the policy was asked: never splice such a tunnel raw.
     ctx.log.info("CONNECT state changed during the decision", { host: verdict.host, client: io.client });
     io.answer("internal_error", { close: true });
     return "close";

@@ -3,9 +3,10 @@
  * judge the destination with protocol `socks5_tcp` and no method; deny → REP 0x02, DNS
  * failure → REP 0x04; full mode: dial only the verdict's addresses and answer REP 0x00 with
  * the outbound socket's local address once connected (dial errors → 0x03/0x04/0x05/0x06/0x01);
- * limited mode: REP 0x00 at once (BND 0.0.0.0:0: nothing is dialed yet) and peek at the
- * client's first bytes (peek.ts). In limited mode the host verdict is provisional: the
- * decision line is written by the judgement of what the client sends (one line, §3).
+ * when the verdict says `intercept` (limited mode, or a host with MITM hooks, §10): REP 0x00
+ * at once (BND 0.0.0.0:0: nothing is dialed yet) and peek at the client's first bytes
+ * (peek.ts). Such a host verdict is provisional: the decision line is written by the
+ * judgement of what the client sends (one line, §3).
  */
 import { DialError } from "../dial-error.ts";
 import type { CheckedTarget, PolicyRequest } from "../types.ts";
@@ -20,11 +21,13 @@ import { noteVerdict, startAccess, writeAccess, type AccessNote } from "../acces
 export async function runConnect(io: SessionIo, address: SocksAddress): Promise<void> {
   const { ctx, client } = io;
   const req: PolicyRequest = { protocol: "socks5_tcp", host: address.host, port: address.port, method: null, client };
-  const limited = ctx.config().mode === "limited";
-  // The access line (docs/logs.md): a refusal now, a tunnel when it closes. In limited mode the
-  // requests the peek hands to the HTTP loop (or the MITM) write their own lines instead.
+  // Provisional: an allow that must be looked inside (limited mode, a hooked host) is judged
+  // and logged again from what the client sends.
+  // The access line (docs/logs.md): a refusal now, a tunnel when it closes. Connections that
+  // are looked inside (the peek hands them to the HTTP loop or the MITM) write one line per
+  // request instead.
   const note = startAccess(client, null, "socks5");
-  const verdict = await ctx.evaluate(req, { provisional: limited });
+  const verdict = await ctx.evaluate(req, { provisional: true });
   noteVerdict(note, req, verdict);
   if (io.aborted()) return;
   if (verdict.action === "deny") {
@@ -36,7 +39,7 @@ export async function runConnect(io: SessionIo, address: SocksAddress): Promise<
     return;
   }
   const target: CheckedTarget = { host: verdict.host, port: address.port, addresses: verdict.addresses };
-  if (limited) {
+  if (verdict.intercept) {
     startPeeking(io, target);
     return;
   }
