@@ -21,7 +21,7 @@ import { createLogger, parseLogLevel, type LogFormat, type Logger, type LogLevel
 import type { Mode } from "./types.ts";
 import { configToJson, defaultConfigPath, loadConfig, type CliOverrides } from "./config.ts";
 import { compilePolicy } from "./policy.ts";
-import pkg from "../../package.json" with { type: "json" };
+import { PACKAGE_VERSION, VERSION_TEXT } from "../version.ts";
 
 /** Where a CLI run writes (tests capture these). */
 export interface CliIo {
@@ -63,7 +63,7 @@ const runCmd = defineCommand({ meta: { name: "run", description: "run the proxy 
 const initCmd = defineCommand({ meta: { name: "init", description: "create the MITM CA if missing and print how to trust it" }, args: initArgs });
 const checkCmd = defineCommand({ meta: { name: "check-config", description: "validate the config and print it as JSON" }, args: checkArgs });
 const mainCmd = defineCommand({
-  meta: { name: "codex-network-proxy", version: pkg.version, description: "local egress policy proxy (HTTP, SOCKS5, admin API)" },
+  meta: { name: "codex-network-proxy", version: PACKAGE_VERSION, description: "local egress policy proxy (HTTP, SOCKS5, admin API)" },
   args: runArgs,
   subCommands: { run: runCmd, init: initCmd, "check-config": checkCmd },
 });
@@ -283,7 +283,7 @@ export async function runCli(argv: string[], io: CliIo = defaultIo): Promise<num
     return 0;
   }
   if (values.version) {
-    io.stdout(`codex-network-proxy ${pkg.version}\n`);
+    io.stdout(`codex-network-proxy ${VERSION_TEXT}\n`);
     return 0;
   }
   try {
