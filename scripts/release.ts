@@ -7,8 +7,10 @@
  *
  * Writes (under `dist/` unless --outdir):
  *   release/codex-proxies-<version>-<target>.tar.gz (.zip for Windows), release/SHA256SUMS
- *   npm/<target>/ (@codex-proxies/<target>) and npm/codex-proxies/ (the launcher)
+ *   npm/<target>/ (@codex-proxies/<target>) and npm/codex-proxies/ (the launcher), each also
+ *     packed by `npm pack` into npm/*.tgz (what the release workflow publishes)
  *   stage/codex-proxies-<version>-<target>/ (what each archive holds)
+ *   darwin-signatures.json (each macOS executable's code-signature state, for the release notes)
  * Each archive: both executables, README.md, LICENSE, and on Linux the systemd units in
  * `systemd/`. Every file's mtime is SOURCE_DATE_EPOCH (default: the commit's time), so two runs
  * on one commit give identical bytes. A target that cannot be built fails the command: nothing
@@ -21,7 +23,7 @@ import { join, resolve } from "node:path";
 import { compile, ENTRIES, gitCommit, ROOT, TARGETS, type BunTarget } from "./build.ts";
 import { writeTarGz, writeZip } from "./release/archive.ts";
 import { checkMachOSignature } from "./release/macho-signature.ts";
-import { writeLauncherPackage, writePlatformPackage, type ReleaseTarget } from "./release/npm-packages.ts";
+import { packPackages, writeLauncherPackage, writePlatformPackage, type ReleaseTarget } from "./release/npm-packages.ts";
 import { bunRuntime } from "./release/runtimes.ts";
 
 /** Release name and npm platform fields of a Bun target (`bun-linux-arm64-musl` → `linux-arm64-musl`). */
@@ -83,6 +85,8 @@ function main(): number {
   const cacheDir = join(ROOT, "node_modules", ".cache", "codex-proxies", "bun-runtimes");
   const repoUrl = process.env.CODEX_PROXIES_REPOSITORY ?? (typeof repository === "string" ? repository : repository?.url);
   const notes: string[] = [];
+  const npmDirs: string[] = [];
+  const signatures: Record<string, { valid: boolean; adhoc: boolean; problems: string[] }> = {};
   const targets = opts.targets.map(releaseTarget);
 
   for (const [i, bunTarget] of opts.targets.entries()) {
@@ -101,6 +105,7 @@ function main(): number {
         const sig = checkMachOSignature(new Uint8Array(readFileSync(outfile)));
         const state = sig.valid ? `valid ${sig.adhoc ? "ad-hoc " : ""}signature` : `INVALID code signature (${sig.problems.join("; ")})`;
         notes.push(`${t.name}/${e.name}: ${state}`);
+        signatures[`${t.name}/${e.name}`] = { valid: sig.valid, adhoc: sig.adhoc, problems: sig.problems };
       }
     }
     copyInto(join(ROOT, "README.md"), join(stage, "README.md"), 0o644);
@@ -114,11 +119,12 @@ function main(): number {
     chmodSync(stage, 0o755);
     const archive = join(dirs.release, base + (t.os === "win32" ? ".zip" : ".tar.gz"));
     (t.os === "win32" ? writeZip : writeTarGz)({ parent: dirs.stage, name: base, out: archive, epoch });
-    writePlatformPackage({ root: ROOT, outdir: dirs.npm, version, repository: repoUrl, target: t, binaries: stage });
+    npmDirs.push(writePlatformPackage({ root: ROOT, outdir: dirs.npm, version, repository: repoUrl, target: t, binaries: stage }));
     const mib = (statSync(archive).size / 2 ** 20).toFixed(1);
     process.stderr.write(`${t.name}: ${archive} (${mib} MiB) in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
   }
-  writeLauncherPackage({ root: ROOT, outdir: dirs.npm, version, repository: repoUrl, targets });
+  npmDirs.push(writeLauncherPackage({ root: ROOT, outdir: dirs.npm, version, repository: repoUrl, targets }));
+  for (const tgz of packPackages(npmDirs, dirs.npm)) process.stderr.write(`npm package ${tgz}\n`);
 
   const sums = readdirSync(dirs.release)
     .filter((f) => f !== "SHA256SUMS")
@@ -128,6 +134,7 @@ function main(): number {
   writeFileSync(join(dirs.release, "SHA256SUMS"), sums);
   process.stdout.write(sums);
   for (const n of notes) process.stderr.write(`darwin signature: ${n}\n`);
+  writeFileSync(join(opts.outdir, "darwin-signatures.json"), JSON.stringify(signatures, null, 2) + "\n");
   process.stderr.write(
     `release ${version} (commit ${commit}, SOURCE_DATE_EPOCH ${epoch}): ${targets.length} targets in ${((performance.now() - started) / 1000).toFixed(1)} s\n`,
   );

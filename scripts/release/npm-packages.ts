@@ -109,3 +109,16 @@ export function writeLauncherPackage(o: NpmPackageOptions & { targets: readonly 
   copyFileSync(join(o.root, "LICENSE"), join(dir, "LICENSE"));
   return dir;
 }
+
+/**
+ * `npm pack`s each folder into `outdir` (what `npm publish <tarball>` uploads); returns the
+ * tarball paths in the order given. Throws on the first failure.
+ */
+export function packPackages(dirs: readonly string[], outdir: string): string[] {
+  return dirs.map((dir) => {
+    const r = Bun.spawnSync(["npm", "pack", dir, "--pack-destination", outdir, "--json", "--ignore-scripts"], { stdout: "pipe", stderr: "pipe" });
+    if (r.exitCode !== 0) throw new Error(`npm pack ${dir} failed: ${r.stderr.toString().trim()}`);
+    const [{ filename }] = JSON.parse(r.stdout.toString()) as Array<{ filename: string }>;
+    return join(outdir, filename);
+  });
+}
