@@ -3,7 +3,7 @@
  * packages. One command; offline apart from the npm registry (Bun runtimes for cross-compiling,
  * scripts/release/runtimes.ts).
  *
- *   bun scripts/release.ts [--outdir <dir>] [--targets linux-x64,darwin-arm64,…]
+ *   bun scripts/release.ts [--outdir <dir>] [--targets linux-x64,darwin-arm64,…] [--no-npm-pack]
  *
  * Writes (under `dist/` unless --outdir):
  *   release/codex-proxies-<version>-<target>.tar.gz (.zip for Windows), release/SHA256SUMS
@@ -36,16 +36,18 @@ export function releaseTarget(t: BunTarget): ReleaseTarget {
 }
 
 function parseArgs(argv: string[]) {
-  const out = { outdir: join(ROOT, "dist"), targets: [...TARGETS] as BunTarget[] };
+  const out = { outdir: join(ROOT, "dist"), targets: [...TARGETS] as BunTarget[], npmPack: true };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === "--outdir" && argv[i + 1]) out.outdir = resolve(argv[++i]!);
+    // The npm folders are still written; only `npm pack` (slow: ~100 MiB of gzip each) is left out.
+    else if (a === "--no-npm-pack") out.npmPack = false;
     else if (a === "--targets" && argv[i + 1]) {
       const wanted = argv[++i]!.split(",");
       const unknown = wanted.filter((w) => !TARGETS.includes(`bun-${w}` as BunTarget));
       if (unknown.length) throw new Error(`unknown target(s) ${unknown.join(", ")}; known: ${TARGETS.map((t) => t.slice(4)).join(", ")}`);
       out.targets = TARGETS.filter((t) => wanted.includes(t.slice(4)));
-    } else throw new Error("usage: bun scripts/release.ts [--outdir <dir>] [--targets linux-x64,darwin-arm64,…]");
+    } else throw new Error("usage: bun scripts/release.ts [--outdir <dir>] [--targets linux-x64,darwin-arm64,…] [--no-npm-pack]");
   }
   return out;
 }
@@ -124,7 +126,7 @@ function main(): number {
     process.stderr.write(`${t.name}: ${archive} (${mib} MiB) in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
   }
   npmDirs.push(writeLauncherPackage({ root: ROOT, outdir: dirs.npm, version, repository: repoUrl, targets }));
-  for (const tgz of packPackages(npmDirs, dirs.npm)) process.stderr.write(`npm package ${tgz}\n`);
+  if (opts.npmPack) for (const tgz of packPackages(npmDirs, dirs.npm)) process.stderr.write(`npm package ${tgz}\n`);
 
   const sums = readdirSync(dirs.release)
     .filter((f) => f !== "SHA256SUMS")

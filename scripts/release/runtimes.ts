@@ -51,7 +51,7 @@ export function bunRuntime(opts: { root: string; target: BunTarget; bunVersion: 
   mkdirSync(dir, { recursive: true });
   // npm retries a failed fetch itself; a registry that goes idle mid-download (EIDLETIMEOUT)
   // ends the command, so the whole `npm pack` gets up to three tries.
-  let pack: ReturnType<typeof Bun.spawnSync> | undefined;
+  let pack: { exitCode: number | null; stdout: Buffer; stderr: Buffer } | undefined;
   for (let attempt = 1; attempt <= 3; attempt++) {
     pack = Bun.spawnSync(["npm", "pack", `${name}@${opts.bunVersion}`, "--pack-destination", dir, "--json", "--ignore-scripts"], {
       cwd: dir,
@@ -61,7 +61,7 @@ export function bunRuntime(opts: { root: string; target: BunTarget; bunVersion: 
     if (pack.exitCode === 0) break;
     process.stderr.write(`npm pack ${name}@${opts.bunVersion} failed (try ${attempt} of 3)\n`);
   }
-  if (!pack || pack.exitCode !== 0) throw new Error(`npm pack ${name}@${opts.bunVersion} failed:\n${pack?.stderr?.toString().trim()}`);
+  if (!pack || pack.exitCode !== 0) throw new Error(`npm pack ${name}@${opts.bunVersion} failed:\n${pack?.stderr.toString().trim()}`);
   const [{ filename }] = JSON.parse(pack.stdout.toString()) as Array<{ filename: string }>;
   const tgz = join(dir, filename);
   const got = sriOf(readFileSync(tgz));

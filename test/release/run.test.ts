@@ -103,7 +103,7 @@ describe.skipIf(!RELEASE_DIR || process.platform !== "linux" || process.arch !==
       hostname: "127.0.0.1",
       port: 0,
       fetch(req) {
-        asked.push(decodeURIComponent(new URL(req.url).pathname));
+        asked.push(decodeURIComponent(new URL(req.url).pathname).slice(1));
         return new Response("refused", { status: 403 });
       },
     });
