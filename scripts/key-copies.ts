@@ -2,7 +2,7 @@
  * Measure how many plaintext copies of the API key live in the responses proxy's memory
  * (SPEC §1.3 "beyond": the goal is exactly one, the locked page).
  *
- *   sudo bun scripts/key-copies.ts [--requests N] [--binary PATH] [--concurrency C] [--tls] [--full-scan] [--control] [--verbose]
+ *   sudo bun scripts/key-copies.ts [--requests N] [--binary PATH] [--concurrency C] [--tls] [--full-scan] [--control] [--verbose] [--github-oidc]
  *
  * Starts the compiled proxy (building it into dist/ when missing) with a random key piped
  * on stdin, sends N requests (default 1000) through it to a fake upstream served by this
@@ -14,14 +14,18 @@
  * Only resident or swapped pages are read (see dataRuns); `--full-scan` reads every readable
  * byte instead (several GB of reserved address space, slow) to cross-check that shortcut.
  * `--control` also puts the key in the proxy's environment, a copy the scan must find.
+ * `--github-oidc` measures workload identity mode instead (SPEC §1.8; scripts/lib/key-copies-oidc.ts):
+ * the request token, the current access token, retired access tokens and the subject JWT.
  *
  * Must run as root: the proxy sets PR_SET_DUMPABLE=0, which makes /proc/<pid>/mem owned
  * by root (and ptrace-protected) for everybody else, including the proxy's own user.
  */
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdtempSync, openSync, readSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createTestPki } from "../test/responses/tls-fixture.ts";
+import { needles as encodings, scan } from "./lib/mem-scan.ts";
+import { runGithubOidc } from "./lib/key-copies-oidc.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 
@@ -33,10 +37,11 @@ interface Options {
   fullScan: boolean;
   control: boolean;
   verbose: boolean;
+  githubOidc: boolean;
 }
 
 function parseOptions(argv: string[]): Options {
-  const o: Options = { requests: 1000, binary: join(ROOT, "dist", "codex-responses-api-proxy"), concurrency: 8, tls: false, fullScan: false, control: false, verbose: false };
+  const o: Options = { requests: 1000, binary: join(ROOT, "dist", "codex-responses-api-proxy"), concurrency: 8, tls: false, fullScan: false, control: false, verbose: false, githubOidc: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const next = () => {
@@ -51,6 +56,7 @@ function parseOptions(argv: string[]): Options {
     else if (a === "--tls") o.tls = true;
     else if (a === "--full-scan") o.fullScan = true;
     else if (a === "--control") o.control = true;
+    else if (a === "--github-oidc") o.githubOidc = true;
     else throw new Error(`unknown argument ${a}`);
   }
   if (!Number.isInteger(o.requests) || o.requests < 0) throw new Error("--requests must be a non-negative integer");
@@ -64,93 +70,6 @@ function randomKey(): string {
   return "sk-keycopies-" + Array.from(bytes, (b) => alphabet[b % alphabet.length]).join("");
 }
 
-/** One readable mapping of /proc/<pid>/maps. */
-interface Region {
-  start: number;
-  end: number;
-  perms: string;
-  name: string;
-}
-
-function readableRegions(pid: number): Region[] {
-  const out: Region[] = [];
-  for (const line of readFileSync(`/proc/${pid}/maps`, "utf8").split("\n")) {
-    const m = line.match(/^([0-9a-f]+)-([0-9a-f]+) (\S+) \S+ \S+ \S+\s*(.*)$/);
-    if (!m || m[3]![0] !== "r") continue;
-    // [vvar]/[vvar_vclock] pages fault on read; [vsyscall] is outside the process's memory.
-    if (m[4]!.startsWith("[vvar") || m[4] === "[vsyscall]") continue;
-    out.push({ start: parseInt(m[1]!, 16), end: parseInt(m[2]!, 16), perms: m[3]!, name: m[4]! });
-  }
-  return out;
-}
-
-const PAGE = 4096;
-
-/**
- * Runs of pages of `region` that hold data: present in RAM or swapped out, from
- * /proc/<pid>/pagemap (bit 63 present, bit 62 swapped). Pages that were never touched read
- * as zeros and cannot hold a copy; skipping them turns a scan of several GB of reserved
- * JavaScriptCore address space into a scan of the resident set.
- */
-function dataRuns(pagemapFd: number, region: Region): Array<[number, number]> {
-  const pages = (region.end - region.start) / PAGE;
-  const runs: Array<[number, number]> = [];
-  const BATCH = 64 * 1024;
-  const entries = Buffer.alloc(BATCH * 8);
-  let runStart = -1;
-  for (let first = 0; first < pages; first += BATCH) {
-    const count = Math.min(BATCH, pages - first);
-    const n = readSync(pagemapFd, entries, 0, count * 8, ((region.start / PAGE + first) * 8));
-    for (let i = 0; i < count; i++) {
-      const used = i * 8 < n && (entries.readUInt32LE(i * 8 + 4) & 0xc0000000) !== 0;
-      const addr = region.start + (first + i) * PAGE;
-      if (used && runStart < 0) runStart = addr;
-      if (!used && runStart >= 0) {
-        runs.push([runStart, addr]);
-        runStart = -1;
-      }
-    }
-  }
-  if (runStart >= 0) runs.push([runStart, region.end]);
-  return runs;
-}
-
-/** Occurrences of `needle` in the process's readable memory, with where they are. */
-function scan(pid: number, needle: Buffer, full = false): Array<{ address: number; region: Region }> {
-  const hits: Array<{ address: number; region: Region }> = [];
-  const fd = openSync(`/proc/${pid}/mem`, "r");
-  const pagemap = openSync(`/proc/${pid}/pagemap`, "r");
-  const CHUNK = 4 * 1024 * 1024;
-  const buf = Buffer.alloc(CHUNK + needle.length);
-  try {
-    for (const region of readableRegions(pid)) {
-      const runs: Array<[number, number]> = full ? [[region.start, region.end]] : dataRuns(pagemap, region);
-      for (const [runStart, runEnd] of runs) {
-        // Chunks overlap by needle.length - 1 bytes so a copy across a chunk edge is found.
-        for (let pos = runStart; pos < runEnd; ) {
-          const want = Math.min(CHUNK + needle.length - 1, runEnd - pos);
-          let n: number;
-          try {
-            n = readSync(fd, buf, 0, want, pos);
-          } catch {
-            break; // unreadable (e.g. a guard page the kernel refuses): skip the rest of the run
-          }
-          if (n <= 0) break;
-          const view = buf.subarray(0, n);
-          for (let i = view.indexOf(needle); i >= 0; i = view.indexOf(needle, i + 1)) hits.push({ address: pos + i, region });
-          if (pos + n >= runEnd) break;
-          pos += Math.min(CHUNK, n);
-        }
-      }
-    }
-  } finally {
-    closeSync(fd);
-    closeSync(pagemap);
-  }
-  // Overlapping chunk edges can report a copy twice; dedupe by address.
-  return [...new Map(hits.map((h) => [h.address, h])).values()];
-}
-
 async function main(): Promise<number> {
   const o = parseOptions(process.argv.slice(2));
   if (process.platform !== "linux") throw new Error("key-copies needs Linux /proc");
@@ -162,6 +81,8 @@ async function main(): Promise<number> {
     const r = Bun.spawnSync([process.execPath, join(ROOT, "scripts", "build.ts"), "--only", "responses"], { stdout: "inherit", stderr: "inherit" });
     if (r.exitCode !== 0) throw new Error("build failed");
   }
+
+  if (o.githubOidc) return runGithubOidc(o);
 
   const key = randomKey();
   const pki = o.tls ? createTestPki() : null;
@@ -210,10 +131,7 @@ async function main(): Promise<number> {
 
   try {
     // JavaScriptCore keeps strings as Latin-1 when it can and as UTF-16 otherwise: count both.
-    const needles = [
-      { enc: "latin1", bytes: Buffer.from(key, "latin1") },
-      { enc: "utf16le", bytes: Buffer.from(key, "utf16le") },
-    ];
+    const needles = encodings(key);
     const report = (label: string) => {
       const hits = needles.flatMap((n) => scan(proxy.pid, n.bytes, o.fullScan).map((h) => ({ ...h, enc: n.enc })));
       if (o.verbose) {

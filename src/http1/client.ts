@@ -283,6 +283,7 @@ export function createHttp1Client(opts: ClientOptions = {}, hooks: ClientTestHoo
       bodyLength: p.streamLength,
       signal: p.req.signal,
       onHeadZeroed: hooks.onHeadZeroed,
+      zeroReceived: p.req.secretResponse === true,
       handler,
       replay: reused ? replay : null,
       prepared: p,

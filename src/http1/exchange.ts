@@ -37,6 +37,8 @@ export interface ExchangeInput {
   signal?: AbortSignal | AbortLike;
   /** Test hook: called with the head buffer right after it was zeroed. */
   onHeadZeroed?: (head: Uint8Array) => void;
+  /** ClientRequest.secretResponse: zero every received chunk once parsed and delivered. */
+  zeroReceived?: boolean;
   /** Receives the response once its head is parsed, or the failure before that. */
   handler: ResponseHandler;
   /**
@@ -74,7 +76,8 @@ class Exchange implements ConnectionSink, BodySource, RangeSink {
       consumer.range(bytes, start, end);
       return;
     }
-    const c = start === 0 && end === bytes.length ? bytes : bytes.subarray(start, end);
+    // A chunk that is zeroed after parsing can't lend views to pieces kept for later.
+    const c = !consumer && this.input.zeroReceived ? bytes.slice(start, end) : start === 0 && end === bytes.length ? bytes : bytes.subarray(start, end);
     if (consumer) {
       consumer.data(c);
       return;
@@ -183,6 +186,25 @@ class Exchange implements ConnectionSink, BodySource, RangeSink {
   }
 
   onData(chunk: Uint8Array): void {
+    if (!this.input.zeroReceived) {
+      this.receive(chunk);
+      return;
+    }
+    try {
+      this.receive(chunk);
+    } finally {
+      // Everything of this read was parsed and delivered (copied by the consumer): zero the
+      // socket chunk, and a head accumulation buffer that just completed.
+      chunk.fill(0);
+      const acc = this.acc;
+      if (acc?.lastBuffer) {
+        acc.lastBuffer.fill(0);
+        acc.lastBuffer = null;
+      }
+    }
+  }
+
+  private receive(chunk: Uint8Array): void {
     try {
       let from = 0;
       if (this.phase === "head") {

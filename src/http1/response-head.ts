@@ -281,6 +281,8 @@ function decideFraming(
 export class HeadAccumulator {
   private buf: Uint8Array | null = null;
   private len = 0;
+  /** The buffer of the last completed accumulated head (its bytes, body bytes after the head included), for callers that zero it. */
+  lastBuffer: Uint8Array | null = null;
 
   /**
    * @returns null while incomplete, else the bytes holding the head and the index where the
@@ -301,6 +303,8 @@ export class HeadAccumulator {
     if (need > this.buf!.length) {
       const grown = new Uint8Array(Math.min(Math.max(need, this.buf!.length * 2), MAX_HEAD_BYTES + chunk.length));
       grown.set(this.buf!.subarray(0, this.len));
+      // The old buffer may hold body bytes of a secret response (see lastBuffer): zero it.
+      this.buf!.fill(0);
       this.buf = grown;
     }
     const from = Math.max(0, this.len - 3);
@@ -310,6 +314,7 @@ export class HeadAccumulator {
     if (end >= 0) {
       if (end > MAX_HEAD_BYTES) throw protocolError("response head too large");
       const bytes = this.buf!.subarray(0, this.len);
+      this.lastBuffer = this.buf;
       this.buf = null;
       this.len = 0;
       return { bytes, end };

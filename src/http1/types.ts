@@ -66,6 +66,14 @@ export interface ClientRequest {
    * including any part queued for backpressure.
    */
   secretHeader?: { name: string; value: Uint8Array };
+  /**
+   * The response carries a secret (a token endpoint's answer): every socket chunk of the
+   * response is zeroed once it has been parsed and its pieces delivered, and so is a head
+   * accumulation buffer. The consumer must copy what it keeps inside `data()`/`range()` (and
+   * attach in `onResponse` on the `send` path; pieces that arrive before it attaches are held
+   * as copies).
+   */
+  secretResponse?: boolean;
   /** Body bytes (content-length framing), a stream (chunked framing, or `bodyLength`), or none. */
   body?: Uint8Array | ReadableStream<Uint8Array> | null;
   /**

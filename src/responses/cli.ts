@@ -14,6 +14,12 @@ export interface ResponsesProxyArgs {
   httpShutdown: boolean;
   upstreamUrl: string;
   dumpDir?: string;
+  /** `--github-oidc` and its four companions (SPEC §1.8); all five or none. */
+  githubOidc?: true;
+  oidcAudience?: string;
+  identityProviderId?: string;
+  serviceAccountId?: string;
+  githubOidcRequestUrl?: string;
 }
 
 /** Result of parsing: run, print help/version (exit 0), or a usage error (exit 2). */
@@ -25,7 +31,9 @@ export type CliOutcome =
 
 export const DEFAULT_UPSTREAM_URL = "https://api.openai.com/v1/responses";
 export const PROGRAM = "codex-responses-api-proxy";
-export const USAGE = `Usage: ${PROGRAM} [--port <PORT>] [--server-info <FILE>] [--http-shutdown] [--upstream-url <URL>] [--dump-dir <DIR>]`;
+/** The §1.8 flag group, in the order the usage line and a missing-flag error list it. */
+const OIDC_GROUP = "--github-oidc --oidc-audience <A> --identity-provider-id <ID> --service-account-id <ID> --github-oidc-request-url <URL>";
+export const USAGE = `Usage: ${PROGRAM} [--port <PORT>] [--server-info <FILE>] [--http-shutdown] [--upstream-url <URL>] [--dump-dir <DIR>] [${OIDC_GROUP}]`;
 
 export const HELP = `Strict proxy that forwards only POST /v1/responses to the upstream, adding Authorization: Bearer <key>.
 The key is read from stdin (e.g. printenv OPENAI_API_KEY | ${PROGRAM}).
@@ -40,6 +48,22 @@ Options:
       --dump-dir <DIR>       Write a request and a response JSON file per forwarded call into DIR
   -h, --help                 Print help
       --version              Print version
+
+Workload identity (GitHub Actions without a stored key):
+      --github-oidc                     Read a GitHub OIDC request token on stdin instead of a key,
+                                        exchange the runner's OIDC JWT at OpenAI for a short-lived
+                                        access token and renew it ahead of expiry (needs the four below
+                                        and the default --upstream-url)
+      --oidc-audience <A>               Audience requested from GitHub for the JWT
+      --identity-provider-id <ID>       OpenAI workload identity provider id
+      --service-account-id <ID>         OpenAI service account id
+      --github-oidc-request-url <URL>   GitHub's token URL: $ACTIONS_ID_TOKEN_REQUEST_URL (HTTPS)
+
+  GitHub Actions step (the job needs \`permissions: id-token: write\`):
+    printenv ACTIONS_ID_TOKEN_REQUEST_TOKEN | env -u ACTIONS_ID_TOKEN_REQUEST_TOKEN \\
+      -u ACTIONS_ID_TOKEN_REQUEST_URL ${PROGRAM} --github-oidc \\
+      --github-oidc-request-url "$ACTIONS_ID_TOKEN_REQUEST_URL" --oidc-audience <A> \\
+      --identity-provider-id <ID> --service-account-id <ID> --server-info /tmp/proxy.json &
 `;
 
 type Spec = { takesValue: boolean; key: keyof ResponsesProxyArgs };
@@ -49,7 +73,15 @@ const FLAGS: Record<string, Spec> = {
   "--http-shutdown": { takesValue: false, key: "httpShutdown" },
   "--upstream-url": { takesValue: true, key: "upstreamUrl" },
   "--dump-dir": { takesValue: true, key: "dumpDir" },
+  "--github-oidc": { takesValue: false, key: "githubOidc" },
+  "--oidc-audience": { takesValue: true, key: "oidcAudience" },
+  "--identity-provider-id": { takesValue: true, key: "identityProviderId" },
+  "--service-account-id": { takesValue: true, key: "serviceAccountId" },
+  "--github-oidc-request-url": { takesValue: true, key: "githubOidcRequestUrl" },
 };
+
+/** The §1.8 group: each flag requires the four others (clap `requires`). */
+const OIDC_FLAGS = ["--github-oidc", "--oidc-audience", "--identity-provider-id", "--service-account-id", "--github-oidc-request-url"];
 
 function usageError(message: string): CliOutcome {
   return { kind: "usage-error", text: `error: ${message}\n\n${USAGE}\n\nFor more information, try '--help'.\n` };
@@ -77,7 +109,7 @@ export function parseCli(argv: readonly string[]): CliOutcome {
     seen.add(name);
     if (!spec.takesValue) {
       if (eq > 0) return usageError(`unexpected value '${arg.slice(eq + 1)}' for '${name}' found; no more were expected`);
-      out.httpShutdown = true;
+      (out as unknown as Record<string, boolean>)[spec.key] = true;
       continue;
     }
     let value: string;
@@ -95,11 +127,27 @@ export function parseCli(argv: readonly string[]): CliOutcome {
       (out as unknown as Record<string, string>)[spec.key] = value;
     }
   }
+  const missing = OIDC_FLAGS.some((f) => seen.has(f)) ? OIDC_FLAGS.filter((f) => !seen.has(f)) : [];
+  if (missing.length > 0) {
+    const list = missing.map((f) => (FLAGS[f]!.takesValue ? `  ${f} <${valueName(f)}>\n` : `  ${f}\n`)).join("");
+    return { kind: "usage-error", text: `error: the following required arguments were not provided:\n${list}\n${USAGE}\n\nFor more information, try '--help'.\n` };
+  }
   return { kind: "run", args: out };
 }
 
+const VALUE_NAMES: Record<string, string> = {
+  "--port": "PORT",
+  "--upstream-url": "URL",
+  "--dump-dir": "DIR",
+  "--server-info": "FILE",
+  "--oidc-audience": "A",
+  "--identity-provider-id": "ID",
+  "--service-account-id": "ID",
+  "--github-oidc-request-url": "URL",
+};
+
 function valueName(flag: string): string {
-  return flag === "--port" ? "PORT" : flag === "--upstream-url" ? "URL" : flag === "--dump-dir" ? "DIR" : "FILE";
+  return VALUE_NAMES[flag] ?? "VALUE";
 }
 
 /**

@@ -15,6 +15,7 @@
  * mirrored (the client never follows redirects). Failure before a response head → empty 500
  * and `forwarding error: <message>` on stderr.
  */
+import type { CredentialLease, CredentialSource } from "./credentials.ts";
 import type { ClientRequest, DirectResponse, Http1DirectClient, RawFields, ResponseHandler } from "../http1/types.ts";
 import { incomingHeaders } from "./incoming.ts";
 import type { DumpExchange, Dumper } from "./dump.ts";
@@ -34,8 +35,10 @@ export interface ForwardConfig {
   hostFields?: Array<[string, string]>;
   /** `{ name: "authorization", value: authorization }`, made on first use and shared. */
   secretHeader?: { name: string; value: Uint8Array };
-  /** `Bearer <key>` in locked memory. */
-  authorization: Uint8Array;
+  /** `Bearer <key>` in locked memory (key mode). */
+  authorization?: Uint8Array;
+  /** Workload identity mode (SPEC §1.8): a leased, renewed credential per request instead of `authorization`. */
+  credentials?: CredentialSource;
   dumper: Dumper | null;
   /** One stderr line per call, no secrets. */
   logError: (line: string) => void;
@@ -57,6 +60,10 @@ export function upstreamHostHeader(url: URL): string {
  * per request (the client's callback path).
  */
 export function forwardRequest(cfg: ForwardConfig, req: IncomingRequest): void {
+  if (cfg.credentials) {
+    forwardLeased(cfg, cfg.credentials, req);
+    return;
+  }
   if (cfg.dumper) {
     void forwardDumped(cfg, cfg.dumper, req);
     return;
@@ -64,26 +71,44 @@ export function forwardRequest(cfg: ForwardConfig, req: IncomingRequest): void {
   cfg.client.send(upstreamRequest(cfg, req), new Forward(cfg, req, null));
 }
 
-async function forwardDumped(cfg: ForwardConfig, dumper: Dumper, req: IncomingRequest): Promise<void> {
+/**
+ * Workload identity: take a lease on the current access token (it may wait for a renewal
+ * only when no valid token exists); none available → empty 502 at once, nothing forwarded or
+ * dumped, `forwarding error: <unavailable>` on stderr (SPEC §1.8).
+ */
+function forwardLeased(cfg: ForwardConfig, source: CredentialSource, req: IncomingRequest): void {
+  source.acquire((lease) => {
+    if (!lease) {
+      cfg.logError(`forwarding error: ${source.unavailable}`);
+      req.respond({ status: 502, headers: [], body: null });
+      return;
+    }
+    if (cfg.dumper) void forwardDumped(cfg, cfg.dumper, req, lease);
+    else cfg.client.send(upstreamRequest(cfg, req, lease), new Forward(cfg, req, null, lease));
+  });
+}
+
+async function forwardDumped(cfg: ForwardConfig, dumper: Dumper, req: IncomingRequest, lease?: CredentialLease): Promise<void> {
   const head = req.head;
   let dump: DumpExchange;
   try {
     dump = await dumper.request(head.method, head.target, incomingHeaders(head), req.body);
   } catch (e) {
+    lease?.release();
     cfg.logError(`forwarding error: ${e instanceof Error ? e.message : String(e)}`);
     req.respond({ status: 500, headers: [], body: null });
     return;
   }
-  cfg.client.send(upstreamRequest(cfg, req), new Forward(cfg, req, dump));
+  cfg.client.send(upstreamRequest(cfg, req, lease), new Forward(cfg, req, dump, lease));
 }
 
-function upstreamRequest(cfg: ForwardConfig, req: IncomingRequest): ClientRequest {
+function upstreamRequest(cfg: ForwardConfig, req: IncomingRequest, lease?: CredentialLease): ClientRequest {
   return {
     url: cfg.upstream,
     method: "POST",
     headers: (cfg.hostFields ??= [["host", cfg.hostHeader]]),
     rawFields: req.head,
-    secretHeader: (cfg.secretHeader ??= { name: "authorization", value: cfg.authorization }),
+    secretHeader: lease?.header ?? (cfg.secretHeader ??= { name: "authorization", value: cfg.authorization! }),
     body: req.bodyBytes,
     bodyStart: req.bodyStart,
     bodyEnd: req.bodyEnd,
@@ -97,9 +122,15 @@ class Forward implements ResponseHandler {
     private readonly cfg: ForwardConfig,
     private readonly req: IncomingRequest,
     private readonly dump: DumpExchange | null,
+    private readonly lease?: CredentialLease,
   ) {}
 
   onResponse(res: DirectResponse): void {
+    if (this.lease) {
+      // SPEC §1.8: a 401 is passed on and drops the token it answered.
+      if (res.status === 401) this.lease.unauthorized();
+      this.lease.release();
+    }
     let headers: Array<[string, string]> | RawFields;
     if (res.rawHead) headers = res.rawHead;
     else {
@@ -111,6 +142,7 @@ class Forward implements ResponseHandler {
   }
 
   onError(e: Error): void {
+    this.lease?.release();
     if (!this.req.signal.aborted) this.cfg.logError(`forwarding error: ${e instanceof Error ? e.message : String(e)}`);
     if (this.dump) {
       const respond = () => this.req.respond({ status: 500, headers: [], body: null });

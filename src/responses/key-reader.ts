@@ -3,18 +3,14 @@
  * `read_auth_header_with`). The `read` function is injected so short reads, EOF, EINTR and
  * I/O errors are unit-tested; the real one is libc `read(2)` on fd 0.
  */
-import { EINTR, type OsError } from "../hardening/libc.ts";
+import { readLine, type ReadFn } from "./stdin-line.ts";
+
+export type { ReadFn };
 
 /** Size of the read buffer, prefix included. */
 export const KEY_BUFFER_SIZE = 1024;
 /** The header value prefix written before the key. */
 export const AUTH_PREFIX = new Uint8Array([0x42, 0x65, 0x61, 0x72, 0x65, 0x72, 0x20]); // "Bearer "
-
-/**
- * One read into `dst` (at most `dst.byteLength` bytes): the count (0 = EOF) or an OS error.
- * Must not retry EINTR itself; the reader does.
- */
-export type ReadFn = (dst: Uint8Array) => number | OsError;
 
 /** A key that could not be read; `message` is the exact SPEC §1.3 text. Never contains key bytes. */
 export class KeyReadError extends Error {
@@ -54,31 +50,10 @@ export function readAuthHeader(read: ReadFn, buf: Uint8Array): number {
   };
   buf.set(AUTH_PREFIX, 0);
   const prefixLen = AUTH_PREFIX.byteLength;
-  const capacity = KEY_BUFFER_SIZE - prefixLen;
-  let total = 0;
-  // Each iteration either retries an EINTR, ends, or consumes ≥1 byte of the bounded capacity.
-  for (let interrupts = 0; total < capacity; ) {
-    const slice = buf.subarray(prefixLen + total);
-    let n: number | OsError;
-    try {
-      n = read(slice);
-    } catch (e) {
-      return fail(e instanceof Error ? e.message : String(e));
-    }
-    if (typeof n !== "number") {
-      if (n.errno === EINTR && ++interrupts < 1_000_000) continue;
-      return fail(n.message);
-    }
-    if (n === 0) break;
-    if (n < 0 || n > slice.byteLength) return fail(`read returned an invalid count: ${n}`);
-    const nl = slice.subarray(0, n).indexOf(0x0a);
-    if (nl >= 0) {
-      total += nl + 1;
-      break;
-    }
-    total += n;
-    if (total === capacity) return fail(MSG_TOO_LARGE);
-  }
+  const line = readLine(read, buf.subarray(prefixLen));
+  if (line.kind === "full") return fail(MSG_TOO_LARGE);
+  if (line.kind === "error") return fail(line.message);
+  const total = line.length;
   let end = prefixLen + total;
   while (end > prefixLen && (buf[end - 1] === 0x0a || buf[end - 1] === 0x0d)) end--;
   // Zero the trimmed line ending and anything read past the newline before validating.

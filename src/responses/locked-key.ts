@@ -39,6 +39,22 @@ export function libcReader(libc: Pick<Libc, "read" | "waitReadable" | "EAGAIN">,
   };
 }
 
+/**
+ * `size` bytes of secret storage: locked pages through `libc`, or (no libc: Windows) an
+ * ordinary buffer with the same `LockedPages` surface (`locked`/`dontDump` false), zeroed by
+ * `free()`. For every secret the responses proxy holds (API key, OIDC tokens).
+ */
+export function allocSecretPages(libc: Libc | null, size: number): LockedPages {
+  if (libc) return libc.allocLockedPages(size);
+  const view = new Uint8Array(Math.max(size, 1));
+  return { view, locked: false, dontDump: false, free: () => view.fill(0) };
+}
+
+/** The default stdin reader: libc `read(2)` on fd 0, or `fs.readSync(0)` without libc. */
+export function stdinReader(libc: Libc | null): ReadFn {
+  return libc ? libcReader(libc) : fallbackReader();
+}
+
 function fallbackReader(fd = 0): ReadFn {
   return (dst): number | OsError => {
     try {

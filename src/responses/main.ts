@@ -7,11 +7,13 @@ import "../hardening/pre-main.ts";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { createHttp1Client } from "../http1/client.ts";
-import { loadLibc } from "../hardening/libc.ts";
+import { loadLibc, type Libc } from "../hardening/libc.ts";
 import { parseCli, parseUpstreamUrl } from "./cli.ts";
 import { createDumper, ensureDumpDir } from "./dump.ts";
 import { readLockedKey } from "./locked-key.ts";
 import { startResponsesProxy } from "./server.ts";
+import { prepareWorkloadIdentity, startWorkloadIdentity, type PreparedWorkloadIdentity } from "./oidc/start.ts";
+import type { TokenSourceHandle } from "./oidc/token-source.ts";
 
 /** Grace period for in-flight streams after SIGTERM/SIGINT (SPEC §1.5, beyond). */
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -34,8 +36,13 @@ async function main(): Promise<void> {
   const args = cli.args;
 
   let key;
+  // Workload identity (SPEC §1.8): its checks, then the request token instead of a key.
+  let oidc: PreparedWorkloadIdentity | undefined;
+  let libc: Libc | null = null;
   try {
-    key = readLockedKey(loadLibc());
+    libc = loadLibc();
+    if (args.githubOidc) oidc = prepareWorkloadIdentity(args, libc);
+    else key = readLockedKey(libc);
   } catch (e) {
     fatal(e instanceof Error ? e.message : String(e));
   }
@@ -61,6 +68,14 @@ async function main(): Promise<void> {
   const proxyEnv: Record<string, string | undefined> = {};
   for (const name of ["http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "no_proxy", "NO_PROXY"]) proxyEnv[name] = process.env[name];
   const client = createHttp1Client({ maxIdlePerOrigin: 256, proxyEnv });
+  let credentials: TokenSourceHandle | undefined;
+  if (oidc) {
+    try {
+      credentials = await startWorkloadIdentity({ ...oidc, client, libc, logError });
+    } catch (e) {
+      fatal(e instanceof Error ? e.message : String(e));
+    }
+  }
   // Signal handlers go in before the listening line is printed: whoever reads that line may
   // signal at once, and a handler installed later would miss it (default action, exit 143).
   let server: ReturnType<typeof startResponsesProxy> | undefined;
@@ -69,6 +84,7 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     void (server ? server.stop(SHUTDOWN_GRACE_MS) : Promise.resolve()).finally(() => {
+      credentials?.stop();
       client.close();
       process.exit(0);
     });
@@ -81,7 +97,8 @@ async function main(): Promise<void> {
       port: args.port,
       httpShutdown: args.httpShutdown,
       upstream,
-      authorization: key.value,
+      authorization: key?.value,
+      credentials,
       client,
       dumper,
       logError,

@@ -3,6 +3,7 @@
  * (SPEC §1.5) for the one accepted route. Binds 127.0.0.1 only.
  */
 import type { Http1DirectClient } from "../http1/types.ts";
+import type { CredentialSource } from "./credentials.ts";
 import type { Dumper } from "./dump.ts";
 import { forwardRequest, upstreamHostHeader, type ForwardConfig } from "./forward.ts";
 import { startHttpServer, type HttpServerHandle, type RouteDecision } from "./http-server.ts";
@@ -30,8 +31,10 @@ export interface ResponsesProxyOptions {
   port: number;
   httpShutdown: boolean;
   upstream: URL;
-  /** `Bearer <key>` in locked memory. */
-  authorization: Uint8Array;
+  /** `Bearer <key>` in locked memory (key mode). */
+  authorization?: Uint8Array;
+  /** Workload identity mode: renewed credentials instead of `authorization` (SPEC §1.8). */
+  credentials?: CredentialSource;
   client: Http1DirectClient;
   dumper: Dumper | null;
   /** Called after the `GET /shutdown` response was handed to the socket. */
@@ -47,6 +50,7 @@ export function startResponsesProxy(opts: ResponsesProxyOptions): HttpServerHand
     upstream: opts.upstream,
     hostHeader: upstreamHostHeader(opts.upstream),
     authorization: opts.authorization,
+    credentials: opts.credentials,
     dumper: opts.dumper,
     logError: opts.logError,
   };

@@ -20,7 +20,7 @@ function rsa() {
   };
 }
 
-function cert(subject: string, pub: forge.pki.PublicKey, issuer: forge.pki.Certificate | null, signKey: forge.pki.PrivateKey, isCa: boolean) {
+function cert(subject: string, pub: forge.pki.PublicKey, issuer: forge.pki.Certificate | null, signKey: forge.pki.PrivateKey, isCa: boolean, dnsNames: string[] = ["localhost"]) {
   const c = forge.pki.createCertificate();
   c.publicKey = pub;
   c.serialNumber = "01" + randomBytes(8).toString("hex");
@@ -38,18 +38,18 @@ function cert(subject: string, pub: forge.pki.PublicKey, issuer: forge.pki.Certi
           { name: "basicConstraints", cA: false },
           { name: "keyUsage", digitalSignature: true, keyEncipherment: true, critical: true },
           { name: "extKeyUsage", serverAuth: true },
-          { name: "subjectAltName", altNames: [{ type: 7, ip: "127.0.0.1" }, { type: 2, value: "localhost" }] },
+          { name: "subjectAltName", altNames: [{ type: 7, ip: "127.0.0.1" }, ...dnsNames.map((value) => ({ type: 2, value }))] },
         ],
   );
   c.sign(signKey as forge.pki.rsa.PrivateKey, forge.md.sha256.create());
   return c;
 }
 
-/** Create a CA and a server certificate for 127.0.0.1 and localhost signed by it. */
-export function createTestPki(): TestPki {
+/** Create a CA and a server certificate for 127.0.0.1 and `dnsNames` (default localhost) signed by it. */
+export function createTestPki(dnsNames: string[] = ["localhost"]): TestPki {
   const ca = rsa();
   const caCert = cert("codex-proxies test CA", ca.pub, null, ca.priv, true);
   const leaf = rsa();
-  const leafCert = cert("localhost", leaf.pub, caCert, ca.priv, false);
+  const leafCert = cert(dnsNames[0] ?? "localhost", leaf.pub, caCert, ca.priv, false, dnsNames);
   return { caPem: forge.pki.certificateToPem(caCert), certPem: forge.pki.certificateToPem(leafCert), keyPem: leaf.pem };
 }
