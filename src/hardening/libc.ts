@@ -56,6 +56,18 @@ export interface Libc {
   waitReadable(fd: number): OsError | null;
   /** errno of EAGAIN/EWOULDBLOCK on this OS. */
   readonly EAGAIN: number;
+  /** One `write(2)` of up to `src.byteLength` bytes to `fd`; the count written. No retry. */
+  write(fd: number, src: Uint8Array): number | OsError;
+  /** `poll(2)` until `fd` is writable (or hung up). */
+  waitWritable(fd: number): OsError | null;
+  /** `close(2)`. */
+  close(fd: number): OsError | null;
+  /**
+   * Linux `pipe2(O_CLOEXEC | O_NONBLOCK)`: `[read end, write end]`. Both ends are
+   * non-blocking and close on exec (a child gets one only through an explicit dup, as
+   * `Bun.spawn` does for a numeric stdio). Linux-only (throws elsewhere).
+   */
+  pipe(): [number, number] | OsError;
   /** `size` rounded up to whole pages, mmapped, locked, excluded from core dumps. Throws on mmap failure. */
   allocLockedPages(size: number): LockedPages;
   /** Page size from `sysconf(_SC_PAGESIZE)`. */
@@ -69,6 +81,10 @@ const PR_SET_DUMPABLE = 4;
 const PR_GET_DUMPABLE = 3;
 const MADV_DONTDUMP = 16;
 const PT_DENY_ATTACH = 31;
+const POLLIN = 1;
+const POLLOUT = 4;
+/** Linux O_NONBLOCK | O_CLOEXEC (x86_64 and aarch64 alike). */
+const LINUX_PIPE_FLAGS = 0o4000 | 0o2000000;
 
 interface PlatformConsts {
   paths: string[];
@@ -110,12 +126,15 @@ const SYMBOLS = {
   munlock: { args: [FFIType.ptr, FFIType.u64], returns: FFIType.i32 },
   sysconf: { args: [FFIType.i32], returns: FFIType.i64 },
   poll: { args: [FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i32 },
+  write: { args: [FFIType.i32, FFIType.ptr, FFIType.u64], returns: FFIType.i64 },
+  close: { args: [FFIType.i32], returns: FFIType.i32 },
 } as const;
 
 const LINUX_SYMBOLS = {
   prctl: { args: [FFIType.i32, FFIType.u64, FFIType.u64, FFIType.u64, FFIType.u64], returns: FFIType.i32 },
   madvise: { args: [FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i32 },
   __errno_location: { args: [], returns: FFIType.ptr },
+  pipe2: { args: [FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
 } as const;
 
 const DARWIN_SYMBOLS = {
@@ -151,6 +170,13 @@ export function loadLibc(): Libc | null {
     return { errno, message: `${String(s.strerror(errno))} (os error ${errno})` };
   };
   const pageSize = Number(s.sysconf(pc.scPageSize)) > 0 ? Number(s.sysconf(pc.scPageSize)) : 4096;
+  /** `poll(2)` on one fd for `events`, no timeout. struct pollfd { int fd; short events; short revents; }. */
+  const waitFor = (fd: number, events: number): OsError | null => {
+    const pfd = new Int32Array(2);
+    pfd[0] = fd;
+    new Int16Array(pfd.buffer)[2] = events;
+    return s.poll(pfd, 1, -1) < 0 ? lastError() : null;
+  };
   // struct rlimit is two rlim_t (u64) on every supported 64-bit target.
   const rlim = new BigUint64Array(2);
 
@@ -182,12 +208,18 @@ export function loadLibc(): Libc | null {
       s.unsetenv(Buffer.from(name + "\0", "utf8"));
     },
     EAGAIN: platform === "linux" ? 11 : 35,
-    waitReadable(fd) {
-      // struct pollfd { int fd; short events; short revents; } with events = POLLIN (1).
-      const pfd = new Int32Array(2);
-      pfd[0] = fd;
-      new Int16Array(pfd.buffer)[2] = 1;
-      return s.poll(pfd, 1, -1) < 0 ? lastError() : null;
+    waitReadable: (fd) => waitFor(fd, POLLIN),
+    waitWritable: (fd) => waitFor(fd, POLLOUT),
+    write(fd, src) {
+      if (src.byteLength === 0) return 0;
+      const n = Number(s.write(fd, src, src.byteLength));
+      return n < 0 ? lastError() : n;
+    },
+    close: (fd) => (s.close(fd) === 0 ? null : lastError()),
+    pipe() {
+      if (platform !== "linux") throw new Error("pipe2 is used on Linux only");
+      const fds = new Int32Array(2);
+      return s.pipe2(fds, LINUX_PIPE_FLAGS) === 0 ? [fds[0]!, fds[1]!] : lastError();
     },
     read(fd, dst) {
       if (dst.byteLength === 0) return 0;

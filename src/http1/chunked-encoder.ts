@@ -1,7 +1,7 @@
 /**
  * The chunked transfer coding as written (RFC 9112 §7.1): the one encoder used by the HTTP/1.1
  * client (request bodies), the responses listener and the network proxy (re-framed responses).
- * The decoder is chunked-decoder.ts.
+ * The decoder is server-request-body.ts.
  */
 
 /** `<size in hex>\r\n`, the chunk-size line before `size` bytes of chunk-data. */

@@ -9,12 +9,12 @@
  * No timeouts: nothing here can cut a long, quiet SSE stream.
  */
 import type { ClientOptions, ClientRequest, ClientResponse, DirectResponse, Http1DirectClient, ResponseHandler } from "./types.ts";
-import { UpstreamError } from "./types.ts";
-import { absoluteForm, buildRequestHead, checkOriginTarget, originForm, type RequestFraming } from "./request-head.ts";
+import { UpstreamError } from "./upstream-error.ts";
+import { absoluteForm, buildRequestHead, checkOriginTarget, originForm, type RequestFraming } from "./client-request-head.ts";
 import { proxyForUrl, type ProxyChoice } from "./proxy-env.ts";
 import { buildTrustedCa, loadExtraCaFromEnv } from "./tls-trust.ts";
 import { dial, type DialSpec, type Http1Connection } from "./connection.ts";
-import { toClientResponse } from "./body-stream.ts";
+import { toClientResponse } from "./client-body-stream.ts";
 import { runExchange, type ExchangeInput } from "./exchange.ts";
 import { ConnectionPool } from "./pool.ts";
 

@@ -11,8 +11,9 @@
 import type { Socket, SocketHandler } from "bun";
 import tls from "node:tls";
 import { WriteQueue } from "../net/write-queue.ts";
-import { UpstreamError, type AbortLike } from "./types.ts";
-import { HeadAccumulator, parseResponseHead } from "./response-head.ts";
+import type { AbortLike } from "./types.ts";
+import { UpstreamError } from "./upstream-error.ts";
+import { HeadAccumulator, parseResponseHead } from "./client-response-head.ts";
 
 /** Receiver of a connection's socket events (the active exchange, or the pool while idle). */
 export interface ConnectionSink {

@@ -11,10 +11,10 @@
  * beyond it). body-stream.ts adapts a BodySource to the public ReadableStream contract.
  */
 import type { AbortLike, BodyConsumer, BodySource, DirectResponse, RawFields, ResponseHandler } from "./types.ts";
-import { UpstreamError } from "./types.ts";
+import { UpstreamError } from "./upstream-error.ts";
 import type { ConnectionSink, Http1Connection } from "./connection.ts";
-import { findHeadEnd, HeadAccumulator, MAX_HEAD_BYTES, scanResponseHead, scannedFraming, type ScannedResponseHead } from "./response-head.ts";
-import { createBodyDecoder, type BodyDecoder, type RangeSink } from "./body-reader.ts";
+import { findHeadEnd, HeadAccumulator, MAX_HEAD_BYTES, scanResponseHead, scannedFraming, type ScannedResponseHead } from "./client-response-head.ts";
+import { createResponseBodyDecoder, type ResponseBodyDecoder, type RangeSink } from "./client-response-body.ts";
 import { CHUNKED_END, chunkSizeLine, encodeChunk } from "./chunked-encoder.ts";
 
 /** Queue bound of a response body stream before the socket is paused. */
@@ -54,7 +54,7 @@ class Exchange implements ConnectionSink, BodySource, RangeSink {
   private phase: Phase = "head";
   /** Made only when a head arrives in pieces (most arrive in one read). */
   private acc: HeadAccumulator | null = null;
-  private decoder: BodyDecoder | null = null;
+  private decoder: ResponseBodyDecoder | null = null;
   private consumer: BodyConsumer | null = null;
   /** Pieces decoded before a consumer attached, their byte count, and how the body ended meanwhile. */
   private early: Uint8Array[] = [];
@@ -262,7 +262,7 @@ class Exchange implements ConnectionSink, BodySource, RangeSink {
   private startBody(head: ScannedResponseHead): void {
     const { framing, reusable } = scannedFraming(head, this.input.method);
     this.reusable = reusable;
-    this.decoder = createBodyDecoder(framing);
+    this.decoder = createResponseBodyDecoder(framing);
     this.phase = "body";
     const length = framing.kind === "length" ? framing.length : framing.kind === "none" ? 0 : undefined;
     this.input.handler.onResponse(new ExchangeResponse(head, this, length));

@@ -118,17 +118,6 @@ export interface ClientResponse {
   body: ReadableStream<Uint8Array>;
 }
 
-/** Failure before a response head arrived. */
-export class UpstreamError extends Error {
-  constructor(
-    readonly kind: "dns" | "connect" | "tls" | "proxy" | "protocol" | "aborted" | "closed",
-    message: string,
-  ) {
-    super(message);
-    this.name = "UpstreamError";
-  }
-}
-
 /** Options of a client (one per process part; it owns the keep-alive pool). */
 export interface ClientOptions {
   /**

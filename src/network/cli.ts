@@ -6,6 +6,8 @@
  *                     [--log-format text|json] [--log-level LEVEL]
  * codex-network-proxy init [--config FILE]
  * codex-network-proxy check-config [--config FILE] [override flags]
+ * codex-network-proxy env [--config FILE] [--server-info FILE] [--format sh|fish|powershell|dotenv|json]
+ * codex-network-proxy exec [--config FILE] [override flags] -- COMMAND [ARGS...]
  * ```
  * Commands are declared with citty (definitions, `--help` text). Parsing is strict through
  * `node:util` parseArgs, because citty accepts unknown flags silently and keeps only the
@@ -14,13 +16,15 @@
  * `init` and `check-config` write to stdout.
  */
 import { parseArgs as parseArgv } from "node:util";
-import { mkdir, rename, writeFile } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { defineCommand, renderUsage, type ArgsDef, type CommandDef } from "citty";
 import { createLogger, parseLogLevel, type LogFormat, type Logger, type LogLevel } from "../log.ts";
 import type { Mode } from "./types.ts";
 import { configToJson, defaultConfigPath, loadConfig, type CliOverrides } from "./config.ts";
 import { compilePolicy } from "./policy.ts";
+import { writeFileAtomic } from "./clients/atomic-write.ts";
+import { clientEnv, ENV_FORMATS, parseServerInfo, renderEnv, shQuote, type EnvFormat, type ServerPorts } from "./clients/env.ts";
 import { PACKAGE_VERSION, VERSION_TEXT } from "../version.ts";
 
 /** Where a CLI run writes (tests capture these). */
@@ -36,7 +40,10 @@ const defaultIo: CliIo = {
   env: process.env,
 };
 
-const configArg: ArgsDef = { config: { type: "string", valueHint: "FILE", description: "config.toml (default $CODEX_HOME/config.toml)" } };
+const configArg: ArgsDef = {
+  config: { type: "string", valueHint: "FILE", description: "config.toml, or a .json file {\"network\":{…}} (default $CODEX_HOME/config.toml)" },
+  profile: { type: "string", valueHint: "NAME", description: "read [permissions.NAME.network] of config.toml instead of [network_proxy]" },
+};
 const logArgs: ArgsDef = {
   "log-format": { type: "enum", options: ["text", "json"], description: "log line format on stderr (default text)" },
   "log-level": { type: "string", valueHint: "LEVEL", description: "error, warn, info (default) or debug" },
@@ -58,14 +65,25 @@ const runArgs: ArgsDef = {
 };
 const initArgs: ArgsDef = { ...configArg, ...logArgs };
 const checkArgs: ArgsDef = { ...configArg, ...overrideArgs, ...logArgs };
+const envArgs: ArgsDef = {
+  ...configArg,
+  "server-info": { type: "string", valueHint: "FILE", description: "ports of a running instance (its --server-info file)" },
+  format: { type: "enum", options: [...ENV_FORMATS], description: "sh (default), fish, powershell, dotenv or json" },
+};
+const execArgs: ArgsDef = { ...configArg, ...overrideArgs, ...logArgs };
 
 const runCmd = defineCommand({ meta: { name: "run", description: "run the proxy (default)" }, args: runArgs });
 const initCmd = defineCommand({ meta: { name: "init", description: "create the MITM CA if missing and print how to trust it" }, args: initArgs });
 const checkCmd = defineCommand({ meta: { name: "check-config", description: "validate the config and print it as JSON" }, args: checkArgs });
+const envCmd = defineCommand({ meta: { name: "env", description: "print the variables that point clients at the proxy (eval \"$(codex-network-proxy env)\")" }, args: envArgs });
+const execCmd = defineCommand({
+  meta: { name: "exec", description: "run a command behind a fresh proxy on ephemeral ports: exec [flags] -- COMMAND [ARGS...]" },
+  args: execArgs,
+});
 const mainCmd = defineCommand({
   meta: { name: "codex-network-proxy", version: PACKAGE_VERSION, description: "local egress policy proxy (HTTP, SOCKS5, admin API)" },
   args: runArgs,
-  subCommands: { run: runCmd, init: initCmd, "check-config": checkCmd },
+  subCommands: { run: runCmd, init: initCmd, "check-config": checkCmd, env: envCmd, exec: execCmd },
 });
 
 class UsageError extends Error {}
@@ -134,8 +152,13 @@ export function checkAddressFlag(flag: string, value: string): void {
   }
 }
 
+/** `--profile` alone (commands without override flags). */
+function profileFrom(v: Parsed): CliOverrides {
+  return typeof v.profile === "string" ? { profile: v.profile } : {};
+}
+
 function overridesFrom(v: Parsed): CliOverrides {
-  const o: CliOverrides = {};
+  const o: CliOverrides = profileFrom(v);
   if (typeof v.mode === "string") o.mode = v.mode as Mode;
   if (Array.isArray(v.allow)) o.allow = v.allow;
   if (Array.isArray(v.deny)) o.deny = v.deny;
@@ -149,8 +172,8 @@ function overridesFrom(v: Parsed): CliOverrides {
   return o;
 }
 
-function loggerFrom(v: Parsed, io: CliIo): Logger {
-  let level: LogLevel = "info";
+function loggerFrom(v: Parsed, io: CliIo, defaultLevel: LogLevel = "info"): Logger {
+  let level: LogLevel = defaultLevel;
   if (typeof v["log-level"] === "string") {
     try {
       level = parseLogLevel(v["log-level"]);
@@ -170,9 +193,7 @@ export function serverInfoLine(ports: { http: number; socks: number | null; admi
 async function writeServerInfo(file: string, line: string): Promise<void> {
   await mkdir(dirname(file), { recursive: true });
   // Write then rename, so a watcher never reads a half-written line.
-  const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, line, { mode: 0o644 });
-  await rename(tmp, file);
+  await writeFileAtomic(file, line, 0o644);
 }
 
 /** `run`: start everything, wait for SIGTERM/SIGINT, stop, return the exit code. */
@@ -180,7 +201,7 @@ async function cmdRun(v: Parsed, io: CliIo): Promise<number> {
   const overrides = overridesFrom(v);
   const log = loggerFrom(v, io);
   const file = typeof v.config === "string" ? v.config : defaultConfigPath(io.env);
-  const config = await loadConfig(file, overrides);
+  const config = await loadConfig(file, overrides, (m) => log.warn(m));
   if (!config.enabled) {
     io.stderr("network_proxy.enabled is false; not starting listeners\n");
     return 0;
@@ -221,15 +242,24 @@ async function cmdRun(v: Parsed, io: CliIo): Promise<number> {
 
 /** `init`: ensure the MITM folder and CA exist; print where it is and how to trust it. */
 async function cmdInit(v: Parsed, io: CliIo): Promise<number> {
-  loggerFrom(v, io);
+  const log = loggerFrom(v, io);
   const file = typeof v.config === "string" ? v.config : defaultConfigPath(io.env);
-  const config = await loadConfig(file);
+  const config = await loadConfig(file, profileFrom(v), (m) => log.warn(m));
   const { caCertPath, caKeyPath } = config.mitm;
+  if (config.mitm.caMode === "ephemeral") {
+    io.stdout(
+      `network_proxy.mitm.ca_mode is "ephemeral": nothing to create; every run makes a fresh CA and writes its certificate to ${caCertPath} and the trust bundle beside it.\n` +
+        `Point clients at a running proxy with:  eval "$(codex-network-proxy env${typeof v.config === "string" ? ` --config ${shQuote(v.config)}` : ""})"\n`,
+    );
+    return 0;
+  }
   await mkdir(dirname(caCertPath), { recursive: true });
   if (dirname(caKeyPath) !== dirname(caCertPath)) await mkdir(dirname(caKeyPath), { recursive: true, mode: 0o700 });
   // Loaded here only: the X.509 stack is not needed by the proxy unless MITM is on (server.ts).
   const { loadOrCreateCa } = await import("./mitm/ca.ts");
   const ca = await loadOrCreateCa(caCertPath, caKeyPath, { create: true });
+  const { writeTrustBundle } = await import("./clients/ca-bundle.ts");
+  const bundle = await writeTrustBundle(ca.certPath, ca.certPem, io.env);
   io.stdout(
     [
       `MITM CA certificate: ${ca.certPath} (${ca.created ? "created" : "already present"})`,
@@ -240,6 +270,10 @@ async function cmdInit(v: Parsed, io: CliIo): Promise<number> {
       `  Node.js:     export NODE_EXTRA_CA_CERTS=${ca.certPath}`,
       `  system-wide: sudo cp ${ca.certPath} /usr/local/share/ca-certificates/codex-network-proxy.crt && sudo update-ca-certificates`,
       "",
+      `Trust bundle (system roots + this CA): ${bundle.path}`,
+      `Point a shell's clients at the proxy (proxy variables, and the bundle when mitm.enabled):`,
+      `  eval "$(codex-network-proxy env${typeof v.config === "string" ? ` --config ${shQuote(v.config)}` : ""})"`,
+      "",
     ].join("\n"),
   );
   return 0;
@@ -248,18 +282,48 @@ async function cmdInit(v: Parsed, io: CliIo): Promise<number> {
 /** `check-config`: load, validate (patterns compiled too), print the effective config. */
 async function cmdCheck(v: Parsed, io: CliIo): Promise<number> {
   const overrides = overridesFrom(v);
-  loggerFrom(v, io);
+  const log = loggerFrom(v, io);
   const file = typeof v.config === "string" ? v.config : defaultConfigPath(io.env);
-  const config = await loadConfig(file, overrides);
+  const config = await loadConfig(file, overrides, (m) => log.warn(m));
   compilePolicy(config);
   io.stdout(JSON.stringify(configToJson(config), null, 2) + "\n");
   return 0;
 }
 
-const COMMANDS: Record<string, { def: ArgsDef; cmd: CommandDef<any>; fn: (v: Parsed, io: CliIo) => Promise<number> }> = {
+/** `env`: print the §11 client variables for the config (ports of a running instance with --server-info). */
+async function cmdEnv(v: Parsed, io: CliIo): Promise<number> {
+  const file = typeof v.config === "string" ? v.config : defaultConfigPath(io.env);
+  const config = await loadConfig(file, profileFrom(v), (m) => io.stderr(`warning: ${m}\n`));
+  let ports: ServerPorts | undefined;
+  if (typeof v["server-info"] === "string") {
+    const info = v["server-info"];
+    const text = await readFile(info, "utf8").catch((e: NodeJS.ErrnoException) => {
+      throw new Error(`${info}: cannot read server-info file (${e.code ?? "error"}); is the proxy running with --server-info?`);
+    });
+    ports = parseServerInfo(text, info);
+  }
+  io.stdout(renderEnv(clientEnv(config, ports), (v.format as EnvFormat | undefined) ?? "sh"));
+  return 0;
+}
+
+/** `exec`: the command after `--` behind a fresh proxy (clients/exec.ts). Logs default to warnings only. */
+async function cmdExec(v: Parsed, io: CliIo, command: string[]): Promise<number> {
+  if (command.length === 0) throw new UsageError("exec needs a command after --");
+  const overrides = overridesFrom(v);
+  const log = loggerFrom(v, io, "warn");
+  const file = typeof v.config === "string" ? v.config : defaultConfigPath(io.env);
+  const config = await loadConfig(file, overrides, (m) => log.warn(m));
+  if (!config.enabled) throw new Error("network_proxy.enabled is false; not running the command without its proxy");
+  const { runExec } = await import("./clients/exec.ts");
+  return runExec({ config, overrides, command, env: io.env, log, stderr: io.stderr });
+}
+
+const COMMANDS: Record<string, { def: ArgsDef; cmd: CommandDef<any>; fn: (v: Parsed, io: CliIo, rest: string[]) => Promise<number> }> = {
   run: { def: runArgs, cmd: runCmd, fn: cmdRun },
   init: { def: initArgs, cmd: initCmd, fn: cmdInit },
   "check-config": { def: checkArgs, cmd: checkCmd, fn: cmdCheck },
+  env: { def: envArgs, cmd: envCmd, fn: cmdEnv },
+  exec: { def: execArgs, cmd: execCmd, fn: cmdExec },
 };
 
 /**
@@ -268,8 +332,14 @@ const COMMANDS: Record<string, { def: ArgsDef; cmd: CommandDef<any>; fn: (v: Par
  */
 export async function runCli(argv: string[], io: CliIo = defaultIo): Promise<number> {
   const name = argv[0] !== undefined && argv[0] in COMMANDS ? argv[0] : "run";
-  const rest = name === argv[0] ? argv.slice(1) : argv;
+  let rest = name === argv[0] ? argv.slice(1) : argv;
   const command = COMMANDS[name]!;
+  // exec: everything after the first `--` is the command, never our flags.
+  let tail: string[] = [];
+  if (name === "exec" && rest.includes("--")) {
+    tail = rest.slice(rest.indexOf("--") + 1);
+    rest = rest.slice(0, rest.indexOf("--"));
+  }
   let values: Parsed;
   try {
     values = strictParse(rest, command.def);
@@ -287,7 +357,7 @@ export async function runCli(argv: string[], io: CliIo = defaultIo): Promise<num
     return 0;
   }
   try {
-    return await command.fn(values, io);
+    return await command.fn(values, io, tail);
   } catch (err) {
     if (err instanceof UsageError) {
       io.stderr(`error: ${err.message}\nRun 'codex-network-proxy --help' for usage.\n`);

@@ -68,6 +68,7 @@ const mitmSchema = z.strictObject({
   max_body_bytes: z._default(z.int().check(z.minimum(0)), 4096),
   ca_cert_path: z._default(nonEmptyPath, DEFAULT_CA_CERT_PATH),
   ca_key_path: z._default(nonEmptyPath, DEFAULT_CA_KEY_PATH),
+  ca_mode: z._default(z.enum(["file", "ephemeral"]), "file"),
 });
 
 /** Schema of the `[network_proxy]` table; unknown keys are errors (beyond, §2). */

@@ -12,8 +12,8 @@ import { ConfigError, type ConfigIssue } from "./config-error.ts";
 import { DEFAULT_PORTS, issuesFromZod, networkProxySchema, type NetworkProxyTable } from "./config-schema.ts";
 import { patternProblem } from "./patterns.ts";
 import { parseListenAddress } from "./listen-addr.ts";
+import { selectNetworkTable } from "./config-shapes/select.ts";
 
-export { ConfigError, type ConfigIssue } from "./config-error.ts";
 
 /** Command-line flags that override the file (beyond, SPEC-network §1). */
 export interface CliOverrides {
@@ -29,6 +29,8 @@ export interface CliOverrides {
   socks?: string;
   /** `--admin ADDR`: replaces `admin_url`. */
   admin?: string;
+  /** `--profile NAME`: read `[permissions.NAME.network]` instead of `[network_proxy]` (§11). */
+  profile?: string;
 }
 
 /** `$CODEX_HOME`, defaulting to `~/.codex`. */
@@ -49,7 +51,7 @@ export function defaultConfigPath(env: Record<string, string | undefined> = proc
  * Throws `ConfigError` naming the file for an unreadable file, bad TOML (with line/column) or
  * a validation failure (with the key path).
  */
-export async function loadConfig(file: string, overrides: CliOverrides = {}): Promise<RuntimeConfig> {
+export async function loadConfig(file: string, overrides: CliOverrides = {}, warn?: (message: string) => void): Promise<RuntimeConfig> {
   let text: string;
   try {
     text = await readFile(file, "utf8");
@@ -58,20 +60,24 @@ export async function loadConfig(file: string, overrides: CliOverrides = {}): Pr
     if (code === "ENOENT") text = "";
     else throw new ConfigError(`${file}: cannot read config file (${code ?? "error"})`);
   }
-  return parseConfig(text, file, overrides);
+  return parseConfig(text, file, overrides, warn);
 }
 
 /**
  * Parse config text as if read from `file` (used for messages and to resolve relative paths:
- * they are relative to `dirname(file)`). Only the `[network_proxy]` table is read; other
- * tables are ignored. Throws `ConfigError` whose message is one line per problem:
+ * they are relative to `dirname(file)`). Only the `[network_proxy]` table is read (or, §11,
+ * the `network` object of a `.json` file, or `[permissions.<profile>.network]` with
+ * `overrides.profile`: config-shapes/); other tables are ignored. `warn` hears about ignored
+ * tables. Throws `ConfigError` whose message is one line per problem:
  * `<file>:<line>:<col>: invalid TOML: <what>` or `<file>: <key path>: <problem>`.
  */
-export function parseConfig(text: string, file: string, overrides: CliOverrides = {}): RuntimeConfig {
+export function parseConfig(text: string, file: string, overrides: CliOverrides = {}, warn?: (message: string) => void): RuntimeConfig {
+  const json = file.endsWith(".json");
   let doc: Record<string, unknown>;
   try {
-    doc = parseToml(text) as Record<string, unknown>;
+    doc = json ? parseJsonDocument(text, file) : (parseToml(text) as Record<string, unknown>);
   } catch (e) {
+    if (e instanceof ConfigError) throw e;
     if (e instanceof TomlError) {
       // smol-toml's message carries a code excerpt after a blank line; keep the first line.
       const what = e.message.split("\n")[0].replace(/^Invalid TOML document: /, "");
@@ -81,14 +87,30 @@ export function parseConfig(text: string, file: string, overrides: CliOverrides 
     }
     throw new ConfigError(`${file}: invalid TOML`);
   }
-  const raw = doc.network_proxy ?? {};
+  const selected = selectNetworkTable(doc, { json, profile: overrides.profile });
+  for (const w of selected.warnings) warn?.(`${file}: ${w}`);
+  if (selected.issues.length > 0) fail(file, selected.issues);
+  const raw = selected.raw;
   if (typeof raw !== "object" || raw === null || Array.isArray(raw) || raw instanceof Date) {
     fail(file, [{ path: "network_proxy", message: "expected a table" }]);
   }
   const parsed = networkProxySchema.safeParse(raw);
-  if (!parsed.success) fail(file, issuesFromZod(parsed.error, raw));
+  if (!parsed.success) fail(file, issuesFromZod(parsed.error, raw).map((i) => ({ ...i, path: selected.sourcePath(i.path) })));
   checkOverrides(file, overrides);
   return toRuntime(parsed.data, dirname(resolve(file)), overrides);
+}
+
+/** A `.json` config: an object (empty text = a missing file = `{}`). @throws ConfigError */
+function parseJsonDocument(text: string, file: string): Record<string, unknown> {
+  if (text.trim() === "") return {};
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(`${file}: invalid JSON: ${(e as Error).message}`, [{ path: "(document)", message: "invalid JSON" }]);
+  }
+  if (typeof doc !== "object" || doc === null || Array.isArray(doc)) fail(file, [{ path: "(document)", message: "expected a JSON object" }]);
+  return doc as Record<string, unknown>;
 }
 
 function fail(file: string, issues: ConfigIssue[]): never {
@@ -156,6 +178,7 @@ function toRuntime(t: NetworkProxyTable, baseDir: string, o: CliOverrides): Runt
       maxBodyBytes: t.mitm.max_body_bytes,
       caCertPath: resolvePath(baseDir, t.mitm.ca_cert_path),
       caKeyPath: resolvePath(baseDir, t.mitm.ca_key_path),
+      caMode: t.mitm.ca_mode,
     },
     adminTokenFile: t.admin_token_file === undefined ? null : resolvePath(baseDir, t.admin_token_file),
   };
@@ -199,6 +222,7 @@ export function configToJson(cfg: RuntimeConfig): { network_proxy: Record<string
         max_body_bytes: cfg.mitm.maxBodyBytes,
         ca_cert_path: cfg.mitm.caCertPath,
         ca_key_path: cfg.mitm.caKeyPath,
+        ca_mode: cfg.mitm.caMode,
       },
       admin_token_file: cfg.adminTokenFile,
     },

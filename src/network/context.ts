@@ -12,7 +12,7 @@
  */
 import type { Logger } from "../log.ts";
 import { createLogger } from "../log.ts";
-import type { BlockReason } from "./reasons.ts";
+import type { BlockReason, DenySource } from "./reasons.ts";
 import { recordedProtocol } from "./reasons.ts";
 import type { Dialer, MitmEngine, Mode, NetworkContext, PolicyRequest, RuntimeConfig, Verdict } from "./types.ts";
 import {
@@ -93,11 +93,13 @@ export function createNetworkContext(opts: NetworkContextOptions): NetworkContex
     mitm: opts.mitm ?? null,
   };
 
-  const record = (req: PolicyRequest, host: string, reason: BlockReason, mode: Mode | null) => {
+  const record = (req: PolicyRequest, host: string, reason: BlockReason, source: DenySource, mode: Mode | null) => {
     const protocol = recordedProtocol(req.protocol);
     recorder.push({
       host,
       reason,
+      decision: "deny",
+      source,
       client: req.client,
       method: req.method,
       mode,
@@ -113,6 +115,7 @@ export function createNetworkContext(opts: NetworkContextOptions): NetworkContex
     logDecision(log, {
       decision: verdict.action,
       reason,
+      source: verdict.action === "deny" ? verdict.source : null,
       protocol,
       host: verdict.host,
       port: req.port,
@@ -120,7 +123,7 @@ export function createNetworkContext(opts: NetworkContextOptions): NetworkContex
       client: req.client,
     });
     metrics.request(protocol, verdict.action, reason);
-    if (verdict.action === "deny") record(req, verdict.host, verdict.reason, mode);
+    if (verdict.action === "deny") record(req, verdict.host, verdict.reason, verdict.source, mode);
   };
 
   const safeHost = (raw: string): string => {
@@ -142,7 +145,7 @@ export function createNetworkContext(opts: NetworkContextOptions): NetworkContex
     recorder,
     resolver,
 
-    async evaluate(req) {
+    async evaluate(req, opts) {
       const s = state;
       let verdict: Verdict;
       try {
@@ -155,20 +158,20 @@ export function createNetworkContext(opts: NetworkContextOptions): NetworkContex
       } catch (err) {
         // evaluatePolicy promises never to throw; if it does anyway, deny (fail closed).
         log.error("policy evaluation failed", { error: err instanceof Error ? err.message : String(err) });
-        verdict = { action: "deny", reason: "policy_denied", host: safeHost(req.host) };
+        verdict = { action: "deny", reason: "policy_denied", source: "baseline_policy", host: safeHost(req.host) };
       }
-      report(req, verdict, s.effective.mode);
+      if (!(opts?.provisional && verdict.action === "allow")) report(req, verdict, s.effective.mode);
       return verdict;
     },
 
-    recordBlock(req, reason) {
+    recordBlock(req, reason, source = "transport") {
       const host = safeHost(req.host);
       const mode = state.effective.mode;
-      report(req, { action: "deny", reason, host }, mode);
+      report(req, { action: "deny", reason, source, host }, mode);
     },
 
     explain(reason, req, host) {
-      return explainDeny(state.policy, { action: "deny", reason, host }, req);
+      return explainDeny(state.policy, { action: "deny", reason, source: "baseline_policy", host }, req);
     },
 
     setConfig(cfg) {

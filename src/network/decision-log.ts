@@ -4,7 +4,9 @@
  * `event.name=codex.network_proxy.policy_decision`, `network.policy.decision`
  * (`allow`/`deny`/`error`), `network.policy.reason`, `network.transport.protocol` (the name
  * recorded in `/blocked`), `server.address` (normalised host), `server.port`,
- * `http.request.method`, `client.address`. Query strings and credentials are never part of a
+ * `http.request.method`, `client.address`, and for a deny `network.policy.source` (who denied,
+SPEC-network §3). Exactly one line per request is written, by the context's `evaluate` (or
+`recordBlock` for facts learned after the verdict). Query strings and credentials are never part of a
  * decision, so they can't reach the log.
  */
 import type { Logger } from "../log.ts";
@@ -17,6 +19,8 @@ export interface DecisionRecord {
   decision: "allow" | "deny" | "error";
   /** Block reason (deny), `dns` (error), null (allow). */
   reason: string | null;
+  /** Deny source (§3), null otherwise. */
+  source: string | null;
   protocol: string;
   host: string;
   port: number;
@@ -38,6 +42,7 @@ export function logDecision(log: Logger, d: DecisionRecord): void {
       "event.name": DECISION_EVENT,
       "network.policy.decision": d.decision,
       "network.policy.reason": d.reason ?? undefined,
+      "network.policy.source": d.source ?? undefined,
       "network.transport.protocol": d.protocol,
       "server.address": clean(d.host),
       "server.port": d.port,

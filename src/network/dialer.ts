@@ -5,7 +5,8 @@
  */
 import { isIP } from "node:net";
 import type { Socket, SocketHandler } from "bun";
-import { DialError, type DialErrorCode, type DialOptions, type Dialer } from "./types.ts";
+import { DialError, type DialErrorCode } from "./dial-error.ts";
+import type { DialOptions, Dialer } from "./types.ts";
 
 /** errno code → dial error code (RFC 1928 §6 reply meanings). */
 const ERRNO: Record<string, DialErrorCode> = {

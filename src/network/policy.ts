@@ -1,10 +1,16 @@
 /**
- * The policy decision (SPEC-network §3.3): one function that every transport asks, returning
- * allow (with the checked addresses to dial, §3.4), deny with a reason, or a DNS error.
- * Pure apart from the injected resolver; compiled once per config.
+ * The policy decision (SPEC-network §3): one function that every transport asks, returning
+ * allow (with the checked addresses to dial, §3.4), deny with a reason and its source, or a
+ * DNS error. Everything known when a request is judged is judged here, once: host lists,
+ * local addresses, proxy state (disabled, MITM not available), the limited-mode method rule
+ * (`allowsMethod`, the one definition of "read-only") including write channels, and the
+ * `x-unix-socket` allow list. Pure apart from the injected resolver and realpath; compiled
+ * once per config.
  */
 import { lookup } from "node:dns/promises";
-import type { BlockReason } from "./reasons.ts";
+import { realpath as fsRealpath } from "node:fs/promises";
+import { isAbsolute } from "node:path";
+import type { BlockReason, DenySource } from "./reasons.ts";
 import type { Mode, PolicyRequest, RuntimeConfig, Verdict } from "./types.ts";
 import { isLocalLiteral, isNonPublicAddress } from "./addr-class.ts";
 import { isIpLiteral, normalizeHost } from "./host.ts";
@@ -21,6 +27,8 @@ export interface CompiledPolicy {
   readonly allowed: DomainMatcher;
   readonly denied: DomainMatcher;
   readonly allowLocalBinding: boolean;
+  /** `allow_unix_sockets` entries (absolute paths). */
+  readonly unixSockets: readonly string[];
 }
 
 /** The switches of the current state that the decision depends on (reloads and `/mode` change them). */
@@ -30,8 +38,19 @@ export interface PolicyState {
   mitmEnabled: boolean;
 }
 
-/** Methods limited mode allows (§3.3 step 7). */
-const READ_ONLY_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
+/** Methods limited mode allows (§3.3 step 7): the one read-only method set of the proxy. */
+export const READ_ONLY_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "OPTIONS"]);
+
+/**
+ * Whether `mode` lets `method` through (the reference's `NetworkMode::allows_method`, plus
+ * the write-channel rule of SPEC-network §4): full mode allows every method; limited mode
+ * GET, HEAD and OPTIONS, and only when the request is not a write channel (`writeChannel`:
+ * a body, `Upgrade`, or a non-read method override). Beyond: git's smart-HTTP fetch
+ * (`gitFetch`, `git-fetch.ts`: `POST …/git-upload-pack`) only reads, so limited mode allows it.
+ */
+export function allowsMethod(mode: Mode, method: string, writeChannel = false, gitFetch = false): boolean {
+  return mode === "full" || (READ_ONLY_METHODS.has(method) && !writeChannel) || (gitFetch && method === "POST");
+}
 
 /** Compile the policy lists of a config. Throws `ConfigError` for a bad pattern. */
 export function compilePolicy(cfg: RuntimeConfig): CompiledPolicy {
@@ -39,6 +58,7 @@ export function compilePolicy(cfg: RuntimeConfig): CompiledPolicy {
     allowed: compilePatterns(cfg.policy.allowedDomains, "allowed"),
     denied: compilePatterns(cfg.policy.deniedDomains, "denied"),
     allowLocalBinding: cfg.policy.allowLocalBinding,
+    unixSockets: [...cfg.policy.allowUnixSockets],
   };
 }
 
@@ -74,49 +94,98 @@ export function createSystemResolver(timeoutMs = 2000, lookupAll: LookupAll = sy
   };
 }
 
-const deny = (reason: BlockReason, host: string): Verdict => ({ action: "deny", reason, host });
+const deny = (reason: BlockReason, source: DenySource, host: string): Verdict => ({ action: "deny", reason, source, host });
+
+/** Resolves symlinks of a path (node:fs `realpath`; injectable for tests). Rejects when it does not exist. */
+export type Realpath = (path: string) => Promise<string>;
 
 /**
- * The method step (§3.3 step 7 and `PolicyRequest.method` docs): null skips; full mode allows
- * all; limited mode allows GET/HEAD/OPTIONS, and CONNECT only when MITM can judge the inner
- * requests (`mitm_required` otherwise). Returns the deny reason or null.
+ * The mode step (§3.3 step 7, §4, §5), after the host was judged. Full mode allows all.
+ * Limited mode: `https_connect` needs MITM to judge the inner requests (`mitm_required`,
+ * source `proxy_state`); UDP datagrams are dropped (`method_not_allowed`); a null method is
+ * not judged yet (SOCKS5 TCP: the peeked request is judged later) unless `writeChannel` says
+ * the stream cannot be read (then `method_not_allowed`); any other method goes through
+ * `allowsMethod`.
  */
-function methodReason(req: PolicyRequest, state: PolicyState): BlockReason | null {
-  if (req.method === null || state.mode === "full") return null;
-  if (req.method === "CONNECT" || req.protocol === "https_connect") {
-    return state.mitmEnabled ? null : "mitm_required";
+function modeGuard(req: PolicyRequest, state: PolicyState): Verdict | null {
+  if (state.mode === "full") return null;
+  if (req.protocol === "https_connect") return state.mitmEnabled ? null : deny("mitm_required", "proxy_state", "");
+  if (req.protocol === "socks5_udp") return deny("method_not_allowed", "mode_guard", "");
+  // No method: not judged yet (SOCKS5 before peeking), unless the stream is known to be one the
+  // proxy cannot read (a write channel by definition: not HTTP, or TLS without MITM).
+  if (req.method === null) return req.writeChannel ? deny("method_not_allowed", "mode_guard", "") : null;
+  if (allowsMethod(state.mode, req.method, req.writeChannel, req.gitFetch)) return null;
+  return deny("method_not_allowed", "mode_guard", "");
+}
+
+/** The host every `x-unix-socket` decision names (SPEC-network §4). */
+export const UNIX_SOCKET_HOST = "unix-socket";
+
+/**
+ * `x-unix-socket` requests (SPEC-network §4; the domain lists are not consulted): mode step,
+ * then the path must be absolute and equal to an `allow_unix_sockets` entry, literally or
+ * after resolving symlinks on both sides. The allow names the path to connect to in
+ * `addresses[0]`: the literal entry, or the resolved path that was checked.
+ */
+async function evaluateUnixSocket(p: CompiledPolicy, state: PolicyState, req: PolicyRequest, realpath: Realpath): Promise<Verdict> {
+  const guard = modeGuard(req, state);
+  if (guard !== null) return { ...guard, host: UNIX_SOCKET_HOST };
+  const path = req.socketPath ?? "";
+  if (process.platform === "win32" || !isAbsolute(path)) return deny("not_allowed", "baseline_policy", UNIX_SOCKET_HOST);
+  if (p.unixSockets.includes(path)) return { action: "allow", host: UNIX_SOCKET_HOST, addresses: [path] };
+  let real: string;
+  try {
+    real = await realpath(path);
+  } catch {
+    return deny("not_allowed", "baseline_policy", UNIX_SOCKET_HOST);
   }
-  return READ_ONLY_METHODS.has(req.method) ? null : "method_not_allowed";
+  for (const entry of p.unixSockets) {
+    if (entry === real) return { action: "allow", host: UNIX_SOCKET_HOST, addresses: [real] };
+    try {
+      if ((await realpath(entry)) === real) return { action: "allow", host: UNIX_SOCKET_HOST, addresses: [real] };
+    } catch {
+      // An entry that does not exist matches nothing.
+    }
+  }
+  return deny("not_allowed", "baseline_policy", UNIX_SOCKET_HOST);
 }
 
 /**
- * Decide a request (SPEC-network §3.3, first hit wins): 1 disabled → `proxy_disabled`;
- * 2 empty host → `not_allowed`; 3 denylist → `denied`; 4 local literal without an exact
- * allowlist entry → `not_allowed_local`; 5 allowlist miss → `not_allowed` (the name is NOT
- * resolved); 6 resolve names once and deny `not_allowed_local` if any answer is non-public
- * (skipped checks with `allow_local_binding`, still resolved so the dial is pinned); 7 method;
- * 8 allow with the addresses to dial. A failed lookup is not a policy decision: the method
- * step still runs, then the verdict is `{action: "error", kind: "dns"}`.
- * Never throws: any fault is a deny with `policy_denied` (fail closed).
+ * Decide a request (SPEC-network §3.3, first hit wins): 1 disabled → `proxy_disabled`
+ * (`proxy_state`); 2 empty host → `not_allowed`; 3 denylist → `denied`; 4 local literal
+ * without an exact allowlist entry → `not_allowed_local`; 5 allowlist miss → `not_allowed`
+ * (the name is NOT resolved); 6 resolve names once and deny `not_allowed_local` if any answer
+ * is non-public (skipped checks with `allow_local_binding`, still resolved so the dial is
+ * pinned); 7 the mode step (`modeGuard`: method, write channel, MITM availability, UDP);
+ * 8 allow with the addresses to dial. Steps 2–6 have source `baseline_policy`. A failed
+ * lookup is not a policy decision: the mode step still runs, then the verdict is
+ * `{action: "error", kind: "dns"}`. `unix_socket` requests skip the host steps
+ * (`evaluateUnixSocket`). Never throws: any fault is a deny with `policy_denied` (fail closed).
  */
 export async function evaluatePolicy(
   p: CompiledPolicy,
   state: PolicyState,
   req: PolicyRequest,
   resolver: Resolver,
+  realpath: Realpath = fsRealpath,
 ): Promise<Verdict> {
   let host = "";
   try {
+    if (req.protocol === "unix_socket") {
+      host = UNIX_SOCKET_HOST;
+      if (!state.enabled) return deny("proxy_disabled", "proxy_state", host);
+      return await evaluateUnixSocket(p, state, req, realpath);
+    }
     host = normalizeHost(req.host);
-    if (!state.enabled) return deny("proxy_disabled", host);
-    if (host === "") return deny("not_allowed", host);
-    if (p.denied.matches(host) !== null) return deny("denied", host);
+    if (!state.enabled) return deny("proxy_disabled", "proxy_state", host);
+    if (host === "") return deny("not_allowed", "baseline_policy", host);
+    if (p.denied.matches(host) !== null) return deny("denied", "baseline_policy", host);
 
     const literal = isIpLiteral(host);
     const local = !p.allowLocalBinding && isLocalLiteral(host);
     // An exact allowlist entry (no wildcard) exempts a local literal: the operator named it.
-    if (local && p.allowed.exact(host) === null) return deny("not_allowed_local", host);
-    if (p.allowed.matches(host) === null) return deny("not_allowed", host);
+    if (local && p.allowed.exact(host) === null) return deny("not_allowed_local", "baseline_policy", host);
+    if (p.allowed.matches(host) === null) return deny("not_allowed", "baseline_policy", host);
     // Past this point a local literal was named exactly: its own resolution is not re-judged.
     const checkAnswers = !p.allowLocalBinding && !local;
 
@@ -133,15 +202,15 @@ export async function evaluatePolicy(
         dnsError = e instanceof Error ? e.message : String(e);
       }
       // DNS rebinding: a name pointing at a private address is local, allowlisted or not.
-      if (checkAnswers && addresses.some(isNonPublicAddress)) return deny("not_allowed_local", host);
+      if (checkAnswers && addresses.some(isNonPublicAddress)) return deny("not_allowed_local", "baseline_policy", host);
     }
 
-    const methodDeny = methodReason(req, state);
-    if (methodDeny !== null) return deny(methodDeny, host);
+    const guard = modeGuard(req, state);
+    if (guard !== null) return { ...guard, host };
     if (dnsError !== null) return { action: "error", kind: "dns", message: dnsError, host };
     return { action: "allow", host, addresses };
   } catch {
-    return deny("policy_denied", host);
+    return deny("policy_denied", "baseline_policy", host);
   }
 }
 
@@ -177,7 +246,7 @@ export function explainDeny(p: CompiledPolicy, verdict: Verdict, req: PolicyRequ
         : `"${host}" resolves to a local/private address; only network_proxy.policy.allow_local_binding = true permits that`;
       break;
     case "method_not_allowed":
-      advice = `limited mode allows only GET, HEAD and OPTIONS without a body or Upgrade (got ${req.method ?? "no HTTP request"}); full mode (network_proxy.mode = "full") permits it`;
+      advice = `limited mode allows only GET, HEAD and OPTIONS without a body or Upgrade (got ${req.method === null ? (req.writeChannel ? "a stream the proxy cannot read" : "no HTTP request") : req.writeChannel && READ_ONLY_METHODS.has(req.method) ? `${req.method} with a body, Upgrade or method override` : req.method}); full mode (network_proxy.mode = "full") permits it`;
       break;
     case "mitm_required":
       advice = `limited mode needs network_proxy.mitm.enabled = true for HTTPS, or switch to full mode`;

@@ -1,8 +1,7 @@
 /**
- * The closed list of block reasons and the one table mapping each to what a client sees.
- * Source: SPEC-network §3 (reasons) and §4 (status, `x-proxy-error`, text); the reference
- * crate's `reasons.rs` + `responses.rs`. Every transport turns a deny into bytes through
- * this table only.
+ * The closed lists of the policy's vocabulary: block reasons, deny sources, the protocols it
+ * is asked about and the names recorded for them. Source: SPEC-network §3, §7; the reference
+ * crate's `reasons.rs`. What a client sees for each reason is in answers.ts.
  */
 export const BLOCK_REASONS = [
   "denied",
@@ -18,53 +17,13 @@ export const BLOCK_REASONS = [
 /** A reason a request was blocked (SPEC-network §3). */
 export type BlockReason = (typeof BLOCK_REASONS)[number];
 
-/** How a reason is shown: HTTP status, `x-proxy-error` header value, human text. */
-export interface ReasonView {
-  status: 403 | 503;
-  proxyError:
-    | "blocked-by-allowlist"
-    | "blocked-by-denylist"
-    | "blocked-by-method-policy"
-    | "blocked-by-mitm-required"
-    | "blocked-by-policy";
-  text: string;
-}
-
-const TABLE: Record<BlockReason, ReasonView> = {
-  not_allowed: {
-    status: 403,
-    proxyError: "blocked-by-allowlist",
-    text: "Codex blocked this request: domain not in allowlist.",
-  },
-  not_allowed_local: {
-    status: 403,
-    proxyError: "blocked-by-allowlist",
-    text: "Codex blocked this request: local/private addresses not allowed.",
-  },
-  denied: {
-    status: 403,
-    proxyError: "blocked-by-denylist",
-    text: "Codex blocked this request: domain denied by policy.",
-  },
-  method_not_allowed: {
-    status: 403,
-    proxyError: "blocked-by-method-policy",
-    text: "Codex blocked this request: method not allowed in limited mode.",
-  },
-  mitm_required: {
-    status: 403,
-    proxyError: "blocked-by-mitm-required",
-    text: "Codex blocked this request: MITM required for limited HTTPS.",
-  },
-  proxy_disabled: { status: 403, proxyError: "blocked-by-policy", text: "Codex blocked this request by network policy." },
-  policy_denied: { status: 403, proxyError: "blocked-by-policy", text: "Codex blocked this request by network policy." },
-  sni_mismatch: { status: 403, proxyError: "blocked-by-policy", text: "Codex blocked this request by network policy." },
-};
-
-/** Look up the view of a reason. Unknown input (should not happen) fails closed to `blocked-by-policy`. */
-export function reasonView(reason: BlockReason): ReasonView {
-  return TABLE[reason] ?? TABLE.policy_denied;
-}
+/**
+ * Who denied a request (SPEC-network §3; the reference's `NetworkDecision::Deny.source`):
+ * `baseline_policy` (host lists, local addresses, socket list), `mode_guard` (limited mode),
+ * `proxy_state` (disabled, MITM not available), `mitm_hook` (§10), `transport` (facts learned
+ * after the verdict, such as `sni_mismatch`).
+ */
+export type DenySource = "baseline_policy" | "mode_guard" | "proxy_state" | "mitm_hook" | "transport";
 
 /** SOCKS5 reply code for a policy deny (RFC 1928 §6: 0x02 "connection not allowed by ruleset"). */
 export const SOCKS_REP_NOT_ALLOWED = 0x02;

@@ -15,6 +15,7 @@ import { createLogger } from "../log.ts";
 import type { Dialer, MitmEngine, NetworkContext, RuntimeConfig } from "./types.ts";
 import type { DelegatingListener } from "./listen-delegate.ts";
 import type { Resolver } from "./policy.ts";
+import type { BlockRecorder } from "./recorder.ts";
 import { loadConfig, type CliOverrides } from "./config.ts";
 import { clampListenAddress, formatListenAddress, parseListenAddress } from "./listen-addr.ts";
 import { DEFAULT_PORTS } from "./config-schema.ts";
@@ -45,6 +46,8 @@ export interface NetworkProxyOptions {
   shutdownGraceMs?: number;
   /** Watch the config file (default true when `configFile` is set). */
   watch?: boolean;
+  /** The `/blocked` recorder (default a fresh ring buffer); `exec` passes one that also tallies. */
+  recorder?: BlockRecorder;
 }
 
 /** A running network proxy. */
@@ -92,16 +95,15 @@ async function bind<T>(what: string, addr: { host: string; port: number }, start
 
 /**
  * Build the MITM engine for `cfg`, or null when MITM is off. Creates the CA when neither
- * file exists (§6).
+ * file exists (§6), or mints an ephemeral one, and writes the trust bundle (§11).
  * @throws MitmCaError when the CA can't be loaded or created
  */
 async function buildMitm(ctx: NetworkContextHandle, cfg: RuntimeConfig): Promise<MitmEngine | null> {
   if (!cfg.mitm.enabled) return null;
   // Loaded on first use: the MITM stack (node-forge X.509) costs ~10 MiB of memory that a
   // proxy without MITM never needs (idle RSS target, SPEC-network §1).
-  const [{ loadOrCreateCa }, { createMitmEngine }] = await Promise.all([import("./mitm/ca.ts"), import("./mitm/engine.ts")]);
-  const ca = await loadOrCreateCa(cfg.mitm.caCertPath, cfg.mitm.caKeyPath, { create: true });
-  if (ca.created) ctx.log.info(`created MITM CA certificate ${ca.certPath}`);
+  const [{ prepareCa }, { createMitmEngine }] = await Promise.all([import("./mitm/ca-setup.ts"), import("./mitm/engine.ts")]);
+  const ca = await prepareCa(cfg.mitm, ctx.log);
   const engine = createMitmEngine(ctx, ca);
   try {
     // Leaf key generation runs in the background; a failure should surface at startup/reload.
@@ -121,7 +123,7 @@ export async function startNetworkProxy(opts: NetworkProxyOptions): Promise<Netw
   const log = opts.log ?? createLogger();
   const listenerStops: Array<(graceMs: number) => Promise<void>> = [];
   const initial = opts.config;
-  const ctx = createNetworkContext({ config: initial, resolver: opts.resolver, dialer: opts.dialer, log });
+  const ctx = createNetworkContext({ config: initial, resolver: opts.resolver, dialer: opts.dialer, log, recorder: opts.recorder });
   const cleanups: Array<() => unknown> = [];
   let graceMs = 0;
   const undo = async () => {

@@ -5,7 +5,7 @@
  * (policy.ts, context.ts, dialer.ts, mitm/, metrics.ts).
  */
 import type { Socket, SocketHandler } from "bun";
-import type { BlockReason, PolicyProtocol } from "./reasons.ts";
+import type { BlockReason, DenySource, PolicyProtocol } from "./reasons.ts";
 import type { Logger } from "../log.ts";
 
 /** `limited` = read-only (GET, HEAD, OPTIONS), `full` = everything the host policy allows. */
@@ -24,8 +24,34 @@ export interface PolicyRequest {
    * MITM is disabled and allows (the MITM then judges every inner request) when enabled.
    */
   method: string | null;
+  /**
+   * The request is a write channel although its method reads: it carries a body, asks for
+   * `Upgrade`, or names a non-read method in a method-override field (SPEC-network §4,
+   * `http/request-facts.ts` computes it), or, with `method: null`, a stream the proxy cannot
+   * read (SOCKS5 peeking found no HTTP, or TLS without MITM). Limited mode denies it
+   * (`method_not_allowed`). Absent = false.
+   */
+  writeChannel?: boolean;
+  /** `unix_socket` requests: the `x-unix-socket` path as sent (decoded UTF-8). */
+  socketPath?: string;
   /** Client `ip:port`, or null. */
   client: string | null;
+  /**
+   * The transport saw a git smart-HTTP fetch (`git-fetch.ts`: POST …/git-upload-pack with its
+   * content type); limited mode treats it as a read. Absent = false.
+   */
+  gitFetch?: boolean;
+}
+
+/**
+ * A destination the policy allowed: the normalised host, the port and the addresses it
+ * checked (§3.4). It travels unchanged from the verdict to the dialer, the pinned HTTP loop
+ * (SOCKS5 hand-off) and the MITM; nothing re-resolves the name.
+ */
+export interface CheckedTarget {
+  host: string;
+  port: number;
+  addresses: string[];
 }
 
 /** Outcome of a policy evaluation. */
@@ -37,7 +63,13 @@ export type Verdict =
       /** Addresses to dial, checked by the policy; the dialer never re-resolves (§3.4). */
       addresses: string[];
     }
-  | { action: "deny"; reason: BlockReason; host: string }
+  | {
+      action: "deny";
+      reason: BlockReason;
+      /** Who denied (SPEC-network §3): host lists, the mode, the proxy's state, a hook, the transport. */
+      source: DenySource;
+      host: string;
+    }
   /** DNS lookup failed or timed out: not a policy decision; HTTP answers 502, SOCKS REP 0x04. */
   | { action: "error"; kind: "dns"; message: string; host: string };
 
@@ -66,22 +98,14 @@ export interface RuntimeConfig {
     /** Absolute paths. */
     caCertPath: string;
     caKeyPath: string;
+    /**
+     * `file` (default): the CA of §6, loaded or created on disk. `ephemeral` (§11): a fresh CA
+     * per process, private key in memory only; `caKeyPath` is ignored.
+     */
+    caMode: "file" | "ephemeral";
   };
   /** Absolute path or null (beyond: admin bearer token, §7). */
   adminTokenFile: string | null;
-}
-
-/** Why a dial failed; maps to SOCKS REP 0x03/0x04/0x05/0x06/0x01 and HTTP 502. */
-export type DialErrorCode = "network_unreachable" | "host_unreachable" | "refused" | "timeout" | "other";
-
-export class DialError extends Error {
-  constructor(
-    readonly code: DialErrorCode,
-    message: string,
-  ) {
-    super(message);
-    this.name = "DialError";
-  }
 }
 
 /** Options of `Dialer.connect`. */
@@ -133,15 +157,10 @@ export interface ConnHandler {
 export interface MitmEngine {
   /**
    * Take over `socket`, whose tunnel to `target` was allowed and already answered
-   * (`200 Connection established` or SOCKS REP 0x00). `initial` holds client bytes that were
+   * (`200 Connection established` or SOCKS REP 0x00). `buffered` holds client bytes that were
    * already read (the ClientHello when SOCKS5 peeked). Never throws; failures close the socket.
    */
-  intercept(
-    socket: Socket<ConnState>,
-    target: { host: string; port: number; addresses: string[] },
-    client: string | null,
-    initial?: Uint8Array,
-  ): void;
+  intercept(socket: Socket<ConnState>, target: CheckedTarget, client: string | null, buffered?: Uint8Array): void;
   /** Stop background work (cert cache etc.). */
   stop(): void;
 }
@@ -161,6 +180,8 @@ export interface Metrics {
 export interface BlockedEntry {
   host: string;
   reason: BlockReason;
+  decision: "deny";
+  source: DenySource;
   client: string | null;
   method: string | null;
   mode: Mode | null;
@@ -173,12 +194,18 @@ export interface BlockedEntry {
 export interface NetworkContext {
   config(): RuntimeConfig;
   /**
-   * Full decision (§3.3, DNS included) for the current config. Logs one decision line,
+   * Full decision (§3.3, DNS included) for the current config. Logs the one decision line,
    * records blocks in `/blocked`, counts metrics. Never throws (a fault = deny `policy_denied`).
+   * `provisional`: an allow is not logged nor counted, because a later judgement of the same
+   * connection logs it (limited-mode SOCKS5: the peeked request decides); denies and errors
+   * are final and logged as usual.
    */
-  evaluate(req: PolicyRequest): Promise<Verdict>;
-  /** Record + log a block a transport decided itself (sni_mismatch, MITM method, SOCKS peek). */
-  recordBlock(req: PolicyRequest, reason: BlockReason): void;
+  evaluate(req: PolicyRequest, opts?: { provisional?: boolean }): Promise<Verdict>;
+  /**
+   * Record + log a block learned after the verdict (`sni_mismatch`, source `transport`;
+   * SOCKS5 peeking found no HTTP request, source `mode_guard`). Default source `transport`.
+   */
+  recordBlock(req: PolicyRequest, reason: BlockReason, source?: DenySource): void;
   /**
    * The agent-friendly `hint` of a JSON block body (SPEC-network §4) for a block of `req` with
    * `reason`, judged against the current compiled policy (so a `denied` hint can name the

@@ -12,7 +12,7 @@ import { WriteQueue } from "../net/write-queue.ts";
 import { Cancellation } from "../http1/cancellation.ts";
 import type { AbortLike, BodySource, RawFields } from "../http1/types.ts";
 import { encodeResponseHead, pipeBody, type BodySink, type PipeOutcome } from "./body-writer.ts";
-import { parseRequestHeadRaw } from "../http1/request-head-parser.ts";
+import { parseRequestHeadRaw } from "../http1/server-request-head.ts";
 import { BodyCollector, HEAD_LIMITS, hasBody, MAX_BODY_BYTES, type IncomingHead } from "./incoming.ts";
 
 /** A request whose body has been read completely. */

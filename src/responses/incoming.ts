@@ -1,10 +1,10 @@
 /**
  * The request side of the responses proxy's listener: the bounds it gives the shared strict
- * parser and chunked decoder (src/http1/request-head-parser.ts, chunked-decoder.ts), the
+ * parser and chunked decoder (src/http1/server-request-head.ts, chunked-decoder.ts), the
  * head flags routing needs, and the bounded body buffer (SPEC §1.5: bodies are buffered).
  */
-import { createBodyDecoder, type BodyDecoder, type ChunkedLimits } from "../http1/chunked-decoder.ts";
-import { fieldStrings, type BodyFraming, type HeadLimits, type RawRequestHead } from "../http1/request-head-parser.ts";
+import { createRequestBodyDecoder, type RequestBodyDecoder, type ChunkedLimits } from "../http1/server-request-body.ts";
+import { fieldStrings, type BodyFraming, type HeadLimits, type RawRequestHead } from "../http1/server-request-head.ts";
 
 /** Heads up to 64 KiB and 100 field lines; at most two empty lines before the request line. */
 export const HEAD_LIMITS: HeadLimits = { maxHeadBytes: 64 * 1024, maxFields: 100, maxLeadingEmptyLines: 2 };
@@ -41,7 +41,7 @@ export type CollectResult = { kind: "more" } | { kind: "done"; consumed: number 
 export class BodyCollector {
   private buf: Uint8Array;
   private len = 0;
-  private readonly decoder: BodyDecoder | null;
+  private readonly decoder: RequestBodyDecoder | null;
   private tooLarge = false;
   private readonly append = (piece: Uint8Array) => {
     const need = this.len + piece.byteLength;
@@ -71,7 +71,7 @@ export class BodyCollector {
       this.decoder = null;
     } else {
       this.buf = new Uint8Array(Math.min(16 * 1024, maxBytes));
-      this.decoder = createBodyDecoder(framing, CHUNKED_LIMITS);
+      this.decoder = createRequestBodyDecoder(framing, CHUNKED_LIMITS);
     }
   }
 

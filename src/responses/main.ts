@@ -12,6 +12,8 @@ import { parseCli, parseUpstreamUrl } from "./cli.ts";
 import { createDumper, ensureDumpDir } from "./dump.ts";
 import { readLockedKey } from "./locked-key.ts";
 import { startResponsesProxy } from "./server.ts";
+import { EXCHANGE_CHILD_ENV } from "./oidc/child-protocol.ts";
+import { runExchangeChild } from "./oidc/exchange-child.ts";
 import { prepareWorkloadIdentity, startWorkloadIdentity, type PreparedWorkloadIdentity } from "./oidc/start.ts";
 import type { TokenSourceHandle } from "./oidc/token-source.ts";
 
@@ -119,5 +121,17 @@ async function main(): Promise<void> {
   process.stderr.write(`responses-api-proxy listening on 127.0.0.1:${server.port}\n`);
 }
 
+/**
+ * The token-exchange child of workload identity mode (SPEC §1.8; oidc/child-exchanger.ts):
+ * the same executable, selected by an environment variable that only the proxy sets.
+ */
+function exchangeChild(job: string): void {
+  const libc = loadLibc();
+  if (!libc) process.exit(1);
+  void runExchangeChild(libc, job).then((code) => process.exit(code));
+}
+
 // No top-level await, so the entry also works if bundled as CommonJS (`--bytecode` defaults to it).
-main().catch((e) => fatal(e instanceof Error ? e.message : String(e)));
+const exchangeJob = process.env[EXCHANGE_CHILD_ENV];
+if (exchangeJob !== undefined) exchangeChild(exchangeJob);
+else main().catch((e) => fatal(e instanceof Error ? e.message : String(e)));

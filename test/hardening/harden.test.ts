@@ -45,6 +45,10 @@ function fakeLibc(platform: Libc["platform"], fail: { prctl?: OsError; ptrace?: 
     unsetenv: (n) => void calls.push(`unsetenv ${n}`),
     read: no,
     waitReadable: no,
+    waitWritable: no,
+    write: no,
+    close: no,
+    pipe: no,
     EAGAIN: 11,
     allocLockedPages: no,
   };

@@ -44,6 +44,7 @@ export function testConfig(over: DeepPartial<RuntimeConfig> = {}): RuntimeConfig
       maxBodyBytes: 4096,
       caCertPath: join(dir, "network_proxy/mitm/ca.pem"),
       caKeyPath: join(dir, "network_proxy/mitm/ca.key"),
+      caMode: "file",
     },
     adminTokenFile: null,
   };

@@ -1,13 +1,13 @@
 import { describe, expect, test } from "bun:test";
-import { createBodyDecoder, MAX_TRAILER_BYTES } from "../../src/http1/body-reader.ts";
-import type { BodyFraming } from "../../src/http1/response-head.ts";
-import { UpstreamError } from "../../src/http1/types.ts";
+import { createResponseBodyDecoder, MAX_TRAILER_BYTES } from "../../src/http1/client-response-body.ts";
+import type { BodyFraming } from "../../src/http1/client-response-head.ts";
+import { UpstreamError } from "../../src/http1/upstream-error.ts";
 
 const bytes = (s: string) => Buffer.from(s, "latin1");
 
 /** Feed `raw` in pieces of `step` bytes; returns content, bytes consumed and the done flag. */
 function decode(framing: BodyFraming, raw: string, step = raw.length || 1) {
-  const d = createBodyDecoder(framing);
+  const d = createResponseBodyDecoder(framing);
   const out: string[] = [];
   const b = bytes(raw);
   let used = 0;
@@ -38,7 +38,7 @@ describe("chunked", () => {
   });
 
   test("emits subarrays of the input (no copy) for data", () => {
-    const d = createBodyDecoder({ kind: "chunked" });
+    const d = createResponseBodyDecoder({ kind: "chunked" });
     const input = bytes("3\r\nabc\r\n");
     const seen: Uint8Array[] = [];
     d.push(input, (c) => seen.push(c));

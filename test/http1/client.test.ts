@@ -5,7 +5,7 @@
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { createHttp1Client, INLINE_BODY_MAX } from "../../src/http1/client.ts";
-import { UpstreamError } from "../../src/http1/types.ts";
+import { UpstreamError } from "../../src/http1/upstream-error.ts";
 import { bodyText, RawConn, startRawServer } from "./helpers.ts";
 
 const enc = new TextEncoder();

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHttp1Client } from "../../src/http1/client.ts";
-import { UpstreamError } from "../../src/http1/types.ts";
+import { UpstreamError } from "../../src/http1/upstream-error.ts";
 import { startFakeProxy } from "./fake-proxy.ts";
 import { bodyText, makeTestPki, type TestPki } from "./helpers.ts";
 

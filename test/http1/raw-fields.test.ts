@@ -5,11 +5,11 @@
  * the promise-free `send` path.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { createBodyDecoder } from "../../src/http1/body-reader.ts";
+import { createResponseBodyDecoder } from "../../src/http1/client-response-body.ts";
 import { createHttp1Client } from "../../src/http1/client.ts";
-import { buildRequestHead } from "../../src/http1/request-head.ts";
-import { fieldStrings, parseRequestHead, parseRequestHeadRaw } from "../../src/http1/request-head-parser.ts";
-import { parseResponseHead, scanResponseHead, scannedFraming } from "../../src/http1/response-head.ts";
+import { buildRequestHead } from "../../src/http1/client-request-head.ts";
+import { fieldStrings, parseRequestHead, parseRequestHeadRaw } from "../../src/http1/server-request-head.ts";
+import { parseResponseHead, scanResponseHead, scannedFraming } from "../../src/http1/client-response-head.ts";
 import type { DirectResponse, RawFields } from "../../src/http1/types.ts";
 import { startRawServer } from "./helpers.ts";
 
@@ -109,12 +109,12 @@ describe("body decoders: pushRange", () => {
     const got: string[] = [];
     const sink = { piece: (b: Uint8Array, s: number, e: number) => void got.push(`${s}-${e}:${text(b.subarray(s, e))}`) };
     const input = bytes("HEAD3\r\nabc\r\n2\r\nde\r\n0\r\n\r\nNEXT");
-    const chunked = createBodyDecoder({ kind: "chunked" });
+    const chunked = createResponseBodyDecoder({ kind: "chunked" });
     expect(chunked.pushRange(input, 4, sink)).toBe(input.length - 4);
     expect(chunked.done).toBe(true);
     expect(got).toEqual(["7-10:abc", "15-17:de"]);
     got.length = 0;
-    const length = createBodyDecoder({ kind: "length", length: 3 });
+    const length = createResponseBodyDecoder({ kind: "length", length: 3 });
     expect(length.pushRange(bytes("HH12345"), 2, sink)).toBe(5);
     expect(got).toEqual(["2-5:123"]);
   });

@@ -1,13 +1,13 @@
 /**
- * The shared server-side HTTP/1.1 request parsing (src/http1/request-head-parser.ts and
+ * The shared server-side HTTP/1.1 request parsing (src/http1/server-request-head.ts and
  * chunked-decoder.ts): the merged tables of the former network and responses parsers. The
  * shared rules are the union of both parsers' rejections; bounds are parameters (each
  * product's own bounds are tested in test/network/http/head-parser.test.ts and
  * test/responses/incoming.test.ts).
  */
 import { describe, expect, test } from "bun:test";
-import { createBodyDecoder } from "../../src/http1/chunked-decoder.ts";
-import { parseRequestHead, type HeadParseResult } from "../../src/http1/request-head-parser.ts";
+import { createRequestBodyDecoder } from "../../src/http1/server-request-body.ts";
+import { parseRequestHead, type HeadParseResult } from "../../src/http1/server-request-head.ts";
 
 const enc = new TextEncoder();
 const bytes = (s: string) => enc.encode(s);
@@ -207,14 +207,14 @@ describe("parseRequestHead: incremental input", () => {
   });
 });
 
-describe("createBodyDecoder (chunked-decoder.ts)", () => {
+describe("createRequestBodyDecoder (chunked-decoder.ts)", () => {
   function decodeAll(
-    framing: Parameters<typeof createBodyDecoder>[0],
+    framing: Parameters<typeof createRequestBodyDecoder>[0],
     input: Uint8Array,
     step = input.length,
-    limits?: Parameters<typeof createBodyDecoder>[1],
+    limits?: Parameters<typeof createRequestBodyDecoder>[1],
   ) {
-    const d = createBodyDecoder(framing, limits);
+    const d = createRequestBodyDecoder(framing, limits);
     const out: number[] = [];
     let consumed = 0;
     for (let i = 0; i < input.length && !d.finished; i += step) {
@@ -241,8 +241,8 @@ describe("createBodyDecoder (chunked-decoder.ts)", () => {
 
   test("content-length stops at the length; length 0 is finished at once", () => {
     expect(decodeAll({ kind: "length", length: 4 }, bytes("abcdEF"))).toEqual({ body: "abcd", consumed: 4, finished: true });
-    expect(createBodyDecoder({ kind: "length", length: 0 }).finished).toBe(true);
-    expect(createBodyDecoder({ kind: "none" }).finished).toBe(true);
+    expect(createRequestBodyDecoder({ kind: "length", length: 0 }).finished).toBe(true);
+    expect(createRequestBodyDecoder({ kind: "none" }).finished).toBe(true);
   });
 
   const bad: Array<[string, string]> = [

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { absoluteForm, buildRequestHead, originForm } from "../../src/http1/request-head.ts";
+import { absoluteForm, buildRequestHead, originForm } from "../../src/http1/client-request-head.ts";
 
 const enc = new TextEncoder();
 const text = (b: Uint8Array) => Buffer.from(b).toString("latin1");

@@ -4,8 +4,8 @@ import {
   MAX_HEAD_BYTES,
   parseResponseHead,
   responseFraming,
-} from "../../src/http1/response-head.ts";
-import { UpstreamError } from "../../src/http1/types.ts";
+} from "../../src/http1/client-response-head.ts";
+import { UpstreamError } from "../../src/http1/upstream-error.ts";
 
 const bytes = (s: string) => Buffer.from(s, "latin1");
 

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { createHttp1Client } from "../../src/http1/client.ts";
 import { buildTrustedCa, loadExtraCaFromEnv, splitPemCertificates } from "../../src/http1/tls-trust.ts";
 import type { Http1Client } from "../../src/http1/types.ts";
-import { UpstreamError } from "../../src/http1/types.ts";
+import { UpstreamError } from "../../src/http1/upstream-error.ts";
 import { bodyText, makeTestPki, startRawServer, type TestPki } from "./helpers.ts";
 
 let pki: TestPki;

@@ -4,7 +4,7 @@
  * test/http1/request-head-parser.test.ts), the routing flags, and the bounded body buffer.
  */
 import { describe, expect, test } from "bun:test";
-import { parseRequestHeadRaw } from "../../src/http1/request-head-parser.ts";
+import { parseRequestHeadRaw } from "../../src/http1/server-request-head.ts";
 import { BodyCollector, HEAD_LIMITS, hasBody, type IncomingHead } from "../../src/responses/incoming.ts";
 
 const bytes = (s: string) => new Uint8Array(Buffer.from(s, "latin1"));

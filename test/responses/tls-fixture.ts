@@ -45,10 +45,14 @@ function cert(subject: string, pub: forge.pki.PublicKey, issuer: forge.pki.Certi
   return c;
 }
 
-/** Create a CA and a server certificate for 127.0.0.1 and `dnsNames` (default localhost) signed by it. */
-export function createTestPki(dnsNames: string[] = ["localhost"]): TestPki {
+/**
+ * Create a CA and a server certificate for 127.0.0.1 and `dnsNames` (default localhost) signed
+ * by it. Give two CAs that one client trusts together different `caName`s: a verifier looks
+ * issuers up by name.
+ */
+export function createTestPki(dnsNames: string[] = ["localhost"], caName = "codex-proxies test CA"): TestPki {
   const ca = rsa();
-  const caCert = cert("codex-proxies test CA", ca.pub, null, ca.priv, true);
+  const caCert = cert(caName, ca.pub, null, ca.priv, true);
   const leaf = rsa();
   const leafCert = cert(dnsNames[0] ?? "localhost", leaf.pub, caCert, ca.priv, false, dnsNames);
   return { caPem: forge.pki.certificateToPem(caCert), certPem: forge.pki.certificateToPem(leafCert), keyPem: leaf.pem };

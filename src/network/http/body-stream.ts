@@ -6,8 +6,8 @@
  * resumes it. Pieces are subarrays of the socket's chunks (Bun hands each `data` call a
  * fresh buffer), so nothing is copied here.
  */
-import { createBodyDecoder, type BodyDecoder } from "./chunked.ts";
-import type { BodyFraming } from "./head-parser.ts";
+import { createRequestBodyDecoder, type RequestBodyDecoder } from "../../http1/server-request-body.ts";
+import type { BodyFraming } from "../../http1/server-request-head.ts";
 
 const HIGH_WATER_MARK = 256 * 1024;
 
@@ -17,7 +17,7 @@ export type PushResult = { ok: true; consumed: number } | { ok: false; message: 
 export class BodyPump {
   readonly stream: ReadableStream<Uint8Array>;
   private controller!: ReadableStreamDefaultController<Uint8Array>;
-  private readonly decoder: BodyDecoder;
+  private readonly decoder: RequestBodyDecoder;
   private cancelled = false;
   private ended = false;
   /** Content bytes decoded so far. */
@@ -33,7 +33,7 @@ export class BodyPump {
     private readonly pause: () => void,
     private readonly resume: () => void,
   ) {
-    this.decoder = createBodyDecoder(framing);
+    this.decoder = createRequestBodyDecoder(framing);
     this.stream = new ReadableStream<Uint8Array>(
       {
         start: (c) => {

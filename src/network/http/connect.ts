@@ -6,10 +6,11 @@
  * SNI check (beyond). Block answers are `text/plain` and close the connection. A Host field
  * is never trusted over the CONNECT target.
  */
-import { DialError, type PolicyRequest } from "../types.ts";
+import type { RequestHead } from "../../http1/server-request-head.ts";
+import { DialError } from "../dial-error.ts";
+import type { CheckedTarget, PolicyRequest } from "../types.ts";
 import { spliceTunnel } from "../tunnel.ts";
 import type { ConnIO, Outcome } from "./conn-io.ts";
-import type { RequestHead } from "./head-parser.ts";
 import { parseConnectTarget } from "./target.ts";
 
 const ESTABLISHED = new TextEncoder().encode("HTTP/1.1 200 Connection established\r\n\r\n");
@@ -17,48 +18,49 @@ const ESTABLISHED = new TextEncoder().encode("HTTP/1.1 200 Connection establishe
 /** Handle a CONNECT request; on success the socket belongs to the tunnel or the MITM. */
 export async function handleConnect(io: ConnIO, head: RequestHead): Promise<Outcome> {
   const { ctx } = io;
+  const socket = io.socket!; // connection.ts routes CONNECT here only for accepted sockets
   const t = parseConnectTarget(head.target);
   if (!t.ok) {
-    io.text(400, t.message, true);
+    io.answer(t.answer, { close: true });
     return "close";
   }
   const req: PolicyRequest = { protocol: "https_connect", host: t.host, port: t.port, method: "CONNECT", client: io.client };
   const verdict = await ctx.evaluate(req);
   if (io.signal.aborted) return "close";
   if (verdict.action === "deny") {
-    if (verdict.reason === "proxy_disabled") io.text(503, "proxy disabled", true);
-    else io.block(verdict.reason, req, verdict.host, false, true);
+    io.block(verdict, req, { close: true, json: false });
     return "close";
   }
   if (verdict.action === "error") {
     ctx.log.info("upstream name lookup failed", { host: verdict.host, client: io.client });
-    io.text(502, "upstream failure", true);
+    io.answer("upstream_failure", { close: true });
     return "close";
   }
-  const target = { host: verdict.host, port: t.port, addresses: verdict.addresses };
+  const target: CheckedTarget = { host: verdict.host, port: t.port, addresses: verdict.addresses };
 
-  if (ctx.config().mode === "limited") {
-    const mitm = ctx.mitm();
-    if (!mitm) {
-      // The policy answers mitm_required itself when MITM is off; this is the case of an
-      // engine that is configured but not running (its CA failed to load).
-      ctx.recordBlock(req, "mitm_required");
-      io.block("mitm_required", req, verdict.host, false, true);
-      return "close";
-    }
+  // The policy allowed a limited-mode CONNECT only because the MITM runs (else `mitm_required`).
+  const limited = ctx.config().mode === "limited";
+  const mitm = limited ? ctx.mitm() : null;
+  if (limited && !mitm) {
+    // The mode or the engine changed while the policy was asked: never splice raw in limited mode.
+    ctx.log.info("CONNECT state changed during the decision", { host: verdict.host, client: io.client });
+    io.answer("internal_error", { close: true });
+    return "close";
+  }
+  if (mitm) {
     io.write(ESTABLISHED);
     await io.drained();
     if (io.signal.aborted) return "close";
-    const initial = io.takeBuffered();
-    io.socket.data.handler = null;
-    io.socket.resume(); // reading may have been paused for buffered early bytes; the MITM reads now
-    mitm.intercept(io.socket, target, io.client, initial.byteLength > 0 ? initial : undefined);
+    const buffered = io.takeBuffered();
+    socket.data.handler = null;
+    socket.resume(); // reading may have been paused for buffered early bytes; the MITM reads now
+    mitm.intercept(socket, target, io.client, buffered.byteLength > 0 ? buffered : undefined);
     return "handed-off";
   }
 
-  const initial = io.takeBuffered();
+  const buffered = io.takeBuffered();
   try {
-    const tunnel = await spliceTunnel(io.socket, target.addresses, target.port, ctx, initial.byteLength > 0 ? initial : undefined, {
+    const tunnel = await spliceTunnel(socket, target.addresses, target.port, ctx, buffered.byteLength > 0 ? buffered : undefined, {
       onConnected: () => ESTABLISHED,
       sniCheck: { host: verdict.host, request: req },
     });
@@ -67,7 +69,7 @@ export async function handleConnect(io: ConnIO, head: RequestHead): Promise<Outc
   } catch (err) {
     if (!(err instanceof DialError)) return "close"; // the client left during the dial
     ctx.log.info("CONNECT upstream connect failed", { host: verdict.host, port: t.port, client: io.client, code: err.code });
-    io.text(502, "upstream failure", true);
+    io.answer("upstream_failure", { close: true });
     return "close";
   }
 }

@@ -1,53 +1,95 @@
 /**
- * One client connection of the HTTP proxy listener (SPEC-network §4): the ConnHandler that
- * parses request heads (head-parser.ts), routes each request (CONNECT → connect.ts,
- * `x-unix-socket` → unix-socket.ts, else → forward.ts), streams request bodies through a
- * BodyPump, and keeps pipelined bytes for the next request. Every request on a kept-alive
- * connection is judged on its own.
+ * The one HTTP/1.1 request loop (SPEC-network §4, §6): for a client connection of the HTTP
+ * proxy listener, a SOCKS5 connection handed off after peeking, and the decrypted side of a
+ * MITM tunnel alike. It parses request heads (the strict request-head parser), routes each
+ * request (CONNECT → connect.ts on the plain listener, 405 elsewhere; `x-unix-socket` →
+ * unix-socket.ts on the plain listener; else → forward.ts), streams request bodies through a
+ * BodyPump (the request-side body decoder), and keeps pipelined bytes for the next request.
+ * Every request on a kept-alive connection is judged on its own. What differs between the
+ * front ends is data (`HttpFrontEnd`), not code.
  *
  * Reading is paused while the stream of a request body is full, and while a request is in
  * flight and more than 64 KiB of pipelined bytes wait. Writes to the client go through a
  * WriteQueue; producers await `drained()` when it holds bytes.
  */
 import type { Socket } from "bun";
+import { headerValue, parseRequestHead, type BodyFraming, type RequestHead } from "../../http1/server-request-head.ts";
 import { WriteQueue } from "../../net/write-queue.ts";
-import type { BlockReason } from "../reasons.ts";
+import type { AnswerName, AnswerView } from "../answers.ts";
 import { recordedProtocol } from "../reasons.ts";
-import type { ConnHandler, ConnState, NetworkContext, PolicyRequest } from "../types.ts";
-import type { ConnIO, HttpConnectionOptions, Outcome } from "./conn-io.ts";
-import { blockResponseBytes, textResponseBytes } from "./block-response.ts";
+import type { ConnState, NetworkContext, PolicyRequest } from "../types.ts";
+import {
+  PLAIN_FRONT_END,
+  type ConnIO,
+  type DenyVerdict,
+  type HttpConnectionHandler,
+  type HttpConnectionOptions,
+  type HttpFrontEnd,
+  type HttpSession,
+  type HttpTransport,
+  type Outcome,
+} from "./conn-io.ts";
+import { answerBytes, blockBytes } from "./answer-bytes.ts";
 import { BodyPump } from "./body-stream.ts";
 import { handleConnect } from "./connect.ts";
 import { forwardRequest } from "./forward.ts";
-import { parseRequestHead, headerValue, type BodyFraming, type RequestHead } from "./head-parser.ts";
 import { Inbox } from "./inbox.ts";
 import { handleUnixSocket } from "./unix-socket.ts";
 import { createUpstreamClients, type UpstreamClients } from "./upstream-clients.ts";
-
-export type { ConnIO, HttpConnectionOptions, Outcome } from "./conn-io.ts";
 
 const MAX_PIPELINED = 64 * 1024;
 const HEAD_TIMEOUT_MS = 60_000;
 const PAUSE_BODY = 1;
 const PAUSE_INBOX = 2;
 
-/** The handler plus `attach`, which binds it to its socket before any byte arrives. */
-export interface HttpConnectionHandler extends ConnHandler {
-  /** Bind to `socket` now (starts the head deadline); otherwise the first event binds it. */
-  attach(socket: Socket<ConnState>): void;
+/**
+ * A ConnHandler for one accepted socket (HTTP listener, SOCKS5 hand-off). Install it as
+ * `socket.data.handler`; bytes already read (e.g. peeked by SOCKS5) can be passed with
+ * `handler.data(socket, bytes)`.
+ */
+export function createHttpConnectionHandler(ctx: NetworkContext, opts: HttpConnectionOptions = {}): HttpConnectionHandler {
+  const c = new HttpConnection(ctx, opts);
+  return {
+    attach: (s) => c.bindSocket(s),
+    data(s, chunk) {
+      c.bindSocket(s);
+      c.onData(chunk);
+    },
+    drain(s) {
+      c.bindSocket(s);
+      c.onDrain();
+    },
+    end(s) {
+      c.bindSocket(s);
+      c.onEnd();
+    },
+    close(s) {
+      c.bindSocket(s);
+      c.onClose();
+    },
+  };
 }
 
 /**
- * A ConnHandler for one HTTP proxy client connection. Install it as `socket.data.handler`;
- * bytes already read (e.g. peeked by SOCKS5) can be passed with `handler.data(socket, bytes)`.
+ * The loop over a transport that is not an accepted socket (the decrypted side of a MITM
+ * tunnel): `client` is the downstream `ip:port` (or null). The head deadline starts now.
  */
-export function createHttpConnectionHandler(ctx: NetworkContext, opts: HttpConnectionOptions = {}): HttpConnectionHandler {
-  return new HttpConnection(ctx, opts);
+export function createHttpSession(
+  ctx: NetworkContext,
+  opts: HttpConnectionOptions,
+  transport: HttpTransport,
+  client: string | null,
+): HttpSession {
+  const c = new HttpConnection(ctx, opts);
+  c.bindTransport(transport, null, client);
+  return { data: (chunk) => c.onData(chunk), drain: () => c.onDrain(), close: () => c.onClose() };
 }
 
-class HttpConnection implements HttpConnectionHandler, ConnIO {
-  socket!: Socket<ConnState>;
-  client = "";
+class HttpConnection implements ConnIO {
+  socket: Socket<ConnState> | null = null;
+  private transport: HttpTransport | null = null;
+  client: string | null = null;
+  readonly frontEnd: HttpFrontEnd;
   responseStarted = false;
   body: BodyPump | null = null;
   readonly clients: UpstreamClients;
@@ -74,18 +116,25 @@ class HttpConnection implements HttpConnectionHandler, ConnIO {
   ) {
     this.ownsClients = !opts.clients;
     this.clients = opts.clients ?? createUpstreamClients();
+    this.frontEnd = opts.frontEnd ?? PLAIN_FRONT_END;
   }
 
-  attach(s: Socket<ConnState>): void {
-    this.bind(s);
+  /** Bind to an accepted socket before any byte arrives (starts the head deadline); later calls do nothing. */
+  bindSocket(s: Socket<ConnState>): void {
+    if (this.transport !== null) return;
+    this.bindTransport(s, s, s.data?.client ?? `${s.remoteAddress}:${s.remotePort}`);
   }
 
-  private bind(s: Socket<ConnState>): void {
-    if (this.socket) return;
-    this.socket = s;
-    this.client = s.data?.client ?? `${s.remoteAddress}:${s.remotePort}`;
-    this.out = new WriteQueue(s);
+  bindTransport(t: HttpTransport, socket: Socket<ConnState> | null, client: string | null): void {
+    this.transport = t;
+    this.socket = socket;
+    this.client = client;
+    this.out = new WriteQueue(t);
     this.armHeadTimer();
+  }
+
+  private end(): void {
+    this.transport!.end();
   }
 
   /** Start the head deadline (slowloris bound, keep-alive idle limit). */
@@ -106,15 +155,14 @@ class HttpConnection implements HttpConnectionHandler, ConnIO {
     if (this.closed || this.busy || this.handedOff || this.ending) return;
     if (this.inbox.size > 0) {
       this.ctx.log.info("request head timed out", { client: this.client });
-      this.finishWith(textResponseBytes(408, "request timeout", true));
+      this.finishWith(answerBytes("request_timeout", { close: true }));
     } else {
-      this.socket.end();
+      this.end();
     }
   }
 
-  // ConnHandler
-  data(s: Socket<ConnState>, chunk: Uint8Array): void {
-    this.bind(s);
+  // transport events
+  onData(chunk: Uint8Array): void {
     if (this.closed || this.handedOff || this.ending) return;
     if (this.body && !this.body.finished) {
       const r = this.body.push(chunk);
@@ -130,13 +178,12 @@ class HttpConnection implements HttpConnectionHandler, ConnIO {
     else if (this.inbox.size > MAX_PIPELINED) this.pause(PAUSE_INBOX);
   }
 
-  drain(s: Socket<ConnState>): void {
-    this.bind(s);
+  onDrain(): void {
     if (this.out.drain()) this.wake();
   }
 
-  end(s: Socket<ConnState>): void {
-    this.bind(s);
+  /** The peer finished sending (TCP FIN; plain sockets only). */
+  onEnd(): void {
     if (this.closed || this.peerEnded) return;
     this.peerEnded = true;
     if (this.handedOff || this.ending) return;
@@ -149,8 +196,7 @@ class HttpConnection implements HttpConnectionHandler, ConnIO {
     if (!this.busy) this.next();
   }
 
-  close(s: Socket<ConnState>): void {
-    this.bind(s);
+  onClose(): void {
     if (this.closed) return;
     this.closed = true;
     this.clearHeadTimer();
@@ -196,24 +242,26 @@ class HttpConnection implements HttpConnectionHandler, ConnIO {
     return this.inbox.take();
   }
 
-  block(reason: BlockReason, req: PolicyRequest, host: string, json: boolean, close: boolean): void {
+  block(verdict: DenyVerdict, req: PolicyRequest, opts: { close: boolean; json?: boolean }): void {
+    const json = opts.json ?? this.frontEnd.json;
     this.responseStarted = true;
     this.write(
-      blockResponseBytes(reason, {
-        host,
+      blockBytes(verdict.reason, {
+        source: verdict.source,
+        host: verdict.host,
         port: req.port,
         method: req.method,
         protocol: recordedProtocol(req.protocol),
-        hint: json ? this.ctx.explain(reason, req, host) : "",
+        hint: json ? this.ctx.explain(verdict.reason, req, verdict.host) : "",
         json,
-        close,
+        close: opts.close,
       }),
     );
   }
 
-  text(status: number, text: string, close: boolean): void {
+  answer(name: AnswerName, opts: { close: boolean }): void {
     this.responseStarted = true;
-    this.write(textResponseBytes(status, text, close));
+    this.write(answerBytes(name, opts));
   }
 
   // internals
@@ -224,14 +272,14 @@ class HttpConnection implements HttpConnectionHandler, ConnIO {
   }
 
   private pause(bit: number): void {
-    if (this.pauseBits === 0 && !this.closed) this.socket.pause();
+    if (this.pauseBits === 0 && !this.closed) this.transport!.pause();
     this.pauseBits |= bit;
   }
 
   private resume(bit: number): void {
     if (!(this.pauseBits & bit)) return;
     this.pauseBits &= ~bit;
-    if (this.pauseBits === 0 && !this.closed && !this.handedOff) this.socket.resume();
+    if (this.pauseBits === 0 && !this.closed && !this.handedOff) this.transport!.resume();
   }
 
   /** Parse the next head from the inbox and start handling it. */
@@ -251,7 +299,8 @@ class HttpConnection implements HttpConnectionHandler, ConnIO {
     if (r.kind === "error") {
       this.ctx.log.info("bad request head", { client: this.client, status: r.status, problem: r.message });
       this.inbox.clear();
-      this.finishWith(textResponseBytes(r.status, r.message, true));
+      const view: AnswerView = { status: r.status, text: r.message };
+      this.finishWith(answerBytes(view, { close: true }));
       return;
     }
     this.inbox.consume(r.headLength);
@@ -271,7 +320,7 @@ class HttpConnection implements HttpConnectionHandler, ConnIO {
         client: this.client,
         error: err instanceof Error ? err.message : String(err),
       });
-      if (!this.responseStarted) this.text(500, "error", true);
+      if (!this.responseStarted) this.answer("internal_error", { close: true });
       outcome = "close";
     }
     this.busy = false;
@@ -283,7 +332,7 @@ class HttpConnection implements HttpConnectionHandler, ConnIO {
     if (this.closed) return;
     if (outcome === "close" || !head.keepAlive || (this.body !== null && !this.body.finished)) {
       await this.drained();
-      this.socket.end();
+      this.end();
       this.closed = true;
       return;
     }
@@ -294,10 +343,18 @@ class HttpConnection implements HttpConnectionHandler, ConnIO {
     this.next();
   }
 
-  private dispatch(head: RequestHead): Promise<Outcome> {
-    if (head.method === "CONNECT" && !this.opts.fixedTarget) return handleConnect(this, head);
-    const unix = headerValue(head.headers, "x-unix-socket");
-    if (unix !== undefined && !this.opts.fixedTarget) return handleUnixSocket(this, head, unix);
+  private async dispatch(head: RequestHead): Promise<Outcome> {
+    // Only the first hop of the HTTP listener may open a tunnel: inside a pinned connection
+    // (SOCKS5 hand-off, MITM) CONNECT would carry a write channel past the policy (SPEC-network §4).
+    if (head.method === "CONNECT") {
+      if (this.socket !== null && this.frontEnd.target === null) return handleConnect(this, head);
+      this.answer("connect_inside_mitm", { close: true });
+      return "close";
+    }
+    if (this.frontEnd.target === null) {
+      const unix = headerValue(head.headers, "x-unix-socket");
+      if (unix !== undefined) return handleUnixSocket(this, head, unix);
+    }
     return forwardRequest(this, head);
   }
 
@@ -306,9 +363,9 @@ class HttpConnection implements HttpConnectionHandler, ConnIO {
     this.ctx.log.info("bad request body", { client: this.client, problem: message });
     if (!this.responseStarted) {
       this.responseStarted = true;
-      this.finishWith(textResponseBytes(400, "invalid request body", true));
+      this.finishWith(answerBytes("invalid_request_body", { close: true }));
     } else {
-      this.socket.end();
+      this.end();
     }
   }
 
@@ -316,7 +373,7 @@ class HttpConnection implements HttpConnectionHandler, ConnIO {
   private endAfterFlush(): void {
     this.ending = true;
     void this.drained().then(() => {
-      if (!this.closed) this.socket.end();
+      if (!this.closed) this.end();
     });
   }
 
@@ -327,7 +384,7 @@ class HttpConnection implements HttpConnectionHandler, ConnIO {
     this.inbox.clear();
     this.pause(PAUSE_INBOX);
     void this.drained().then(() => {
-      if (!this.closed) this.socket.end();
+      if (!this.closed) this.end();
     });
   }
 }

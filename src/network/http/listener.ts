@@ -7,11 +7,10 @@
  */
 import type { NetworkContext } from "../types.ts";
 import { listenDelegating, type DelegatingListener } from "../listen-delegate.ts";
-import { createHttpConnectionHandler, type HttpConnectionOptions } from "./connection.ts";
+import type { HttpConnectionOptions } from "./conn-io.ts";
+import { createHttpConnectionHandler } from "./connection.ts";
 import { createUpstreamClients, type UpstreamClients } from "./upstream-clients.ts";
 
-export { createHttpConnectionHandler, type HttpConnectionHandler, type HttpConnectionOptions } from "./connection.ts";
-export type { StopOptions } from "../listen-delegate.ts";
 
 /**
  * A running HTTP proxy listener. `stop()` stops accepting at once; connections already

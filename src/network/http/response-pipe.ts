@@ -13,7 +13,7 @@
  */
 import type { AbortLike, BodyConsumer, BodySource } from "../../http1/types.ts";
 import { concatBytes } from "../bytes.ts";
-import { CHUNKED_END, chunkSizeLine } from "./chunked.ts";
+import { CHUNKED_END, chunkSizeLine } from "../../http1/chunked-encoder.ts";
 
 /** Where the piped bytes go (a ConnIO of the HTTP listener, the MITM's decrypted side). */
 export interface PipeSink {

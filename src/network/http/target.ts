@@ -4,9 +4,14 @@
  * Authorities are checked against a strict grammar (no userinfo, no percent-encoding, ASCII
  * only) before the WHATWG URL parser canonicalises them (lowercase, IPv4 spellings, IPv6),
  * so what the policy judges is exactly what is dialled and named in `Host`/SNI.
- * Errors carry the 400 texts of SPEC-network §4.
+ * Errors name their 400 answer (answers.ts, SPEC-network §4). Connections pinned to a
+ * checked target (SOCKS5 hand-off, MITM) use `pinnedRequestTarget`: every request must name
+ * that target or none.
  */
-import { headerValue, type RequestHead } from "./head-parser.ts";
+import { headerValue, type RequestHead } from "../../http1/server-request-head.ts";
+import type { AnswerName } from "../answers.ts";
+import { normalizeHost } from "../host.ts";
+import type { PinnedFrontEnd } from "./conn-io.ts";
 
 /** Where a plain-HTTP request goes. */
 export interface HttpTarget {
@@ -27,8 +32,10 @@ export interface HttpTarget {
   hasHost: boolean;
 }
 
-/** Outcome of target resolution: the target, or the text of a 400 answer. */
-export type TargetResult = ({ ok: true } & HttpTarget) | { ok: false; message: string };
+/** Outcome of target resolution: the target, or the 400 answer to give. */
+export type TargetResult = ({ ok: true } & HttpTarget) | { ok: false; answer: AnswerName };
+
+const fail = (answer: AnswerName): { ok: false; answer: AnswerName } => ({ ok: false, answer });
 
 // host = IP-literal / reg-name (RFC 3986 §3.2.2) without pct-encoding; port = *DIGIT.
 const AUTHORITY = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=-]*)(?::([0-9]*))?$/;
@@ -64,28 +71,28 @@ export function resolveRequestTarget(head: RequestHead): TargetResult {
   const hostField = headerValue(head.headers, "host");
   const t = head.target;
   if (t.startsWith("/")) {
-    if (hostField === undefined || hostField === "") return { ok: false, message: "missing host" };
+    if (hostField === undefined || hostField === "") return fail("missing_host");
     const a = parseAuthority(hostField);
     const hostname = a && canonicalHost(a.host);
-    if (!a || !hostname) return { ok: false, message: "invalid host" };
+    if (!a || !hostname) return fail("invalid_host");
     const port = a.port ?? 80;
     let url: URL;
     try {
       url = new URL(`http://${hostname}:${port}${t}`);
     } catch {
-      return { ok: false, message: "invalid host" };
+      return fail("invalid_host");
     }
     return { ok: true, scheme: "http", hostname, port, url, path: withoutFragment(t), hasHost: true };
   }
   const m = ABSOLUTE.exec(t);
-  if (!m) return { ok: false, message: "missing host" };
+  if (!m) return fail("missing_host");
   const scheme = m[1]!.toLowerCase();
-  if (scheme !== "http" && scheme !== "https") return { ok: false, message: "unsupported URL scheme" };
+  if (scheme !== "http" && scheme !== "https") return fail("unsupported_scheme");
   const authority = m[2]!;
-  if (authority === "") return { ok: false, message: "missing host" };
+  if (authority === "") return fail("missing_host");
   const a = parseAuthority(authority);
   const hostname = a && canonicalHost(a.host);
-  if (!a || !hostname) return { ok: false, message: "invalid host" };
+  if (!a || !hostname) return fail("invalid_host");
   const defaultPort = scheme === "https" ? 443 : 80;
   const port = a.port ?? defaultPort;
   const rest = m[3]!;
@@ -94,13 +101,13 @@ export function resolveRequestTarget(head: RequestHead): TargetResult {
   try {
     url = new URL(`${scheme}://${authority}${rest.startsWith("/") ? rest : `/${rest}`}`);
   } catch {
-    return { ok: false, message: "invalid host" };
+    return fail("invalid_host");
   }
   if (hostField !== undefined) {
     const h = parseAuthority(hostField);
     const hn = h && canonicalHost(h.host);
     if (!h || !hn || stripDots(hn) !== stripDots(hostname) || (h.port ?? defaultPort) !== port) {
-      return { ok: false, message: "Host header does not match request target" };
+      return fail("host_header_mismatch");
     }
   }
   return { ok: true, scheme, hostname, port, url, path, hasHost: hostField !== undefined };
@@ -119,10 +126,83 @@ function stripDots(h: string): string {
 /** Parse a CONNECT authority-form target `host:port` (RFC 9112 §3.2.3); port required. */
 export function parseConnectTarget(
   target: string,
-): { ok: true; host: string; port: number } | { ok: false; message: string } {
+): { ok: true; host: string; port: number } | { ok: false; answer: AnswerName } {
   const a = parseAuthority(target);
-  if (!a || a.port === null) return { ok: false, message: "missing authority" };
+  if (!a || a.port === null) return fail("missing_authority");
   const host = canonicalHost(a.host);
-  if (!host) return { ok: false, message: "invalid host" };
+  if (!host) return fail("invalid_host");
   return { ok: true, host, port: a.port };
+}
+
+/** A host and optional port from a Host field or an absolute-form authority, host normalised as the policy does (§3.1). */
+export interface NormalizedAuthority {
+  host: string;
+  port: number | null;
+}
+
+/**
+ * `parseAuthority` (strict grammar) with the host normalised as the policy does
+ * (SPEC-network §3.1: lowercase, no brackets or trailing dots, IPv4 spellings → dotted quad).
+ * Null when the grammar fails or the host is empty.
+ */
+export function parseNormalizedAuthority(value: string): NormalizedAuthority | null {
+  const a = parseAuthority(value.trim());
+  if (!a) return null;
+  let host: string;
+  try {
+    host = normalizeHost(a.host);
+  } catch {
+    return null;
+  }
+  return host === "" ? null : { host, port: a.port };
+}
+
+/** True when `a` names `target` (same normalised host; port, when given, equal). */
+export function authorityMatches(a: NormalizedAuthority, target: { host: string; port: number }): boolean {
+  return a.host === normalizeHost(target.host) && (a.port === null || a.port === target.port);
+}
+
+const ABSOLUTE_ANY = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\/([^/?#]*)(.*)$/;
+
+/**
+ * The target of a request on a connection pinned to `fe.target` (SOCKS5 hand-off, MITM;
+ * SPEC-network §5, §6): origin-form, or absolute-form whose authority names the target; a
+ * Host field, when present, must name it too (else `fe.mismatch`); HTTP/1.1 without Host is
+ * 400 `missing host` when `fe.requireHost`. Asterisk-form and other schemes are 400
+ * `invalid request target`. The upstream URL names the target (`fe.scheme`, default port
+ * omitted); `path` is the client's path and query byte-exact, without a fragment.
+ */
+export function pinnedRequestTarget(head: RequestHead, fe: PinnedFrontEnd): TargetResult {
+  const target = fe.target;
+  let path: string;
+  const t = head.target;
+  if (t.startsWith("/")) {
+    path = withoutFragment(t);
+  } else {
+    const m = ABSOLUTE_ANY.exec(t);
+    if (!m) return fail("invalid_request_target");
+    const scheme = m[1]!.toLowerCase();
+    if ((scheme !== "https" && scheme !== "http") || m[2]!.includes("@")) return fail("invalid_request_target");
+    const a = parseNormalizedAuthority(m[2]!);
+    if (!a || !authorityMatches(a, target)) return fail(fe.mismatch);
+    const rest = withoutFragment(m[3]!);
+    path = rest.startsWith("/") ? rest : `/${rest}`;
+  }
+  let hasHost = false;
+  for (const [k, v] of head.headers) {
+    if (k.length !== 4 || k.toLowerCase() !== "host") continue;
+    hasHost = true;
+    const a = parseNormalizedAuthority(v);
+    if (!a || !authorityMatches(a, target)) return fail(fe.mismatch);
+  }
+  if (!hasHost && fe.requireHost && head.version === "HTTP/1.1") return fail("missing_host");
+  const hostName = target.host.includes(":") ? `[${target.host}]` : target.host;
+  const defaultPort = fe.scheme === "https" ? 443 : 80;
+  let url: URL;
+  try {
+    url = new URL(`${fe.scheme}://${hostName}${target.port === defaultPort ? "" : `:${target.port}`}/`);
+  } catch {
+    return fail("invalid_host");
+  }
+  return { ok: true, scheme: fe.scheme, hostname: target.host, port: target.port, url, path, hasHost };
 }

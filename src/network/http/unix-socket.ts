@@ -1,35 +1,32 @@
 /**
  * `x-unix-socket: /path` requests (SPEC-network §4; beyond: Linux and macOS, the reference
- * is macOS-only). Checks in the spec's order: value is UTF-8 (400 `invalid x-unix-socket
- * header`) → proxy enabled (503) → method in limited mode (403 JSON, host `unix-socket`) →
- * path absolute and equal to an `allow_unix_sockets` entry, literally or after resolving
- * symlinks (403 JSON `not_allowed`, host `unix-socket`) → forward path+query over the
- * socket (502 `unix socket proxy failed`). The domain policy is not consulted.
+ * is macOS-only). The value must be UTF-8 (400 `invalid x-unix-socket header`); everything
+ * else is the policy's (protocol `unix_socket`, policy.ts: proxy enabled (503) → method and
+ * write channel in limited mode (403 JSON, host `unix-socket`) → path absolute and equal to
+ * an `allow_unix_sockets` entry, literally or after resolving symlinks (403 JSON
+ * `not_allowed`)). The request goes to the path the policy checked (its `addresses[0]`);
+ * failure → 502 `unix socket proxy failed`.
  *
  * The request is re-written (hop-by-hop fields and `x-unix-socket` removed,
  * `connection: close` added) and the response bytes are relayed unchanged until the socket
  * closes; the client connection closes after it (the response ends with the socket).
  */
 import type { Socket } from "bun";
-import { realpath } from "node:fs/promises";
-import { isAbsolute } from "node:path";
+import { CHUNKED_END, encodeChunk } from "../../http1/chunked-encoder.ts";
+import type { RequestHead } from "../../http1/server-request-head.ts";
 import { WriteQueue } from "../../net/write-queue.ts";
 import type { PolicyRequest } from "../types.ts";
-import { encodeChunk, CHUNKED_END } from "./chunked.ts";
+import { UNIX_SOCKET_HOST } from "../policy.ts";
 import type { ConnIO, Outcome } from "./conn-io.ts";
-import { requestHasBody } from "./forward.ts";
-import type { RequestHead } from "./head-parser.ts";
-import { expectsContinue, hasHeader, stripHopByHop } from "./headers.ts";
+import { expectsContinue, stripHopByHop } from "./headers.ts";
+import { isWriteChannel, requestHasBody } from "./request-facts.ts";
 
-const LIMITED_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 const DROP: ReadonlySet<string> = new Set(["x-unix-socket", "expect"]);
 const CONTINUE = new TextEncoder().encode("HTTP/1.1 100 Continue\r\n\r\n");
-const HOST = "unix-socket";
 
 /** Handle a request carrying `x-unix-socket` (`raw`: the field value, latin1-decoded bytes). */
 export async function handleUnixSocket(io: ConnIO, head: RequestHead, raw: string): Promise<Outcome> {
   const { ctx } = io;
-  const hasBody = requestHasBody(head);
   let path: string;
   try {
     path = new TextDecoder("utf-8", { fatal: true }).decode(Buffer.from(raw, "latin1"));
@@ -37,52 +34,29 @@ export async function handleUnixSocket(io: ConnIO, head: RequestHead, raw: strin
     path = "";
   }
   if (path === "") {
-    io.text(400, "invalid x-unix-socket header", true);
+    io.answer("invalid_unix_socket_header", { close: true });
     return "close";
   }
-  const cfg = ctx.config();
-  if (!cfg.enabled) {
-    io.text(503, "proxy disabled", true);
-    return "close";
-  }
-  const req: PolicyRequest = { protocol: "unix_socket", host: HOST, port: 0, method: head.method, client: io.client };
-  if (
-    cfg.mode === "limited" &&
-    (!LIMITED_METHODS.has(head.method) || hasBody || hasHeader(head.headers, "upgrade"))
-  ) {
-    ctx.recordBlock(req, "method_not_allowed");
-    io.block("method_not_allowed", req, HOST, true, true);
-    return "close";
-  }
-  if (process.platform === "win32" || !isAbsolute(path) || !(await isAllowedSocket(path, cfg.policy.allowUnixSockets))) {
-    ctx.recordBlock(req, "not_allowed");
-    io.block("not_allowed", req, HOST, true, true);
-    return "close";
-  }
+  const req: PolicyRequest = {
+    protocol: "unix_socket",
+    host: UNIX_SOCKET_HOST,
+    port: 0,
+    method: head.method,
+    writeChannel: isWriteChannel(head),
+    socketPath: path,
+    client: io.client,
+  };
+  const verdict = await ctx.evaluate(req);
   if (io.signal.aborted) return "close";
-  ctx.metrics.request("unix-socket", "allow", null);
-  ctx.log.info("unix socket request allowed", { path, method: head.method, client: io.client });
-  return relay(io, head, path, hasBody);
-}
-
-/** Literal match, or the same file after resolving symlinks on both sides. */
-async function isAllowedSocket(path: string, allowed: string[]): Promise<boolean> {
-  if (allowed.includes(path)) return true;
-  let real: string;
-  try {
-    real = await realpath(path);
-  } catch {
-    return false;
+  if (verdict.action !== "allow") {
+    // A unix-socket decision is never a DNS error; anything but allow is a deny.
+    if (verdict.action === "deny") io.block(verdict, req, { close: true });
+    else io.answer("unix_socket_failed", { close: true });
+    return "close";
   }
-  for (const entry of allowed) {
-    if (entry === real) return true;
-    try {
-      if ((await realpath(entry)) === real) return true;
-    } catch {
-      // An entry that does not exist matches nothing.
-    }
-  }
-  return false;
+  const checkedPath = verdict.addresses[0]!;
+  ctx.log.debug("unix socket request", { path: checkedPath, method: head.method, client: io.client });
+  return relay(io, head, checkedPath, requestHasBody(head));
 }
 
 /** origin-form path+query of the request (absolute-form's authority and any fragment dropped). */
@@ -147,7 +121,7 @@ async function relay(io: ConnIO, head: RequestHead, path: string, hasBody: boole
     });
   } catch (err) {
     io.ctx.log.info("unix socket connect failed", { path, error: err instanceof Error ? err.message : String(err) });
-    io.text(502, "unix socket proxy failed", true);
+    io.answer("unix_socket_failed", { close: true });
     return "close";
   }
   const queue = new WriteQueue(upstream);
@@ -174,7 +148,7 @@ async function relay(io: ConnIO, head: RequestHead, path: string, hasBody: boole
   } finally {
     io.signal.removeEventListener("abort", onAbort);
   }
-  if (got === 0 && !io.signal.aborted) io.text(502, "unix socket proxy failed", true);
+  if (got === 0 && !io.signal.aborted) io.answer("unix_socket_failed", { close: true });
   await io.drained();
   return "close";
 }

@@ -147,26 +147,7 @@ async function createCa(certPath: string, keyPath: string): Promise<Ca> {
   await mkdir(dirname(keyPath), { recursive: true, mode: 0o700 });
   await mkdir(dirname(certPath), { recursive: true, mode: 0o700 });
   const { privateKey } = await promisify(generateKeyPair)("rsa", { modulusLength: 2048 });
-  const spki = spkiDer(privateKey);
-  const keyId = keyIdentifier(spki);
-  const now = Date.now();
-  const tbs = buildTbs({
-    serial: randomSerial(),
-    signingKey: privateKey,
-    issuerDer: null,
-    // Back-dated a day so clients with a slow clock accept it at once.
-    notBefore: new Date(now - DAY_MS),
-    notAfter: new Date(now + 3650 * DAY_MS),
-    subject: [{ shortName: "CN", value: CA_COMMON_NAME }],
-    spki,
-    extensions: [
-      { name: "basicConstraints", cA: true, critical: true },
-      { name: "keyUsage", keyCertSign: true, cRLSign: true, critical: true },
-      { name: "subjectKeyIdentifier", value: octetString(keyId) },
-      { name: "authorityKeyIdentifier", keyIdentifier: bytesToBinary(keyId) },
-    ],
-  });
-  const certPem = signCertificate(tbs, privateKey);
+  const { certPem, keyId } = selfSignedCa(privateKey, 3650);
   const keyPem = privateKey.export({ type: "pkcs8", format: "pem" }) as string;
   // Key first: a crash in between leaves "exactly one file", which the next start reports
   // instead of silently minting a second CA users would have to trust again.
@@ -183,6 +164,34 @@ async function createCa(certPath: string, keyPath: string): Promise<Ca> {
     notAfter: info.notAfter,
     created: true,
   };
+}
+
+/**
+ * A self-signed CA certificate (PEM) for `privateKey`: CN {@link CA_COMMON_NAME}, CA:true,
+ * keyCertSign + cRLSign, SKI/AKI = the key identifier, not-before back-dated a day, valid
+ * `days` days (SPEC-network §6). Returns the certificate and its key identifier bytes.
+ */
+export function selfSignedCa(privateKey: KeyObject, days: number): { certPem: string; keyId: Uint8Array } {
+  const spki = spkiDer(privateKey);
+  const keyId = keyIdentifier(spki);
+  const now = Date.now();
+  const tbs = buildTbs({
+    serial: randomSerial(),
+    signingKey: privateKey,
+    issuerDer: null,
+    // Back-dated a day so clients with a slow clock accept it at once.
+    notBefore: new Date(now - DAY_MS),
+    notAfter: new Date(now + days * DAY_MS),
+    subject: [{ shortName: "CN", value: CA_COMMON_NAME }],
+    spki,
+    extensions: [
+      { name: "basicConstraints", cA: true, critical: true },
+      { name: "keyUsage", keyCertSign: true, cRLSign: true, critical: true },
+      { name: "subjectKeyIdentifier", value: octetString(keyId) },
+      { name: "authorityKeyIdentifier", keyIdentifier: bytesToBinary(keyId) },
+    ],
+  });
+  return { certPem: signCertificate(tbs, privateKey), keyId };
 }
 
 /** Write a new file (`wx`: fail with EEXIST rather than overwrite) with an exact mode (umask-proof). */

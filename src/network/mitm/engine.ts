@@ -7,17 +7,18 @@
  * Bun 1.4.5). Two Bun quirks shape this file: after the upgrade the original socket's `data`
  * handler still receives the ciphertext, so `socket.data.handler` becomes a no-op guard; and
  * bytes read before the upgrade are lost to it, so the socket is paused while a leaf is
- * issued, and a connection whose ClientHello was already read (SOCKS5 `initial`, or bytes
+ * issued, and a connection whose ClientHello was already read (SOCKS5's `buffered`, or bytes
  * that arrived anyway) goes through the node:tls bridge instead.
  */
 import type { Socket } from "bun";
 import type { Http1DirectClient } from "../../http1/types.ts";
 import { createUpstreamClients, type UpstreamClients } from "../http/upstream-clients.ts";
 import { concatBytes } from "../bytes.ts";
-import type { ConnHandler, ConnState, MitmEngine } from "../types.ts";
+import type { CheckedTarget, ConnHandler, ConnState, MitmEngine, NetworkContext } from "../types.ts";
+import type { HttpSession } from "../http/conn-io.ts";
 import type { Ca } from "./ca.ts";
 import { createCertCache, type CertCache } from "./cert-cache.ts";
-import { createInnerHttpSession, type InnerSession, type MitmContext, type MitmTarget } from "./inner-http.ts";
+import { createInnerHttpSession } from "./inner-http.ts";
 import { createLeafKey, issueLeaf, type LeafCert, type LeafKey } from "./leaf.ts";
 import { bridgeTls } from "./tls-bridge.ts";
 
@@ -55,7 +56,7 @@ const AFTER_UPGRADE: ConnHandler = { data() {}, drain() {}, close() {} };
  * recorder, metrics (`certIssued`, body bytes) and the logger. `stop()` ends every
  * intercepted connection.
  */
-export function createMitmEngine(ctx: MitmContext, ca: Ca, opts: MitmEngineOptions = {}): MitmEngineHandle {
+export function createMitmEngine(ctx: NetworkContext, ca: Ca, opts: MitmEngineOptions = {}): MitmEngineHandle {
   const keyPromise = Promise.resolve(opts.leafKey ?? createLeafKey());
   let key: LeafKey | null = null;
   const ready = keyPromise.then((k) => {
@@ -90,16 +91,16 @@ export function createMitmEngine(ctx: MitmContext, ca: Ca, opts: MitmEngineOptio
   const serve = (
     conn: LiveConn,
     socket: Socket<ConnState>,
-    target: MitmTarget,
+    target: CheckedTarget,
     clientAddr: string | null,
     leaf: LeafCert,
-    early: Uint8Array | null,
+    buffered: Uint8Array | null,
   ) => {
     const deps = { ctx, clients };
-    ctx.log.debug("mitm intercept", { host: target.host, port: target.port, tls: early === null ? "upgrade" : "bridge" });
-    if (early === null) {
-      const holder: { session: InnerSession | null } = { session: null };
-      const [, tls] = socket.upgradeTLS<{ session: InnerSession | null }>({
+    ctx.log.debug("mitm intercept", { host: target.host, port: target.port, tls: buffered === null ? "upgrade" : "bridge" });
+    if (buffered === null) {
+      const holder: { session: HttpSession | null } = { session: null };
+      const [, tls] = socket.upgradeTLS<{ session: HttpSession | null }>({
         data: holder,
         tls: { key: leaf.keyPem, cert: leaf.certPem },
         socket: {
@@ -123,8 +124,8 @@ export function createMitmEngine(ctx: MitmContext, ca: Ca, opts: MitmEngineOptio
       socket.resume();
       return;
     }
-    let session: InnerSession | null = null;
-    const transport = bridgeTls(socket, { key: leaf.keyPem, cert: leaf.certPem }, early, {
+    let session: HttpSession | null = null;
+    const transport = bridgeTls(socket, { key: leaf.keyPem, cert: leaf.certPem }, buffered, {
       data: (c) => session?.data(c),
       drain: () => session?.drain(),
       close: () => {
@@ -144,20 +145,20 @@ export function createMitmEngine(ctx: MitmContext, ca: Ca, opts: MitmEngineOptio
     get openConnections() {
       return live.size;
     },
-    intercept(socket, target, clientAddr, initial) {
+    intercept(socket, target, clientAddr, buffered) {
       if (stopped) {
         socket.end();
         return;
       }
       const conn = track(socket);
       try {
-        const t: MitmTarget = { host: target.host, port: target.port, addresses: target.addresses };
+        const t: CheckedTarget = { host: target.host, port: target.port, addresses: target.addresses };
         const cached = certs.peek(t.host);
-        if (cached && !initial?.byteLength) return serve(conn, socket, t, clientAddr, cached, null);
+        if (cached && !buffered?.byteLength) return serve(conn, socket, t, clientAddr, cached, null);
         // Wait for the leaf with the socket paused; keep anything that arrives regardless.
-        const early: Uint8Array[] = initial?.byteLength ? [initial] : [];
+        const held: Uint8Array[] = buffered?.byteLength ? [buffered] : [];
         socket.data.handler = {
-          data: (_s, chunk) => void early.push(chunk),
+          data: (_s, chunk) => void held.push(chunk),
           drain() {},
           close: () => untrack(conn),
         };
@@ -166,7 +167,7 @@ export function createMitmEngine(ctx: MitmContext, ca: Ca, opts: MitmEngineOptio
           (leaf) => {
             if (conn.closed) return;
             try {
-              serve(conn, socket, t, clientAddr, leaf, early.length === 0 ? null : concatBytes(early));
+              serve(conn, socket, t, clientAddr, leaf, held.length === 0 ? null : concatBytes(held));
             } catch (e) {
               // E.g. the socket died while we waited: never let it become an unhandled rejection.
               ctx.log.error("MITM intercept failed", { host: t.host, error: (e as Error).message });

@@ -5,14 +5,14 @@
  * we already consumed (the ClientHello SOCKS5 peeked at). For that case node:tls runs over a
  * Duplex we drive: raw socket bytes are pushed in (the already-read ones first), TLS records
  * it writes go out through a WriteQueue whose flush completes the Duplex write (so TLS waits
- * for the kernel). Slower than upgradeTLS, so it is used only when `initial` bytes exist.
+ * for the kernel). Slower than upgradeTLS, so it is used only when `buffered` bytes exist.
  */
 import type { Socket } from "bun";
 import { Duplex } from "node:stream";
 import { TLSSocket } from "node:tls";
 import { WriteQueue } from "../../net/write-queue.ts";
 import type { ConnState } from "../types.ts";
-import type { InnerTransport } from "./inner-http.ts";
+import type { HttpTransport } from "../http/conn-io.ts";
 
 /** What the bridge reports to its owner (the decrypted side). */
 export interface TlsBridgeEvents {
@@ -23,15 +23,15 @@ export interface TlsBridgeEvents {
 }
 
 /**
- * Start TLS (server role, `key`/`cert` PEM) on `socket`, replaying `initial` first. Takes
+ * Start TLS (server role, `key`/`cert` PEM) on `socket`, replaying `buffered` first. Takes
  * over `socket.data.handler`. Returns the transport for the decrypted side.
  */
 export function bridgeTls(
   socket: Socket<ConnState>,
   tlsOpts: { key: string; cert: string },
-  initial: Uint8Array,
+  buffered: Uint8Array,
   events: TlsBridgeEvents,
-): InnerTransport {
+): HttpTransport {
   let pendingWrite: ((err?: Error | null) => void) | null = null;
   let rawClosed = false;
   const queue = new WriteQueue(socket);
@@ -79,7 +79,7 @@ export function bridgeTls(
   tls.on("drain", () => events.drain());
   tls.on("close", () => events.close());
   tls.on("error", (e: Error) => events.error(e));
-  duplex.push(Buffer.from(initial.buffer, initial.byteOffset, initial.byteLength));
+  duplex.push(Buffer.from(buffered.buffer, buffered.byteOffset, buffered.byteLength));
   return {
     write(data) {
       if (tls.destroyed || !tls.writable) return -1;

@@ -4,42 +4,23 @@
  * failure → REP 0x04; full mode: dial only the verdict's addresses and answer REP 0x00 with
  * the outbound socket's local address once connected (dial errors → 0x03/0x04/0x05/0x06/0x01);
  * limited mode: REP 0x00 at once (BND 0.0.0.0:0: nothing is dialed yet) and peek at the
- * client's first bytes (peek.ts).
+ * client's first bytes (peek.ts). In limited mode the host verdict is provisional: the
+ * decision line is written by the judgement of what the client sends (one line, §3).
  */
-import { DialError, type ConnHandler, type NetworkContext, type PolicyRequest } from "../types.ts";
-import type { BlockReason } from "../reasons.ts";
+import { DialError } from "../dial-error.ts";
+import type { CheckedTarget, PolicyRequest } from "../types.ts";
 import { ATYP, type SocksAddress } from "./handshake.ts";
 import { REP, replyBytes, repForDialError } from "./reply.ts";
-import type { SessionIo } from "./session.ts";
+import type { SessionIo } from "./types.ts";
 import { spliceTunnel } from "../tunnel.ts";
 import { createPeekHandler } from "./peek.ts";
-
-/** An allowed destination: the normalised host, the port and the addresses the policy checked. */
-export interface PinnedTarget {
-  host: string;
-  port: number;
-  addresses: string[];
-}
-
-/** What limited-mode peeking hands connections to (the HTTP listener's modules in production). */
-export interface PeekDeps {
-  /**
-   * A plain-HTTP proxy connection owner forwarding every request to `target` (judging each
-   * request itself): `createHttpConnectionHandler(ctx, {fixedTarget})` of http/listener.ts.
-   */
-  httpHandler(ctx: NetworkContext, target: PinnedTarget): ConnHandler;
-  /**
-   * The full 403 HTTP/1.1 response (head + JSON body, `hint` from `ctx.explain`) for a
-   * plain-HTTP block of `req` (http/block-response.ts); `host` is the normalised host.
-   */
-  blockResponse(ctx: NetworkContext, reason: BlockReason, req: PolicyRequest, host: string): Uint8Array;
-}
 
 /** Handle a parsed CONNECT request; the session has paused the client socket. Never throws for policy or dial failures. */
 export async function runConnect(io: SessionIo, address: SocksAddress): Promise<void> {
   const { ctx, client } = io;
   const req: PolicyRequest = { protocol: "socks5_tcp", host: address.host, port: address.port, method: null, client };
-  const verdict = await ctx.evaluate(req);
+  const limited = ctx.config().mode === "limited";
+  const verdict = await ctx.evaluate(req, { provisional: limited });
   if (io.aborted()) return;
   if (verdict.action === "deny") {
     io.replyAndClose(REP.NOT_ALLOWED);
@@ -49,8 +30,8 @@ export async function runConnect(io: SessionIo, address: SocksAddress): Promise<
     io.replyAndClose(REP.HOST_UNREACHABLE);
     return;
   }
-  const target: PinnedTarget = { host: verdict.host, port: address.port, addresses: verdict.addresses };
-  if (ctx.config().mode === "limited") {
+  const target: CheckedTarget = { host: verdict.host, port: address.port, addresses: verdict.addresses };
+  if (limited) {
     startPeeking(io, target);
     return;
   }
@@ -58,7 +39,7 @@ export async function runConnect(io: SessionIo, address: SocksAddress): Promise<
   await new Promise<void>((resolve) => io.whenFlushed(resolve));
   if (io.aborted()) return;
   try {
-    await spliceTunnel(io.socket, target.addresses, target.port, ctx, io.takeHeld() ?? undefined, {
+    await spliceTunnel(io.socket, target.addresses, target.port, ctx, io.takeBuffered() ?? undefined, {
       onConnected: (up) => replyBytes(REP.SUCCEEDED, { address: up.localAddress, port: up.localPort }),
       // A name given by the client must also be the TLS server name (beyond, like HTTP
       // CONNECT). Not for IP literals: clients that resolve locally (curl --socks5) send an
@@ -78,13 +59,13 @@ export async function runConnect(io: SessionIo, address: SocksAddress): Promise<
 }
 
 /** Limited mode: answer REP 0x00, then let the peek handler judge the first bytes. */
-function startPeeking(io: SessionIo, target: PinnedTarget): void {
+function startPeeking(io: SessionIo, target: CheckedTarget): void {
   io.write(replyBytes(REP.SUCCEEDED, null));
   io.whenFlushed(() => {
     if (io.aborted()) return;
     const handler = createPeekHandler(io.ctx, io.socket, target, io.opts);
     io.socket.data.handler = handler;
-    const held = io.takeHeld();
+    const held = io.takeBuffered();
     io.socket.resume();
     if (!held) return;
     try {

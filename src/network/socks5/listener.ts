@@ -5,11 +5,9 @@
  * peeking, peek.ts), or a UDP association's control connection (udp.ts).
  */
 import type { NetworkContext } from "../types.ts";
-import { blockResponseBytes } from "../http/block-response.ts";
-import { createHttpConnectionHandler } from "../http/connection.ts";
 import { listenDelegating, type DelegatingListener } from "../listen-delegate.ts";
-import type { PeekDeps } from "./connect.ts";
-import { createSocks5Session, type Socks5Options } from "./session.ts";
+import { createSocks5Session } from "./session.ts";
+import type { Socks5Options } from "./types.ts";
 
 /** Production defaults (SPEC-network §5: "a handshake that stalls past a few seconds is closed"). */
 export const SOCKS5_DEFAULTS = {
@@ -17,22 +15,6 @@ export const SOCKS5_DEFAULTS = {
   peekTimeoutMs: 5_000,
   peekMaxBytes: 8 * 1024,
 } as const;
-
-/** The real hand-offs: the HTTP listener's connection handler and block response bytes. */
-export const DEFAULT_PEEK_DEPS: PeekDeps = {
-  // Requests are judged (and recorded) as `socks5_tcp`, the transport the client used.
-  httpHandler: (ctx, target) => createHttpConnectionHandler(ctx, { protocol: "socks5_tcp", fixedTarget: target }),
-  blockResponse: (ctx, reason, req, host) =>
-    blockResponseBytes(reason, {
-      host,
-      port: req.port,
-      method: req.method,
-      protocol: "socks5",
-      hint: ctx.explain(reason, req, host),
-      json: true,
-      close: true,
-    }),
-};
 
 /**
  * A running listener. `stop()` stops accepting at once; connections already accepted
@@ -43,7 +25,7 @@ export type Socks5ListenerHandle = DelegatingListener;
 
 /**
  * Listen for SOCKS5 clients on `addr` (already parsed and clamped by the caller).
- * `opts` overrides timeouts and hand-offs (tests).
+ * `opts` overrides the timeouts (tests).
  * @throws the bind error of `Bun.listen` (address in use, permission)
  */
 export function startSocks5Listener(
@@ -55,7 +37,6 @@ export function startSocks5Listener(
     handshakeTimeoutMs: opts.handshakeTimeoutMs ?? SOCKS5_DEFAULTS.handshakeTimeoutMs,
     peekTimeoutMs: opts.peekTimeoutMs ?? SOCKS5_DEFAULTS.peekTimeoutMs,
     peekMaxBytes: opts.peekMaxBytes ?? SOCKS5_DEFAULTS.peekMaxBytes,
-    deps: opts.deps ?? DEFAULT_PEEK_DEPS,
   };
   // Half-close (listen-delegate.ts): a tunnel passes the client's FIN on upstream; the
   // handshake and peeking owners have no `end` and get the full close.

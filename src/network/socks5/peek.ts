@@ -1,22 +1,22 @@
 /**
  * Limited-mode SOCKS5 peeking (SPEC-network §5, beyond): after REP 0x00 for an allowed
- * host, read the client's first bytes (bounded in size and time) and decide:
- * - a plain HTTP/1.x request line with GET, HEAD or OPTIONS → hand the connection to the HTTP
- *   proxy handler pinned to the target (it judges every request on the connection);
- *   any other method → record `method_not_allowed`, answer 403 with the block body, close;
+ * host, read the client's first bytes (bounded in size and time) and decide who owns the
+ * connection:
+ * - a plain HTTP/1.x request line → the one HTTP request loop pinned to the checked target
+ *   (`socksFrontEnd`): the policy judges every request on the connection (method, write
+ *   channel), so a non-read method gets the 403 block body from there;
  * - a TLS ClientHello with MITM enabled → the MITM engine takes the connection;
- * - anything else (including TLS without MITM, or silence until the timeout) → record
- *   `method_not_allowed` and close.
+ * - anything else (including TLS without MITM, or silence until the timeout) → the policy
+ *   is asked about a stream it cannot read (`writeChannel` with no method): limited mode
+ *   denies it `method_not_allowed` (source `mode_guard`, one decision line), and the
+ *   connection closes.
  */
 import type { Socket } from "bun";
-import { WriteQueue } from "../../net/write-queue.ts";
-import { concatBytes } from "../bytes.ts";
-import type { ConnHandler, ConnState, NetworkContext, PolicyRequest } from "../types.ts";
-import type { PeekDeps, PinnedTarget } from "./connect.ts";
 import { TCHAR } from "../../http1/grammar.ts";
-
-/** Methods limited mode lets through (SPEC-network §3.3 step 7). */
-const READ_ONLY_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
+import { concatBytes } from "../bytes.ts";
+import { socksFrontEnd } from "../http/conn-io.ts";
+import { createHttpConnectionHandler } from "../http/connection.ts";
+import type { CheckedTarget, ConnHandler, ConnState, NetworkContext, PolicyRequest } from "../types.ts";
 
 /** Longest method token considered (longer = not HTTP). */
 const MAX_METHOD_LENGTH = 32;
@@ -79,49 +79,38 @@ export function classifyFirstBytes(buf: Uint8Array, maxBytes: number): PeekResul
 export function createPeekHandler(
   ctx: NetworkContext,
   socket: Socket<ConnState>,
-  target: PinnedTarget,
-  opts: { peekTimeoutMs: number; peekMaxBytes: number; deps: PeekDeps },
+  target: CheckedTarget,
+  opts: { peekTimeoutMs: number; peekMaxBytes: number },
 ): ConnHandler {
   const client = socket.data.client;
   let buf: Uint8Array = new Uint8Array(0);
   let decided = false;
   let closed = false;
-  const queue = new WriteQueue(socket);
-  let endAfterFlush = false;
 
-  const request = (method: string | null): PolicyRequest => ({
-    protocol: "socks5_tcp",
-    host: target.host,
-    port: target.port,
-    method,
-    client,
-  });
-
-  const block = (method: string | null, why: string, response: Uint8Array | null) => {
+  /** Bytes the proxy cannot judge: the policy decides (limited mode denies a write channel). */
+  const opaque = (why: string) => {
     decided = true;
     clearTimeout(timer);
-    ctx.log.debug("socks5 limited-mode peek blocked", { client, why });
-    ctx.recordBlock(request(method), "method_not_allowed");
-    if (response) queue.write(response);
-    endAfterFlush = true;
-    if (queue.size === 0) socket.end();
+    ctx.log.debug("socks5 limited-mode peek: no readable request", { client, why });
+    const req: PolicyRequest = { protocol: "socks5_tcp", host: target.host, port: target.port, method: null, writeChannel: true, client };
+    // Whatever the verdict, this connection ends: a deny is the limited-mode answer, and an
+    // allow (the mode switched to full while peeking) cannot be spliced from here any more —
+    // the client retries on a fresh connection.
+    void ctx.evaluate(req).then(() => {
+      if (!closed) socket.end();
+    });
   };
 
   const timer = setTimeout(() => {
     if (decided || closed) return;
-    block(null, "no client bytes before the peek timeout", null);
+    opaque("no client bytes before the peek timeout");
   }, opts.peekTimeoutMs);
 
   const decide = (r: Exclude<PeekResult, { kind: "incomplete" }>) => {
     if (r.kind === "http") {
-      if (!READ_ONLY_METHODS.has(r.method)) {
-        const body = opts.deps.blockResponse(ctx, "method_not_allowed", request(r.method), target.host);
-        block(r.method, "method not allowed in limited mode", body);
-        return;
-      }
       decided = true;
       clearTimeout(timer);
-      const next = opts.deps.httpHandler(ctx, target);
+      const next = createHttpConnectionHandler(ctx, { frontEnd: socksFrontEnd(target) });
       socket.data.handler = next;
       next.data(socket, buf);
       return;
@@ -135,10 +124,10 @@ export function createPeekHandler(
         mitm.intercept(socket, target, client, buf);
         return;
       }
-      block(null, "TLS without MITM", null);
+      opaque("TLS without MITM");
       return;
     }
-    block(null, r.why, null);
+    opaque(r.why);
   };
 
   return {
@@ -148,13 +137,10 @@ export function createPeekHandler(
       const r = classifyFirstBytes(buf, opts.peekMaxBytes);
       if (r.kind !== "incomplete") decide(r);
     },
-    drain() {
-      if (queue.drain() && endAfterFlush) socket.end();
-    },
+    drain() {},
     close() {
       closed = true;
       clearTimeout(timer);
-      queue.discard();
     },
   };
 }

@@ -4,7 +4,7 @@
  * from dial failures to reply codes (SPEC-network §5).
  */
 import ipaddr from "ipaddr.js";
-import type { DialErrorCode } from "../types.ts";
+import type { DialErrorCode } from "../dial-error.ts";
 
 /** RFC 1928 §6 REP values. */
 export const REP = {

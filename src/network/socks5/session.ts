@@ -13,47 +13,12 @@ import { concatBytes } from "../bytes.ts";
 import type { ConnHandler, ConnState, NetworkContext } from "../types.ts";
 import { CMD, METHOD_NO_AUTH, METHOD_NONE_ACCEPTABLE, parseGreeting, parseRequest, type SocksAddress } from "./handshake.ts";
 import { methodSelection, REP, replyBytes } from "./reply.ts";
-import { runConnect, type PeekDeps } from "./connect.ts";
+import { runConnect } from "./connect.ts";
+import type { SessionIo, Socks5Options } from "./types.ts";
 import { runUdpAssociate } from "./udp.ts";
-
-/** Tunables of a SOCKS5 listener (all have production defaults in listener.ts). */
-export interface Socks5Options {
-  /** Close a connection whose greeting + request is not complete after this long (ms). */
-  handshakeTimeoutMs: number;
-  /** Limited mode: how long to wait for the client's first bytes after REP 0x00 (ms). */
-  peekTimeoutMs: number;
-  /** Limited mode: most bytes read while looking for an HTTP request line. */
-  peekMaxBytes: number;
-  /** Hand-offs for limited-mode peeking. */
-  deps: PeekDeps;
-}
 
 /** Most client bytes held while the request is being judged and dialed (clients that send early). */
 const MAX_HELD_BYTES = 256 * 1024;
-
-/**
- * What the command handlers (connect.ts, udp.ts) get from the session: the client socket,
- * its handshake write queue and a way to end the connection after a reply.
- */
-export interface SessionIo {
-  readonly ctx: NetworkContext;
-  readonly socket: Socket<ConnState>;
-  /** Client `ip:port`. */
-  readonly client: string;
-  readonly opts: Socks5Options;
-  /** Write through the handshake queue (order-preserving with earlier replies). */
-  write(bytes: Uint8Array): void;
-  /** Send `replyBytes(rep)` and close once it is flushed (RFC 1928 §6: a failure reply ends the connection). */
-  replyAndClose(rep: number): void;
-  /** Client bytes that followed the request (pipelined or sent while judging), then forgets them. */
-  takeHeld(): Uint8Array | null;
-  /** True once the client has gone away. */
-  aborted(): boolean;
-  /** Run `fn` when the client connection closes (release UDP sockets etc.). */
-  onClose(fn: () => void): void;
-  /** Run `fn` once everything queued on the handshake queue reached the socket. */
-  whenFlushed(fn: () => void): void;
-}
 
 const EMPTY = new Uint8Array(0);
 
@@ -95,7 +60,7 @@ export function createSocks5Session(ctx: NetworkContext, socket: Socket<ConnStat
       queue.write(replyBytes(rep));
       endNow();
     },
-    takeHeld() {
+    takeBuffered() {
       const h = held;
       held = EMPTY;
       return h.byteLength > 0 ? h : null;

@@ -6,7 +6,7 @@
  * connection's IP (and the port named in the request, when not 0) — RFC 1928 §7 MUST;
  * FRAG ≠ 0 dropped (fragmentation is optional, §7); the destination judged per datagram
  * with protocol `socks5_udp` (denies dropped and recorded as `socks5-udp` by the context;
- * limited mode drops and records `method_not_allowed`, SPEC-network §5); allowed datagrams
+ * in limited mode the policy denies every datagram `method_not_allowed`, SPEC-network §5); allowed datagrams
  * go to the first pinned address. Replies are relayed back with the §7 header only from
  * peers this association sent to. The association ends when the TCP connection closes.
  */
@@ -14,7 +14,7 @@ import type { udp } from "bun";
 import type { NetworkContext, PolicyRequest } from "../types.ts";
 import { parseUdpHeader, type SocksAddress } from "./handshake.ts";
 import { encodeAddress, REP, replyBytes } from "./reply.ts";
-import type { SessionIo } from "./session.ts";
+import type { SessionIo } from "./types.ts";
 
 /** Datagrams being judged at once per association; more are dropped (UDP may drop). */
 const MAX_INFLIGHT = 256;
@@ -104,12 +104,9 @@ export async function startUdpRelay(opts: UdpRelayOptions): Promise<UdpRelay> {
 
   const judgeAndSend = async (dst: SocksAddress, payload: Uint8Array) => {
     const req: PolicyRequest = { protocol: "socks5_udp", host: dst.host, port: dst.port, method: null, client };
+    // The policy drops datagrams in limited mode (`method_not_allowed`); denies are logged and recorded by the context.
     const verdict = await ctx.evaluate(req);
-    if (stopped || verdict.action !== "allow") return; // denies are recorded by the context
-    if (ctx.config().mode === "limited") {
-      ctx.recordBlock(req, "method_not_allowed");
-      return;
-    }
+    if (stopped || verdict.action !== "allow") return;
     const target = verdict.addresses[0];
     if (!target) return;
     const sock = await outboundSocket(target.includes(":"));
@@ -190,7 +187,7 @@ export async function runUdpAssociate(io: SessionIo, request: SocksAddress): Pro
       drain() {},
       close: () => relay.stop(),
     };
-    io.takeHeld();
+    io.takeBuffered();
     socket.resume();
   });
 }

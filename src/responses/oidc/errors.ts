@@ -54,6 +54,11 @@ const MESSAGES: Record<OidcFailure, string> = {
   "renewal-unavailable": "workload identity renewal temporarily unavailable; retry later",
 };
 
+/** `name` is one of the {@link OidcFailure} reasons (for a reason that crossed a process boundary). */
+export function isOidcFailure(name: string): name is OidcFailure {
+  return Object.hasOwn(MESSAGES, name);
+}
+
 /**
  * A workload identity failure: `reason` for code, `message` the exact SPEC §1.8 text (a
  * rejected call names only the HTTP status, never the body). Never carries secret bytes.
@@ -61,7 +66,8 @@ const MESSAGES: Record<OidcFailure, string> = {
 export class OidcError extends Error {
   constructor(
     readonly reason: OidcFailure,
-    status?: number,
+    /** The HTTP status of a rejected call (`github-rejected`, `openai-rejected`). */
+    readonly status?: number,
   ) {
     super(MESSAGES[reason].replace("{status}", String(status ?? 0)));
     this.name = "OidcError";

@@ -7,6 +7,7 @@ import type { Libc } from "../../hardening/libc.ts";
 import type { Http1DirectClient } from "../../http1/types.ts";
 import type { ResponsesProxyArgs } from "../cli.ts";
 import type { LockedKey } from "../locked-key.ts";
+import { createChildExchanger, type ChildExchanger } from "./child-exchanger.ts";
 import { checkOidcFlags, type OidcConfig } from "./config.ts";
 import { readRequestToken } from "./request-token.ts";
 import { obtainAccessToken, type TokenExchangeDeps } from "./token-exchange.ts";
@@ -39,22 +40,51 @@ export function prepareWorkloadIdentity(
 
 /** Options of {@link startWorkloadIdentity}. */
 export interface WorkloadIdentityOptions extends PreparedWorkloadIdentity {
+  /** For the in-process exchange (no libc, or not Linux). */
   client: Http1DirectClient;
   libc: Libc | null;
   logError: (line: string) => void;
+  /** The exchange child's command (tests; default: this executable). */
+  childCommand?: string[];
 }
 
 /**
- * Obtain the first access token, then keep it renewed.
- * @throws OidcError with the message of the step that failed
+ * Where the two calls run: on Linux in a short-lived child per exchange (child-exchanger.ts,
+ * so no transient copy of a token response outlives it), elsewhere in this process.
  */
-export async function startWorkloadIdentity(opts: WorkloadIdentityOptions): Promise<TokenSourceHandle> {
+function exchanger(opts: WorkloadIdentityOptions): ChildExchanger {
+  if (opts.libc?.platform === "linux") {
+    return createChildExchanger({
+      libc: opts.libc,
+      config: opts.config,
+      requestAuthorization: opts.requestToken.value,
+      command: opts.childCommand,
+    });
+  }
   const deps: TokenExchangeDeps = {
     client: opts.client,
     libc: opts.libc,
     config: opts.config,
     requestAuthorization: opts.requestToken.value,
   };
-  const first = await obtainAccessToken(deps);
-  return startTokenSource({ first, renew: () => obtainAccessToken(deps), logError: opts.logError });
+  return { obtain: () => obtainAccessToken(deps), stop() {} };
+}
+
+/**
+ * Obtain the first access token, then keep it renewed. `stop()` also kills an exchange child
+ * still running.
+ * @throws OidcError with the message of the step that failed
+ */
+export async function startWorkloadIdentity(opts: WorkloadIdentityOptions): Promise<TokenSourceHandle> {
+  const exchange = exchanger(opts);
+  const first = await exchange.obtain();
+  const source = startTokenSource({ first, renew: () => exchange.obtain(), logError: opts.logError });
+  return {
+    unavailable: source.unavailable,
+    acquire: (ready) => source.acquire(ready),
+    stop() {
+      exchange.stop();
+      source.stop();
+    },
+  };
 }

@@ -129,8 +129,8 @@ describe("admin endpoints", () => {
     await rig.ctx.evaluate({ protocol: "socks5_tcp", host: "evil.test", port: 443, method: null, client: null });
     const body = (await (await get(rig.url("/blocked"))).json()) as { blocked: any[] };
     expect(body.blocked.map(({ timestamp, ...e }) => (expect(typeof timestamp).toBe("number"), e))).toEqual([
-      { host: "one.test", reason: "not_allowed", client: "127.0.0.1:1", method: "GET", mode: "full", protocol: "http", port: 80 },
-      { host: "evil.test", reason: "denied", client: null, method: null, mode: "full", protocol: "socks5", port: 443 },
+      { host: "one.test", reason: "not_allowed", decision: "deny", source: "baseline_policy", client: "127.0.0.1:1", method: "GET", mode: "full", protocol: "http", port: 80 },
+      { host: "evil.test", reason: "denied", decision: "deny", source: "baseline_policy", client: null, method: null, mode: "full", protocol: "socks5", port: 443 },
     ]);
     expect(await (await get(rig.url("/blocked"))).json()).toEqual({ blocked: [] });
   });

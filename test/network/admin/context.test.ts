@@ -10,6 +10,8 @@ describe("recorder", () => {
   const entry = (i: number): BlockedEntry => ({
     host: `h${i}.test`,
     reason: "not_allowed",
+    decision: "deny",
+    source: "baseline_policy",
     client: null,
     method: null,
     mode: "full",
@@ -78,6 +80,7 @@ describe("decision log", () => {
     logDecision(log, {
       decision: "deny",
       reason: "not_allowed",
+      source: "baseline_policy",
       protocol: "http",
       host: "example.com",
       port: 80,
@@ -90,6 +93,7 @@ describe("decision log", () => {
       "event.name": "codex.network_proxy.policy_decision",
       "network.policy.decision": "deny",
       "network.policy.reason": "not_allowed",
+      "network.policy.source": "baseline_policy",
       "network.transport.protocol": "http",
       "server.address": "example.com",
       "server.port": 80,
@@ -100,9 +104,9 @@ describe("decision log", () => {
 
   test("text line cannot be split by a hostile host", () => {
     const { log, lines } = captureLogger("text", false);
-    logDecision(log, { decision: "deny", reason: "denied", protocol: "http", host: "a\nb c", port: 1, method: null, client: null });
+    logDecision(log, { decision: "deny", reason: "denied", source: "baseline_policy", protocol: "http", host: "a\nb c", port: 1, method: null, client: null });
     expect(lines).toEqual([
-      "policy decision event.name=codex.network_proxy.policy_decision network.policy.decision=deny network.policy.reason=denied network.transport.protocol=http server.address=a?b?c server.port=1",
+      "policy decision event.name=codex.network_proxy.policy_decision network.policy.decision=deny network.policy.reason=denied network.policy.source=baseline_policy network.transport.protocol=http server.address=a?b?c server.port=1",
     ]);
   });
 });
@@ -111,7 +115,7 @@ describe("createNetworkContext", () => {
   test("a deny is logged once, counted and recorded with the §7 entry fields", async () => {
     const { ctx, resolver, lines } = createTestContext({ policy: { allowedDomains: ["allowed.test"] } });
     const v = await ctx.evaluate({ protocol: "https_connect", host: "Blocked.TEST.", port: 443, method: "CONNECT", client: "127.0.0.1:4000" });
-    expect(v).toEqual({ action: "deny", reason: "not_allowed", host: "blocked.test" });
+    expect(v).toEqual({ action: "deny", reason: "not_allowed", source: "baseline_policy", host: "blocked.test" });
     // A name that is not allowed is never resolved (§3.3 step 5).
     expect(resolver.lookups).toEqual([]);
     const decisions = lines.filter((l) => l.startsWith("policy decision"));
@@ -124,6 +128,8 @@ describe("createNetworkContext", () => {
     expect(rest).toEqual({
       host: "blocked.test",
       reason: "not_allowed",
+      decision: "deny",
+      source: "baseline_policy",
       client: "127.0.0.1:4000",
       method: "CONNECT",
       mode: "full",
@@ -157,7 +163,7 @@ describe("createNetworkContext", () => {
     ctx.setMode("limited");
     expect(ctx.config().mode).toBe("limited");
     expect(ctx.loadedConfig().mode).toBe("full");
-    expect(await ctx.evaluate(post)).toEqual({ action: "deny", reason: "method_not_allowed", host: "allowed.test" });
+    expect(await ctx.evaluate(post)).toEqual({ action: "deny", reason: "method_not_allowed", source: "mode_guard", host: "allowed.test" });
     expect(ctx.recorder.drain()[0]!.mode).toBe("limited");
     ctx.setConfig(ctx.loadedConfig());
     expect(ctx.mode()).toBe("full");

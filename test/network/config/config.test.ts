@@ -2,8 +2,8 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
+import { ConfigError } from "../../../src/network/config-error.ts";
 import {
-  ConfigError,
   configToJson,
   defaultConfigPath,
   loadConfig,
@@ -45,6 +45,7 @@ const DEFAULTS: RuntimeConfig = {
     maxBodyBytes: 4096,
     caCertPath: "/etc/codex/network_proxy/mitm/ca.pem",
     caKeyPath: "/etc/codex/network_proxy/mitm/ca.key",
+    caMode: "file",
   },
   adminTokenFile: null,
 };
@@ -99,7 +100,7 @@ ca_key_path = "rel/ca.key"
         allowLocalBinding: true,
         allowUnixSockets: ["/tmp/example.sock"],
       },
-      mitm: { enabled: true, inspect: true, maxBodyBytes: 10, caCertPath: "/abs/ca.pem", caKeyPath: "/etc/codex/rel/ca.key" },
+      mitm: { enabled: true, inspect: true, maxBodyBytes: 10, caCertPath: "/abs/ca.pem", caKeyPath: "/etc/codex/rel/ca.key", caMode: "file" },
       adminTokenFile: "/etc/codex/secrets/admin.token",
     });
   });
@@ -248,6 +249,7 @@ describe("configToJson", () => {
           max_body_bytes: 4096,
           ca_cert_path: "/etc/codex/network_proxy/mitm/ca.pem",
           ca_key_path: "/etc/codex/network_proxy/mitm/ca.key",
+          ca_mode: "file",
         },
         admin_token_file: null,
       },

@@ -1,7 +1,8 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import type { Socket } from "bun";
 import { curl, startTcpEcho } from "../../helpers/network.ts";
-import { DialError, type ConnState, type Dialer, type MitmEngine } from "../../../src/network/types.ts";
+import type { ConnState, Dialer, MitmEngine } from "../../../src/network/types.ts";
+import { DialError } from "../../../src/network/dial-error.ts";
 import type { TunnelHandle } from "../../../src/network/tunnel.ts";
 import { captureClientHello, failAfter, rawClient, selfSignedCert, splitResponse, startProxy } from "./helpers.ts";
 

@@ -105,6 +105,8 @@ describe("plain HTTP forwarding through curl", () => {
         status: "blocked",
         host: "blocked.test",
         reason: "not_allowed",
+        decision: "deny",
+        source: "baseline_policy",
         port: up,
         method: "GET",
         protocol: "http",
@@ -277,7 +279,7 @@ describe("modes and the enabled switch", () => {
       const getBody = await curl(["-x", proxy.url, "-X", "GET", "-d", "x=1", `http://allowed.test:${up}/`]);
       expect([getBody.status, JSON.parse(getBody.body).reason, JSON.parse(getBody.body).method]).toEqual([403, "method_not_allowed", "GET"]);
       expect(JSON.parse(getBody.body).hint).toBe(
-        'limited mode allows only GET, HEAD and OPTIONS without a body or Upgrade (got GET); full mode (network_proxy.mode = "full") permits it; this is a policy decision: do not retry through another route',
+        'limited mode allows only GET, HEAD and OPTIONS without a body or Upgrade (got GET with a body, Upgrade or method override); full mode (network_proxy.mode = "full") permits it; this is a policy decision: do not retry through another route',
       );
       const upgrade = await curl(["-x", proxy.url, "-H", "Upgrade: websocket", "-H", "Connection: Upgrade", `http://allowed.test:${up}/`]);
       expect([upgrade.status, JSON.parse(upgrade.body).reason]).toEqual([403, "method_not_allowed"]);

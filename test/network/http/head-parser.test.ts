@@ -1,11 +1,12 @@
 /**
- * The network listener's request parsing (src/network/http/head-parser.ts, chunked.ts): the
+ * The network listener's request parsing (src/http1/server-request-head.ts, chunked-decoder.ts): the
  * shared parser and decoder (rules in test/http1/request-head-parser.test.ts) with the
  * network bounds as defaults, and the chunked encoder.
  */
 import { describe, expect, test } from "bun:test";
-import { createBodyDecoder, encodeChunk, CHUNKED_END } from "../../../src/network/http/chunked.ts";
-import { parseRequestHead } from "../../../src/network/http/head-parser.ts";
+import { createRequestBodyDecoder } from "../../../src/http1/server-request-body.ts";
+import { encodeChunk, CHUNKED_END } from "../../../src/http1/chunked-encoder.ts";
+import { parseRequestHead } from "../../../src/http1/server-request-head.ts";
 
 const enc = new TextEncoder();
 const bytes = (s: string) => enc.encode(s);
@@ -37,13 +38,13 @@ describe("network head bounds (defaults)", () => {
 
 describe("network chunked bounds (defaults) and encoder", () => {
   test("12 hex digits are accepted as a size, 13 are refused", () => {
-    const ok = createBodyDecoder({ kind: "chunked" }).feed(bytes("000000000001\r\nx\r\n0\r\n\r\n"), () => {});
+    const ok = createRequestBodyDecoder({ kind: "chunked" }).feed(bytes("000000000001\r\nx\r\n0\r\n\r\n"), () => {});
     expect(ok).toEqual({ ok: true, consumed: 22, done: true });
-    expect(createBodyDecoder({ kind: "chunked" }).feed(bytes("1000000000000\r\n"), () => {})).toEqual({ ok: false, message: "chunk size too large" });
+    expect(createRequestBodyDecoder({ kind: "chunked" }).feed(bytes("1000000000000\r\n"), () => {})).toEqual({ ok: false, message: "chunk size too large" });
   });
 
   test("a trailer section over 32 KiB is refused", () => {
-    const r = createBodyDecoder({ kind: "chunked" }).feed(bytes(`0\r\n${"X: v\r\n".repeat(6000)}\r\n`), () => {});
+    const r = createRequestBodyDecoder({ kind: "chunked" }).feed(bytes(`0\r\n${"X: v\r\n".repeat(6000)}\r\n`), () => {});
     expect(r).toEqual({ ok: false, message: "trailer section too large" });
   });
 

@@ -7,16 +7,13 @@ import type { Socket } from "bun";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import {
-  createHttpConnectionHandler,
-  startHttpProxyListener,
-  type HttpListenerOptions,
-} from "../../../src/network/http/listener.ts";
+import { startHttpProxyListener, type HttpListenerOptions } from "../../../src/network/http/listener.ts";
+import { createHttpConnectionHandler } from "../../../src/network/http/connection.ts";
+import { socksFrontEnd } from "../../../src/network/http/conn-io.ts";
 import { concatBytes } from "../../../src/network/bytes.ts";
 import { listenDelegating, type DelegatingListener } from "../../../src/network/listen-delegate.ts";
-import type { PinnedTarget } from "../../../src/network/socks5/connect.ts";
 import { parseClientHello } from "../../../src/network/tls-sni.ts";
-import type { Dialer, NetworkContext, RuntimeConfig } from "../../../src/network/types.ts";
+import type { CheckedTarget, Dialer, NetworkContext, RuntimeConfig } from "../../../src/network/types.ts";
 import { createNetworkContext } from "../../../src/network/context.ts";
 import { captureLogger, createTestContext, mapResolver, testConfig, type DeepPartial } from "../../helpers/network.ts";
 
@@ -41,13 +38,13 @@ export function startProxy(
  * A listener standing in for SOCKS5's limited-mode hand-off: every accepted connection goes to
  * an HTTP connection handler pinned to `target` (protocol `socks5_tcp`), as peek.ts does.
  */
-export function startFixedTargetListener(ctx: NetworkContext, target: PinnedTarget): DelegatingListener {
+export function startFixedTargetListener(ctx: NetworkContext, target: CheckedTarget): DelegatingListener {
   return listenDelegating({
     addr: { host: "127.0.0.1", port: 0 },
     log: ctx.log,
     name: "fixed-target test",
     accept(s) {
-      const handler = createHttpConnectionHandler(ctx, { protocol: "socks5_tcp", fixedTarget: target });
+      const handler = createHttpConnectionHandler(ctx, { frontEnd: socksFrontEnd(target) });
       handler.attach(s);
       return handler;
     },

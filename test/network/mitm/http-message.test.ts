@@ -1,14 +1,17 @@
-/** Pure helpers of the MITM HTTP loop: authority parsing/matching, framing choice, head bytes. */
+/**
+ * Pure helpers of the MITM front end of the one HTTP loop: authority parsing/matching and the
+ * pinned request target (src/network/http/target.ts), framing choice and head bytes
+ * (src/network/http/response-framing.ts).
+ */
 import { describe, expect, test } from "bun:test";
+import { chooseFraming, endToEndHeaders, responseHeadBytes } from "../../../src/network/http/response-framing.ts";
 import {
   authorityMatches,
-  chooseFraming,
-  endToEndHeaders,
-  parseAuthority,
-  requestPath,
-  responseHeadBytes,
-} from "../../../src/network/mitm/http-message.ts";
-import type { RequestHead } from "../../../src/network/http/head-parser.ts";
+  parseNormalizedAuthority as parseAuthority,
+  pinnedRequestTarget,
+} from "../../../src/network/http/target.ts";
+import { mitmFrontEnd } from "../../../src/network/mitm/inner-http.ts";
+import type { RequestHead } from "../../../src/http1/server-request-head.ts";
 
 describe("parseAuthority / authorityMatches", () => {
   const cases: Array<[string, ReturnType<typeof parseAuthority>]> = [
@@ -83,13 +86,17 @@ describe("responseHeadBytes / endToEndHeaders", () => {
   });
 });
 
-describe("requestPath", () => {
-  const target = { host: "allowed.test", port: 8443 };
+describe("pinnedRequestTarget (MITM front end)", () => {
+  const fe = mitmFrontEnd({ host: "allowed.test", port: 8443, addresses: ["127.0.0.1"] });
+  const requestPath = (h: RequestHead) => {
+    const r = pinnedRequestTarget(h, fe);
+    return r.ok ? r.path : r.answer === "host_mismatch" ? "mismatch" : null;
+  };
   const head = (t: string): RequestHead => ({
     method: "GET",
     target: t,
     version: "HTTP/1.1",
-    headers: [],
+    headers: [["host", "allowed.test:8443"]],
     framing: { kind: "none" },
     keepAlive: true,
   });
@@ -105,5 +112,5 @@ describe("requestPath", () => {
     ["ftp://allowed.test/x", null],
     ["*", null],
   ];
-  for (const [t, want] of table) test(`${t} → ${want}`, () => expect(requestPath(head(t), target)).toBe(want));
+  for (const [t, want] of table) test(`${t} → ${want}`, () => expect(requestPath(head(t))).toBe(want));
 });

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import type { Socket, SocketHandler } from "bun";
 import { createDialer, toDialError } from "../../../src/network/dialer.ts";
-import { DialError } from "../../../src/network/types.ts";
+import { DialError } from "../../../src/network/dial-error.ts";
 
 /** An echo server on an ephemeral loopback port. */
 const echo = Bun.listen({

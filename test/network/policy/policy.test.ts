@@ -42,7 +42,13 @@ function req(host: string, method: string | null = "GET", protocol: PolicyReques
 }
 
 const allow = (host: string, addresses = [PUBLIC]): Verdict => ({ action: "allow", host, addresses });
-const deny = (reason: string, host: string) => ({ action: "deny", reason, host });
+/** The source the policy names for each reason it decides itself (SPEC-network §3). */
+const SOURCE: Record<string, string> = {
+  method_not_allowed: "mode_guard",
+  proxy_disabled: "proxy_state",
+  mitm_required: "proxy_state",
+};
+const deny = (reason: string, host: string) => ({ action: "deny", reason, source: SOURCE[reason] ?? "baseline_policy", host });
 
 describe("evaluatePolicy host rules (SPEC-network §3.3 steps 2–6)", () => {
   /** [allowed, denied, host as sent, expected verdict]. */

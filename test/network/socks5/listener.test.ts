@@ -146,7 +146,7 @@ describe("commands and address types", () => {
     c.write(domainRequest(CONNECT, name, 443));
     expect((await readReply(c)).rep).toBe(0x02);
     await c.readToClose();
-    expect(spy.verdicts[before]!.verdict).toEqual({ action: "deny", reason: "not_allowed", host: name });
+    expect(spy.verdicts[before]!.verdict).toEqual({ action: "deny", reason: "not_allowed", source: "baseline_policy", host: name });
   });
 });
 
@@ -159,7 +159,7 @@ describe("policy and dial outcomes", () => {
     await c.readToClose();
     const entries = base.ctx.recorder.drain();
     expect(entries.map(({ timestamp: _t, client, ...rest }) => ({ ...rest, clientOk: client?.startsWith("127.0.0.1:") }))).toEqual([
-      { host: "blocked.example", reason: "not_allowed", method: null, mode: "full", protocol: "socks5", port: 443, clientOk: true },
+      { host: "blocked.example", reason: "not_allowed", decision: "deny", source: "baseline_policy", method: null, mode: "full", protocol: "socks5", port: 443, clientOk: true },
     ]);
   });
 

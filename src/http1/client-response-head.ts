@@ -8,7 +8,7 @@
  * content-length (§6.3 step 5), and any transfer-encoding other than exactly `chunked`.
  */
 import { latin1 } from "./latin1.ts";
-import { UpstreamError } from "./types.ts";
+import { UpstreamError } from "./upstream-error.ts";
 import { TCHAR, asciiDigitsValue } from "./grammar.ts";
 
 export const MAX_HEAD_BYTES = 64 * 1024;

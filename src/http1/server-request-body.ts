@@ -12,7 +12,7 @@
  * `maxLineBytes`, the section at most `maxTrailerBytes`, and are discarded (RFC 9112 §7.1.2
  * lets a recipient drop trailers it does not understand).
  */
-import type { BodyFraming } from "./request-head-parser.ts";
+import type { BodyFraming } from "./server-request-head.ts";
 
 const CR = 13;
 const LF = 10;
@@ -27,14 +27,14 @@ export interface ChunkedLimits {
   maxTrailerBytes?: number;
 }
 
-/** Result of one {@link BodyDecoder.feed} call. */
+/** Result of one {@link RequestBodyDecoder.feed} call. */
 export type FeedResult =
   /** `consumed` bytes of the input were body framing/content; `done`: the body ended. */
   | { ok: true; consumed: number; done: boolean }
   | { ok: false; message: string };
 
 /** Incremental body decoder for one request. */
-export interface BodyDecoder {
+export interface RequestBodyDecoder {
   /**
    * Decode from `buf`; every content piece is passed to `onData` (a subarray of `buf`).
    * After `done`, bytes from `consumed` on belong to the next request. After an error the
@@ -46,12 +46,12 @@ export interface BodyDecoder {
 }
 
 /** A decoder for `framing` (`none` and `length` 0 are finished at once). */
-export function createBodyDecoder(framing: BodyFraming, limits?: ChunkedLimits): BodyDecoder {
+export function createRequestBodyDecoder(framing: BodyFraming, limits?: ChunkedLimits): RequestBodyDecoder {
   if (framing.kind === "chunked") return new ChunkedDecoder(limits);
   return new LengthDecoder(framing.kind === "length" ? framing.length : 0);
 }
 
-class LengthDecoder implements BodyDecoder {
+class LengthDecoder implements RequestBodyDecoder {
   constructor(private remaining: number) {}
   get finished() {
     return this.remaining === 0;
@@ -82,7 +82,7 @@ const enum Line {
   Ext,
 }
 
-class ChunkedDecoder implements BodyDecoder {
+class ChunkedDecoder implements RequestBodyDecoder {
   private readonly maxDigits: number;
   private readonly maxLine: number;
   private readonly maxTrailers: number;

@@ -4,8 +4,8 @@
  * `data` callback a fresh buffer) and report how many input bytes they consumed; bytes after
  * the end of the message are left to the caller (they make the connection unusable).
  */
-import { UpstreamError } from "./types.ts";
-import type { BodyFraming } from "./response-head.ts";
+import { UpstreamError } from "./upstream-error.ts";
+import type { BodyFraming } from "./client-response-head.ts";
 
 /** Bound on one chunk-size line incl. extensions, and on the whole trailer section. */
 export const MAX_CHUNK_LINE = 4096;
@@ -17,7 +17,7 @@ export interface RangeSink {
 }
 
 /** A decoder fed with raw socket bytes. */
-export interface BodyDecoder {
+export interface ResponseBodyDecoder {
   /**
    * As `push`, for `chunk[from..]`, reporting content as ranges of `chunk` (the first view of a
    * fresh socket chunk costs JavaScriptCore an ArrayBuffer; a consumer that copies needs none).
@@ -48,7 +48,7 @@ class ViewSink implements RangeSink {
   }
 }
 
-class EmptyDecoder implements BodyDecoder {
+class EmptyDecoder implements ResponseBodyDecoder {
   readonly done = true;
   push(): number {
     return 0;
@@ -61,7 +61,7 @@ class EmptyDecoder implements BodyDecoder {
   }
 }
 
-class LengthDecoder implements BodyDecoder {
+class LengthDecoder implements ResponseBodyDecoder {
   constructor(private remaining: number) {}
   get done(): boolean {
     return this.remaining === 0;
@@ -85,7 +85,7 @@ class LengthDecoder implements BodyDecoder {
   }
 }
 
-class CloseDecoder implements BodyDecoder {
+class CloseDecoder implements ResponseBodyDecoder {
   readonly done = false;
   push(chunk: Uint8Array, emit: (c: Uint8Array) => void): number {
     if (chunk.length > 0) emit(chunk);
@@ -122,7 +122,7 @@ function hexVal(c: number): number {
 }
 
 /** RFC 9112 §7.1 chunked decoder; extensions are skipped, trailers read and dropped. */
-class ChunkedDecoder implements BodyDecoder {
+class ChunkedDecoder implements ResponseBodyDecoder {
   private s = S.Size;
   private size = 0;
   private digits = 0;
@@ -238,7 +238,7 @@ class ChunkedDecoder implements BodyDecoder {
 }
 
 /** Create the decoder for a framing decided by `responseFraming`. */
-export function createBodyDecoder(framing: BodyFraming): BodyDecoder {
+export function createResponseBodyDecoder(framing: BodyFraming): ResponseBodyDecoder {
   switch (framing.kind) {
     case "none":
       return new EmptyDecoder();
