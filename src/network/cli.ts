@@ -26,7 +26,7 @@ import { configSummary } from "./config-report.ts";
 import { compilePolicy } from "./policy.ts";
 import { writeFileAtomic } from "./clients/atomic-write.ts";
 import { clientEnv, ENV_FORMATS, parseServerInfo, renderEnv, shQuote, type EnvFormat, type ServerPorts } from "./clients/env.ts";
-import pkg from "../../package.json" with { type: "json" };
+import { PACKAGE_VERSION, VERSION_TEXT } from "../version.ts";
 
 /** Where a CLI run writes (tests capture these). */
 export interface CliIo {
@@ -82,7 +82,7 @@ const execCmd = defineCommand({
   args: execArgs,
 });
 const mainCmd = defineCommand({
-  meta: { name: "codex-network-proxy", version: pkg.version, description: "local egress policy proxy (HTTP, SOCKS5, admin API)" },
+  meta: { name: "codex-network-proxy", version: PACKAGE_VERSION, description: "local egress policy proxy (HTTP, SOCKS5, admin API)" },
   args: runArgs,
   subCommands: { run: runCmd, init: initCmd, "check-config": checkCmd, env: envCmd, exec: execCmd },
 });
@@ -378,7 +378,7 @@ export async function runCli(argv: string[], io: CliIo = defaultIo): Promise<num
     return 0;
   }
   if (values.version) {
-    io.stdout(`codex-network-proxy ${pkg.version}\n`);
+    io.stdout(`codex-network-proxy ${VERSION_TEXT}\n`);
     return 0;
   }
   try {

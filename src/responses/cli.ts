@@ -5,8 +5,8 @@
  * number type, and also accepts `--no-<flag>` negations and camelCase aliases, while the
  * reference (clap) rejects all of those with a usage error (exit 2).
  */
-import pkg from "../../package.json" with { type: "json" };
 import { parseLogLevel, type LogFormat, type LogLevel } from "../log.ts";
+import { VERSION_TEXT } from "../version.ts";
 
 /** Parsed options. `port` 0 = ephemeral. */
 export interface ResponsesProxyArgs {
@@ -107,7 +107,7 @@ export function parseCli(argv: readonly string[]): CliOutcome {
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === "-h" || arg === "--help") return { kind: "help", text: HELP };
-    if (arg === "--version") return { kind: "version", text: `${PROGRAM} ${pkg.version}\n` };
+    if (arg === "--version") return { kind: "version", text: `${PROGRAM} ${VERSION_TEXT}\n` };
     const eq = arg.indexOf("=");
     const name = arg.startsWith("--") && eq > 0 ? arg.slice(0, eq) : arg;
     const spec = FLAGS[name];

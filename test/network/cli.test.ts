@@ -184,7 +184,7 @@ describe("help and version", () => {
   });
   test("--version", async () => {
     const r = await cli(["--version"]);
-    expect(r).toEqual({ code: 0, out: `codex-network-proxy ${(await Bun.file(join(ROOT, "package.json")).json()).version}\n`, err: "" });
+    expect(r).toEqual({ code: 0, out: `codex-network-proxy ${(await Bun.file(join(ROOT, "package.json")).json()).version} (commit unknown: run from source)\n`, err: "" });
   });
 });
 

@@ -71,7 +71,7 @@ describe("parseCli (SPEC §1.1)", () => {
   test("help and version", () => {
     expect(parseCli(["--port", "1", "--help"]).kind).toBe("help");
     expect(parseCli(["-h"]).kind).toBe("help");
-    expect(parseCli(["--version"])).toEqual({ kind: "version", text: "codex-responses-api-proxy 0.1.0\n" });
+    expect(parseCli(["--version"])).toEqual({ kind: "version", text: "codex-responses-api-proxy 0.1.0 (commit unknown: run from source)\n" });
   });
 });
 
@@ -87,7 +87,7 @@ describe("startup as a child process (SPEC §1.2)", () => {
   });
 
   test("--version", async () => {
-    expect(await runProxyMain(["--version"])).toEqual({ code: 0, stdout: "codex-responses-api-proxy 0.1.0\n", stderr: "" });
+    expect(await runProxyMain(["--version"])).toEqual({ code: 0, stdout: "codex-responses-api-proxy 0.1.0 (commit unknown: run from source)\n", stderr: "" });
   });
 
   test("bad port → exit 2 before the key is read", async () => {
