@@ -7,7 +7,10 @@
  * medians of req/s and p99 for both, the ratios (ours / nginx; p99 ratio nginx / ours, so
  * > 1 means we are better), and the CPU time each proxy process spent per request (Linux).
  *
- * Usage: bun scripts/bench-responses.ts [--seconds 10] [--connections 32] [--runs 5] [--binary PATH]
+ * Usage: bun scripts/bench-responses.ts [--seconds 10] [--connections 32] [--runs 5] [--binary PATH] [--log-level warn|info|omit]
+ * `--log-level` (default warn, as nginx runs with `access_log off`): `info` measures the cost of
+ * our access line per request (stderr drained to nowhere); `omit` passes no flag (binaries
+ * older than the flag).
  * Needs: wrk and nginx on PATH (apt-get install wrk nginx-light), `npm run build` done.
  */
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
@@ -22,6 +25,7 @@ const { values } = parseArgs({
     connections: { type: "string", default: "32" },
     runs: { type: "string", default: "5" },
     binary: { type: "string" },
+    "log-level": { type: "string", default: "warn" },
   },
 });
 const runs = Math.min(51, Math.max(1, Number(values.runs)));
@@ -55,10 +59,16 @@ writeFileSync(
 const upstream = spawnChild([process.execPath, upstreamScript]);
 const upPort = Number((await waitForStderr(upstream, /upstream on (\d+)/))[1]);
 
-const proxy = spawnChild([BIN, "--upstream-url", `http://127.0.0.1:${upPort}/v1/responses`], { stdin: "pipe" });
+const logLevel = values["log-level"]!;
+const logArgs = logLevel === "omit" ? [] : ["--log-level", logLevel];
+const proxy = spawnChild([BIN, "--upstream-url", `http://127.0.0.1:${upPort}/v1/responses`, ...logArgs], { stdin: "pipe" });
 (proxy.proc.stdin as import("bun").FileSink).write(KEY + "\n");
 await (proxy.proc.stdin as import("bun").FileSink).end();
 const ourPort = Number((await waitForStderr(proxy, /listening on 127\.0\.0\.1:(\d+)/))[1]);
+// Keep reading stderr (access lines): a full pipe would stall the proxy and measure the pipe.
+void (async () => {
+  for await (const _ of proxy.proc.stderr as ReadableStream<Uint8Array>);
+})();
 
 const nginxPort = freePort();
 mkdirSync(join(dir, "nginx"), { recursive: true });

@@ -3,6 +3,7 @@
  * (SPEC §1.3 "beyond": the goal is exactly one, the locked page).
  *
  *   sudo bun scripts/key-copies.ts [--requests N] [--binary PATH] [--concurrency C] [--tls] [--full-scan] [--control] [--verbose] [--github-oidc]
+ *   sudo bun scripts/key-copies.ts --network [--requests N] [--concurrency C] [--env-source] [--binary PATH] [--full-scan] [--control]
  *
  * Starts the compiled proxy (building it into dist/ when missing) with a random key piped
  * on stdin, sends N requests (default 1000) through it to a fake upstream served by this
@@ -17,6 +18,11 @@
  * `--github-oidc` measures workload identity mode instead (SPEC §1.8; scripts/lib/key-copies-oidc.ts):
  * the request token, the current access token, retired access tokens and the subject JWT.
  *
+ * `--network` measures a MITM hook secret in the network proxy instead (SPEC-network §10;
+ * scripts/lib/key-copies-network.ts): N requests through intercepted CONNECT tunnels
+ * (`--concurrency` connections, default 1), the secret from `secret_file` or, with
+ * `--env-source`, from `secret_env_var`.
+ *
  * Must run as root: the proxy sets PR_SET_DUMPABLE=0, which makes /proc/<pid>/mem owned
  * by root (and ptrace-protected) for everybody else, including the proxy's own user.
  */
@@ -26,6 +32,7 @@ import { join, resolve } from "node:path";
 import { makeTestPki } from "../test/helpers/pki.ts";
 import { needles as encodings, scan } from "./lib/mem-scan.ts";
 import { runGithubOidc } from "./lib/key-copies-oidc.ts";
+import { runNetworkKeyCopies } from "./lib/key-copies-network.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 
@@ -38,10 +45,13 @@ interface Options {
   control: boolean;
   verbose: boolean;
   githubOidc: boolean;
+  network: boolean;
+  envSource: boolean;
+  concurrencySet: boolean;
 }
 
 function parseOptions(argv: string[]): Options {
-  const o: Options = { requests: 1000, binary: join(ROOT, "dist", "codex-responses-api-proxy"), concurrency: 8, tls: false, fullScan: false, control: false, verbose: false, githubOidc: false };
+  const o: Options = { requests: 1000, binary: join(ROOT, "dist", "codex-responses-api-proxy"), concurrency: 8, tls: false, fullScan: false, control: false, verbose: false, githubOidc: false, network: false, envSource: false, concurrencySet: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const next = () => {
@@ -51,7 +61,11 @@ function parseOptions(argv: string[]): Options {
     };
     if (a === "--requests") o.requests = Number(next());
     else if (a === "--binary") o.binary = resolve(next());
-    else if (a === "--concurrency") o.concurrency = Number(next());
+    else if (a === "--concurrency") {
+      o.concurrency = Number(next());
+      o.concurrencySet = true;
+    } else if (a === "--network") o.network = true;
+    else if (a === "--env-source") o.envSource = true;
     else if (a === "--verbose") o.verbose = true;
     else if (a === "--tls") o.tls = true;
     else if (a === "--full-scan") o.fullScan = true;
@@ -75,6 +89,16 @@ async function main(): Promise<number> {
   if (process.platform !== "linux") throw new Error("key-copies needs Linux /proc");
   if (process.getuid?.() !== 0) {
     process.stderr.write("warning: not root; /proc/<pid>/mem of a non-dumpable process is readable only by root\n");
+  }
+  if (o.network) {
+    return runNetworkKeyCopies({
+      requests: o.requests,
+      concurrency: o.concurrencySet ? o.concurrency : 1,
+      binary: o.binary === join(ROOT, "dist", "codex-responses-api-proxy") ? undefined : o.binary,
+      source: o.envSource ? "env" : "file",
+      control: o.control,
+      fullScan: o.fullScan,
+    });
   }
   if (!existsSync(o.binary)) {
     process.stderr.write(`building ${o.binary} ...\n`);
@@ -105,7 +129,8 @@ async function main(): Promise<number> {
   });
 
   const upstreamUrl = pki ? `https://localhost:${upstream.port}/v1/responses` : `http://127.0.0.1:${upstream.port}/v1/responses`;
-  const proxy = Bun.spawn([o.binary, "--upstream-url", upstreamUrl], {
+  // --log-level warn: no access line per request (this stderr is not read after the listening line).
+  const proxy = Bun.spawn([o.binary, "--upstream-url", upstreamUrl, "--log-level", "warn"], {
     stdin: "pipe",
     stdout: "ignore",
     stderr: "pipe",

@@ -72,6 +72,8 @@ export async function runGithubOidc(o: OidcRunOptions): Promise<number> {
       "--oidc-audience", "api://key-copies",
       "--identity-provider-id", "idp_keycopies",
       "--service-account-id", "sa_keycopies",
+      // No access line per request: the scan counts token copies, and this stderr is shown.
+      "--log-level", "warn",
     ],
     {
       stdin: "pipe",

@@ -48,8 +48,27 @@ export interface Libc {
   setCoreLimitZero(): OsError | null;
   /** `getrlimit(RLIMIT_CORE)`: soft and hard limits in bytes (RLIM_INFINITY as a bigint). */
   getCoreLimit(): { soft: bigint; hard: bigint } | OsError;
+  /**
+   * `getrlimit(RLIMIT_NOFILE)` then `setrlimit` with the soft limit raised to the hard one
+   * (SPEC-network §12: a proxy holds two descriptors per proxied connection). On macOS an
+   * unlimited hard limit is capped at OPEN_MAX (10240), the most `setrlimit` accepts there.
+   * Returns the limits in force afterwards (numbers; RLIM_INFINITY as Infinity), or the error.
+   */
+  raiseNoFileLimit(): { soft: number; hard: number } | OsError;
   /** `unsetenv(3)`: removes a variable from the C environment children would inherit. */
   unsetenv(name: string): void;
+  /**
+   * `open(2)` a file read-only, close-on-exec and non-blocking (so a FIFO at the path cannot
+   * hang the caller: with no writer it reads as EOF). Returns the descriptor.
+   */
+  openRead(path: string): number | OsError;
+  /**
+   * A writable, zero-copy view of the value of `name` in the C environment (`getenv(3)`), or
+   * null when unset. The caller copies what it needs, then zeroes the view (so the bytes do
+   * not stay in the process's environment block) and calls `unsetenv`. Valid until the next
+   * change of that variable.
+   */
+  envValueView(name: string): Uint8Array | null;
   /** One `read(2)` of up to `dst.byteLength` bytes from `fd` into `dst`; 0 = EOF. No retry. */
   read(fd: number, dst: Uint8Array): number | OsError;
   /** `poll(2)` until `fd` is readable (or hung up); for descriptors left non-blocking by a parent. */
@@ -91,7 +110,10 @@ interface PlatformConsts {
   errnoFn: "__errno_location" | "__error";
   mapAnon: number;
   rlimitCore: number;
+  rlimitNoFile: number;
   scPageSize: number;
+  /** O_CLOEXEC | O_NONBLOCK (O_RDONLY is 0 everywhere). */
+  openFlags: number;
 }
 
 function platformConsts(): PlatformConsts | null {
@@ -103,12 +125,14 @@ function platformConsts(): PlatformConsts | null {
         errnoFn: "__errno_location",
         mapAnon: 0x20,
         rlimitCore: 4,
+        rlimitNoFile: 7,
         scPageSize: 30,
+        openFlags: 0x80000 | 0x800,
       };
     case "darwin":
-      return { paths: ["/usr/lib/libSystem.B.dylib"], errnoFn: "__error", mapAnon: 0x1000, rlimitCore: 4, scPageSize: 29 };
+      return { paths: ["/usr/lib/libSystem.B.dylib"], errnoFn: "__error", mapAnon: 0x1000, rlimitCore: 4, rlimitNoFile: 8, scPageSize: 29, openFlags: 0x1000000 | 0x4 };
     case "freebsd":
-      return { paths: ["libc.so.7"], errnoFn: "__error", mapAnon: 0x1000, rlimitCore: 4, scPageSize: 47 };
+      return { paths: ["libc.so.7"], errnoFn: "__error", mapAnon: 0x1000, rlimitCore: 4, rlimitNoFile: 8, scPageSize: 47, openFlags: 0x100000 | 0x4 };
     default:
       return null;
   }
@@ -116,6 +140,9 @@ function platformConsts(): PlatformConsts | null {
 
 const SYMBOLS = {
   read: { args: [FFIType.i32, FFIType.ptr, FFIType.u64], returns: FFIType.i64 },
+  open: { args: [FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
+  getenv: { args: [FFIType.ptr], returns: FFIType.ptr },
+  strlen: { args: [FFIType.ptr], returns: FFIType.u64 },
   strerror: { args: [FFIType.i32], returns: FFIType.cstring },
   setrlimit: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
   getrlimit: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
@@ -204,6 +231,20 @@ export function loadLibc(): Libc | null {
       if (s.getrlimit(pc.rlimitCore, rlim) !== 0) return lastError();
       return { soft: rlim[0]!, hard: rlim[1]! };
     },
+    raiseNoFileLimit() {
+      if (s.getrlimit(pc.rlimitNoFile, rlim) !== 0) return lastError();
+      const INFINITY = 0xffff_ffff_ffff_ffffn;
+      const asNumber = (v: bigint) => (v === INFINITY ? Infinity : Number(v));
+      let target = rlim[1]!;
+      if (platform === "darwin" && target === INFINITY) target = 10240n;
+      if (rlim[0]! < target) {
+        const hard = rlim[1]!;
+        rlim[0] = target;
+        if (s.setrlimit(pc.rlimitNoFile, rlim) !== 0) return lastError();
+        rlim[1] = hard;
+      }
+      return { soft: asNumber(rlim[0]!), hard: asNumber(rlim[1]!) };
+    },
     unsetenv(name) {
       s.unsetenv(Buffer.from(name + "\0", "utf8"));
     },
@@ -220,6 +261,16 @@ export function loadLibc(): Libc | null {
       if (platform !== "linux") throw new Error("pipe2 is used on Linux only");
       const fds = new Int32Array(2);
       return s.pipe2(fds, LINUX_PIPE_FLAGS) === 0 ? [fds[0]!, fds[1]!] : lastError();
+    },
+    openRead(path) {
+      const fd = s.open(Buffer.from(path + "\0", "utf8"), pc.openFlags);
+      return fd < 0 ? lastError() : fd;
+    },
+    envValueView(name) {
+      const p = s.getenv(Buffer.from(name + "\0", "utf8")) as Pointer | null;
+      if (!p) return null;
+      const len = Number(s.strlen(p));
+      return len === 0 ? new Uint8Array(0) : new Uint8Array(toArrayBuffer(p, 0, len));
     },
     read(fd, dst) {
       if (dst.byteLength === 0) return 0;

@@ -10,6 +10,16 @@
 import type { RawFields } from "./types.ts";
 import { TCHAR } from "./grammar.ts";
 
+/**
+ * A header whose value must never be a JS string: written as `<name>: <prefix><value bytes>`,
+ * the bytes copied from their (locked) page into the head buffer. `prefix` is not secret.
+ */
+export interface SecretField {
+  name: string;
+  prefix?: string;
+  value: Uint8Array;
+}
+
 /** How the client frames the request body (RFC 9112 §6). */
 export type RequestFraming =
   | { kind: "none" }
@@ -24,7 +34,9 @@ export interface RequestHeadInput {
   headers: ReadonlyArray<readonly [string, string]>;
   /** More fields as byte ranges, written after `headers` (see ClientRequest.rawFields). */
   rawFields?: RawFields;
-  secretHeader?: { name: string; value: Uint8Array };
+  secretHeader?: SecretField;
+  /** More secret fields (MITM hook credentials), written after `secretHeader`. */
+  secretHeaders?: ReadonlyArray<SecretField>;
   framing: RequestFraming;
   /** Extra fields the client owns (e.g. `proxy-authorization`), written after the caller's. */
   extra?: ReadonlyArray<readonly [string, string]>;
@@ -81,21 +93,31 @@ function put(buf: Uint8Array, at: number, s: string): number {
 
 /**
  * Build the request head: request line, the caller's fields (minus the framing fields the
- * client owns), the secret field, the framing field, the extra fields, the empty line, and
+ * client owns and any field named like a secret field: a client's own value never rides next
+ * to ours), the secret fields, the framing field, the extra fields, the empty line, and
  * `inlineBody` when given.
  * @returns a new Uint8Array owned by the caller (zero it after the write when it holds a secret)
  * @throws TypeError on an invalid method, target, field name or field value (messages name the
  *   field, never its value)
  */
 export function buildRequestHead(input: RequestHeadInput): Uint8Array {
-  const { method, target, secretHeader, framing } = input;
+  const { method, target, framing } = input;
   if (!isToken(method)) throw new TypeError("invalid request method");
   checkTarget(target);
+  const secrets: ReadonlyArray<SecretField> | null =
+    input.secretHeaders && input.secretHeaders.length > 0
+      ? input.secretHeader
+        ? [input.secretHeader, ...input.secretHeaders]
+        : input.secretHeaders
+      : input.secretHeader
+        ? [input.secretHeader]
+        : null;
+  const secretNames = secrets === null ? null : secrets.map((f) => f.name.toLowerCase());
   const fields: Array<readonly [string, string]> = [];
   for (const h of input.headers) {
     const lower = h[0].toLowerCase();
     if (OWNED.has(lower)) continue;
-    if (secretHeader && lower === secretHeader.name.toLowerCase()) continue;
+    if (secretNames !== null && secretNames.includes(lower)) continue;
     if (!isToken(h[0])) throw new TypeError("invalid request header name");
     checkValue(h[0], h[1]);
     fields.push(h);
@@ -115,15 +137,18 @@ export function buildRequestHead(input: RequestHeadInput): Uint8Array {
   let size = method.length + 1 + target.length + 11; // " HTTP/1.1\r\n"
   for (const [n, v] of fields) size += n.length + 2 + v.length + 2;
   const raw = input.rawFields;
-  const secretLower = secretHeader?.name.toLowerCase();
-  if (raw) size += rawFieldsSize(raw, input.headers, secretLower);
-  if (secretHeader) {
-    if (!isToken(secretHeader.name)) throw new TypeError("invalid secret header name");
-    const sv = secretHeader.value;
-    for (let i = 0; i < sv.length; i++) {
-      if (!isFieldByte(sv[i]!)) throw new TypeError(`invalid byte in value of request header "${secretHeader.name}"`);
+  if (raw) size += rawFieldsSize(raw, input.headers, secretNames);
+  if (secrets !== null) {
+    for (const f of secrets) {
+      if (!isToken(f.name)) throw new TypeError("invalid secret header name");
+      const prefix = f.prefix ?? "";
+      checkValue(f.name, prefix);
+      const sv = f.value;
+      for (let i = 0; i < sv.length; i++) {
+        if (!isFieldByte(sv[i]!)) throw new TypeError(`invalid byte in value of request header "${f.name}"`);
+      }
+      size += f.name.length + 2 + prefix.length + sv.length + 2;
     }
-    size += secretHeader.name.length + 2 + sv.length + 2;
   }
   size += 2;
   const inline = input.inlineBody;
@@ -145,8 +170,8 @@ export function buildRequestHead(input: RequestHeadInput): Uint8Array {
   const callerCount = fields.length - (framing.kind === "none" ? 0 : 1) - (input.extra?.length ?? 0);
   for (let i = 0; i < fields.length; i++) {
     if (i === callerCount) {
-      if (raw) at = putRaw(buf, at, raw, input.headers, secretLower);
-      if (secretHeader) at = putSecret(buf, at, secretHeader);
+      if (raw) at = putRaw(buf, at, raw, input.headers, secretNames);
+      if (secrets !== null) for (const f of secrets) at = putSecret(buf, at, f);
     }
     const [n, v] = fields[i]!;
     at = put(buf, at, n);
@@ -157,8 +182,8 @@ export function buildRequestHead(input: RequestHeadInput): Uint8Array {
     buf[at++] = 0x0a;
   }
   if (callerCount === fields.length) {
-    if (raw) at = putRaw(buf, at, raw, input.headers, secretLower);
-    if (secretHeader) at = putSecret(buf, at, secretHeader);
+    if (raw) at = putRaw(buf, at, raw, input.headers, secretNames);
+    if (secrets !== null) for (const f of secrets) at = putSecret(buf, at, f);
   }
   buf[at++] = 0x0d;
   buf[at++] = 0x0a;
@@ -178,19 +203,19 @@ function rawNameIs(b: Uint8Array, start: number, end: number, lower: string): bo
   return true;
 }
 
-/** Whether raw field `i` is skipped: a framing field the client owns, or named in `headers` or as the secret. */
+/** Whether raw field `i` is skipped: a framing field the client owns, or named in `headers` or as a secret. */
 function skipRaw(
   b: Uint8Array,
   ns: number,
   ne: number,
   headers: ReadonlyArray<readonly [string, string]>,
-  secretLower: string | undefined,
+  secretNames: readonly string[] | null,
 ): boolean {
   const n = ne - ns;
   if (n === 14 || n === 17 || n === 10) {
     for (const o of OWNED) if (rawNameIs(b, ns, ne, o)) return true;
   }
-  if (secretLower !== undefined && rawNameIs(b, ns, ne, secretLower)) return true;
+  if (secretNames !== null) for (const s of secretNames) if (rawNameIs(b, ns, ne, s)) return true;
   for (const h of headers) if (h[0].length === n && rawNameIs(b, ns, ne, h[0].toLowerCase())) return true;
   return false;
 }
@@ -199,12 +224,12 @@ function skipRaw(
  * Bytes the kept raw fields take in the head; validates them.
  * @throws TypeError for an invalid name or value (naming no value)
  */
-function rawFieldsSize(raw: RawFields, headers: ReadonlyArray<readonly [string, string]>, secretLower: string | undefined): number {
+function rawFieldsSize(raw: RawFields, headers: ReadonlyArray<readonly [string, string]>, secretNames: readonly string[] | null): number {
   const { bytes: b, fields: f } = raw;
   let size = 0;
   for (let i = 0; i < f.length; i += 4) {
     const ns = f[i]!, ne = f[i + 1]!;
-    if (skipRaw(b, ns, ne, headers, secretLower)) continue;
+    if (skipRaw(b, ns, ne, headers, secretNames)) continue;
     if (ne === ns) throw new TypeError("invalid request header name");
     for (let j = ns; j < ne; j++) {
       const c = b[j]!;
@@ -231,12 +256,12 @@ function putRaw(
   at: number,
   raw: RawFields,
   headers: ReadonlyArray<readonly [string, string]>,
-  secretLower: string | undefined,
+  secretNames: readonly string[] | null,
 ): number {
   const { bytes: b, fields: f } = raw;
   for (let i = 0; i < f.length; i += 4) {
     const ns = f[i]!, ne = f[i + 1]!;
-    if (skipRaw(b, ns, ne, headers, secretLower)) continue;
+    if (skipRaw(b, ns, ne, headers, secretNames)) continue;
     for (let j = ns; j < ne; j++) {
       const c = b[j]!;
       buf[at++] = c >= 0x41 && c <= 0x5a ? c | 0x20 : c;
@@ -254,10 +279,11 @@ function putRaw(
   return at;
 }
 
-function putSecret(buf: Uint8Array, at: number, h: { name: string; value: Uint8Array }): number {
+function putSecret(buf: Uint8Array, at: number, h: SecretField): number {
   at = put(buf, at, h.name);
   buf[at++] = 0x3a;
   buf[at++] = 0x20;
+  if (h.prefix) at = put(buf, at, h.prefix);
   buf.set(h.value, at);
   at += h.value.length;
   buf[at++] = 0x0d;

@@ -246,6 +246,7 @@ export function createHttp1Client(opts: ClientOptions = {}, hooks: ClientTestHoo
         headers: p.req.headers,
         rawFields: p.req.rawFields,
         secretHeader: p.req.secretHeader,
+        secretHeaders: p.req.secretHeaders,
         framing: p.framing,
         extra: p.extra,
         inlineBody: p.inline,

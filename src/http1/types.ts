@@ -67,6 +67,12 @@ export interface ClientRequest {
    */
   secretHeader?: { name: string; value: Uint8Array };
   /**
+   * More secret fields (the network proxy's MITM hook credentials, SPEC-network §10), each
+   * written as `<name>: <prefix><value bytes>` with the same zeroing as `secretHeader`; fields
+   * of `headers` and `rawFields` with one of their names are dropped (never duplicated).
+   */
+  secretHeaders?: ReadonlyArray<{ name: string; prefix?: string; value: Uint8Array }>;
+  /**
    * The response carries a secret (a token endpoint's answer): every socket chunk of the
    * response is zeroed once it has been parsed and its pieces delivered, and so is a head
    * accumulation buffer. The consumer must copy what it keeps inside `data()`/`range()` (and

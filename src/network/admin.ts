@@ -6,17 +6,18 @@
  * | `GET /config` | 200 `{"network_proxy":{…}}` (configToJson, current mode); plus `"last_reload_error"` after a failed reload |
  * | `GET /patterns` | 200 `{"allowed":[…],"denied":[…]}` |
  * | `GET /blocked` | 200 `{"blocked":[…]}`, oldest first, drains the buffer |
- * | `POST /mode` | 200 `{"status":"ok","mode":…}`; > 8 KiB 413 `body too large`; empty 400 `missing body`; else 400 `invalid json` |
+ * | `POST /mode` | 200 `{"status":"ok","mode":…}`; > 8 KiB 413 `body too large`; empty 400 `missing body`; not JSON 400 `invalid json`; JSON without a valid mode 400 `mode must be "limited" or "full"` |
  * | `POST /reload` | 200 `{"status":"reloaded","allowed":{"added","removed"},"denied":{…}}`; failure 500 `reload failed` |
  * | `GET /metrics` | Prometheus text |
  * | anything else | 404 `not found` |
  *
  * (beyond) With `admin_token_file`, every request needs `Authorization: Bearer <token>`
  * (constant-time compare), else 401 `unauthorized`. Also beyond, against web pages driving
- * the API from a browser: a request carrying an `Origin` header, or (on a loopback bind) a
- * `Host` that is not a loopback name, gets 403 `forbidden` — a cross-site `POST /mode` is a
- * CORS "simple request" that browsers send without asking, and DNS rebinding can point any
- * name at 127.0.0.1.
+ * the API from a browser: a request carrying an `Origin` header, a `Sec-Fetch-Site` other
+ * than `none`, or (on a loopback bind) a `Host` that is not a loopback name, gets 403
+ * `forbidden` — a cross-site `POST /mode` is a CORS "simple request" that browsers send
+ * without asking, a cross-site `<img src=…/blocked>` carries no `Origin` but drains the block
+ * log, and DNS rebinding can point any name at 127.0.0.1.
  * Routing uses the path only; query strings are ignored.
  */
 import { readFileSync, statSync } from "node:fs";
@@ -24,6 +25,7 @@ import * as z from "zod/mini";
 import { configToJson } from "./config.ts";
 import type { NetworkContextHandle } from "./context.ts";
 import type { ReloadResult } from "./reload.ts";
+import { isBrowserRequest } from "../net/browser-guard.ts";
 
 /** Largest accepted admin request body (POST /mode), bytes. */
 export const MAX_ADMIN_BODY = 8 * 1024;
@@ -85,20 +87,6 @@ function authorized(header: string | null, token: Uint8Array): boolean {
   const given = createHash("sha256").update(header.slice(7).trim()).digest();
   const want = createHash("sha256").update(token).digest();
   return timingSafeEqual(given, want);
-}
-
-/** Is `host` (a Host header value) a loopback name or literal, with any port? */
-function isLoopbackHostHeader(host: string | null): boolean {
-  if (host === null) return true; // HTTP/1.0 without Host: not a browser.
-  let name = host.toLowerCase();
-  if (name.startsWith("[")) {
-    const end = name.indexOf("]");
-    name = end < 0 ? name.slice(1) : name.slice(1, end);
-  } else if (name.indexOf(":") === name.lastIndexOf(":")) {
-    // name or name:port (more than one colon would be a bare IPv6 literal: kept whole)
-    name = name.split(":")[0]!;
-  }
-  return name === "localhost" || name === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name);
 }
 
 /** Read a request body up to `max` bytes; null when it is larger. */
@@ -169,8 +157,10 @@ export function startAdminServer(
           } catch {
             return text(400, "invalid json");
           }
+          // Well-formed JSON with a wrong or missing mode says what is accepted (issue 13:
+          // `{"mode":"FULL"}` answered "invalid json", which sent people hunting for a syntax error).
           const r = ModeBody.safeParse(parsed);
-          if (!r.success) return text(400, "invalid json");
+          if (!r.success) return text(400, 'mode must be "limited" or "full"');
           ctx.setMode(r.data.mode);
           ctx.log.info("mode changed by admin API", { mode: r.data.mode });
           return json(200, { status: "ok", mode: r.data.mode });
@@ -192,7 +182,8 @@ export function startAdminServer(
     idleTimeout: 30,
     async fetch(req) {
       try {
-        if (req.headers.has("origin") || (loopbackBind && !isLoopbackHostHeader(req.headers.get("host")))) {
+        const h = req.headers;
+        if (isBrowserRequest({ origin: h.get("origin"), secFetchSite: h.get("sec-fetch-site"), host: h.get("host") }, loopbackBind)) {
           return text(403, "forbidden");
         }
         const token = opts.token?.() ?? null;

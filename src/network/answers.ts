@@ -13,6 +13,7 @@ export type ProxyErrorValue =
   | "blocked-by-denylist"
   | "blocked-by-method-policy"
   | "blocked-by-mitm-required"
+  | "blocked-by-mitm-hook"
   | "blocked-by-policy";
 
 /** How an answer is shown: HTTP status, `x-proxy-error` (blocks), human text. */
@@ -64,6 +65,11 @@ const BLOCKS: Record<BlockReason, AnswerView> = {
     status: 403,
     proxyError: "blocked-by-mitm-required",
     text: "Codex blocked this request: MITM required for limited HTTPS.",
+  },
+  mitm_hook_denied: {
+    status: 403,
+    proxyError: "blocked-by-mitm-hook",
+    text: "Codex blocked this request: no MITM hook matched this request.",
   },
   // A disabled proxy is not a block of this request: every request gets 503 (SPEC-network §2).
   proxy_disabled: ANSWERS.proxy_disabled,

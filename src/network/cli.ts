@@ -19,13 +19,14 @@ import { parseArgs as parseArgv } from "node:util";
 import { mkdir, readFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { defineCommand, renderUsage, type ArgsDef, type CommandDef } from "citty";
-import { createLogger, parseLogLevel, type LogFormat, type Logger, type LogLevel } from "../log.ts";
+import { batchedStderr, createLogger, parseLogLevel, type LogFormat, type Logger, type LogLevel } from "../log.ts";
 import type { Mode } from "./types.ts";
-import { configToJson, defaultConfigPath, loadConfig, type CliOverrides } from "./config.ts";
+import { configToJson, defaultConfigPath, loadConfigWithSource, type CliOverrides, type LoadedConfig } from "./config.ts";
+import { configSummary } from "./config-report.ts";
 import { compilePolicy } from "./policy.ts";
 import { writeFileAtomic } from "./clients/atomic-write.ts";
 import { clientEnv, ENV_FORMATS, parseServerInfo, renderEnv, shQuote, type EnvFormat, type ServerPorts } from "./clients/env.ts";
-import pkg from "../../package.json" with { type: "json" };
+import { PACKAGE_VERSION, VERSION_TEXT } from "../version.ts";
 
 /** Where a CLI run writes (tests capture these). */
 export interface CliIo {
@@ -81,7 +82,7 @@ const execCmd = defineCommand({
   args: execArgs,
 });
 const mainCmd = defineCommand({
-  meta: { name: "codex-network-proxy", version: pkg.version, description: "local egress policy proxy (HTTP, SOCKS5, admin API)" },
+  meta: { name: "codex-network-proxy", version: PACKAGE_VERSION, description: "local egress policy proxy (HTTP, SOCKS5, admin API)" },
   args: runArgs,
   subCommands: { run: runCmd, init: initCmd, "check-config": checkCmd, env: envCmd, exec: execCmd },
 });
@@ -185,6 +186,16 @@ function loggerFrom(v: Parsed, io: CliIo, defaultLevel: LogLevel = "info"): Logg
   return createLogger({ format, level, sink: (line) => io.stderr(line + "\n") });
 }
 
+/**
+ * Load the config named by `--config` (which must then exist) or the default path (missing →
+ * defaults); warnings go to `log`.
+ */
+function loadFromFlags(v: Parsed, io: CliIo, log: Logger, overrides: CliOverrides = {}): Promise<LoadedConfig & { file: string }> {
+  const named = typeof v.config === "string";
+  const file = named ? (v.config as string) : defaultConfigPath(io.env);
+  return loadConfigWithSource(file, overrides, (m) => log.warn(m), { required: named }).then((l) => ({ ...l, file }));
+}
+
 /** `JSON.stringify` of the server-info line (SPEC-network §1), keys in this order. */
 export function serverInfoLine(ports: { http: number; socks: number | null; admin: number }, pid: number): string {
   return JSON.stringify({ http: ports.http, socks: ports.socks, admin: ports.admin, pid }) + "\n";
@@ -200,14 +211,15 @@ async function writeServerInfo(file: string, line: string): Promise<void> {
 async function cmdRun(v: Parsed, io: CliIo): Promise<number> {
   const overrides = overridesFrom(v);
   const log = loggerFrom(v, io);
-  const file = typeof v.config === "string" ? v.config : defaultConfigPath(io.env);
-  const config = await loadConfig(file, overrides, (m) => log.warn(m));
+  const { config, source, file } = await loadFromFlags(v, io, log, overrides);
   if (!config.enabled) {
     io.stderr("network_proxy.enabled is false; not starting listeners\n");
     return 0;
   }
   // Loaded here, not at the top: `init` and `check-config` need none of the listener code.
   const { startNetworkProxy } = await import("./server.ts");
+  const summary = configSummary(source, config);
+  log.info(summary.msg, summary.fields);
   const proxy = await startNetworkProxy({ config, configFile: file, overrides, log });
   // A fault in one connection's code must not take every other connection down (the listeners
   // already catch per-connection errors; this is the last line of defence). Logged, not hidden.
@@ -243,8 +255,7 @@ async function cmdRun(v: Parsed, io: CliIo): Promise<number> {
 /** `init`: ensure the MITM folder and CA exist; print where it is and how to trust it. */
 async function cmdInit(v: Parsed, io: CliIo): Promise<number> {
   const log = loggerFrom(v, io);
-  const file = typeof v.config === "string" ? v.config : defaultConfigPath(io.env);
-  const config = await loadConfig(file, profileFrom(v), (m) => log.warn(m));
+  const { config } = await loadFromFlags(v, io, log, profileFrom(v));
   const { caCertPath, caKeyPath } = config.mitm;
   if (config.mitm.caMode === "ephemeral") {
     io.stdout(
@@ -253,10 +264,11 @@ async function cmdInit(v: Parsed, io: CliIo): Promise<number> {
     );
     return 0;
   }
-  await mkdir(dirname(caCertPath), { recursive: true });
+  // 0700 like `run` (SPEC-network §6): the folder holds the CA key.
+  await mkdir(dirname(caCertPath), { recursive: true, mode: 0o700 });
   if (dirname(caKeyPath) !== dirname(caCertPath)) await mkdir(dirname(caKeyPath), { recursive: true, mode: 0o700 });
   // Loaded here only: the X.509 stack is not needed by the proxy unless MITM is on (server.ts).
-  const { loadOrCreateCa } = await import("./mitm/ca.ts");
+  const [{ loadOrCreateCa }, { trustHintLines }] = await Promise.all([import("./mitm/ca.ts"), import("./mitm/trust-hints.ts")]);
   const ca = await loadOrCreateCa(caCertPath, caKeyPath, { create: true });
   const { writeTrustBundle } = await import("./clients/ca-bundle.ts");
   const bundle = await writeTrustBundle(ca.certPath, ca.certPem, io.env);
@@ -266,9 +278,7 @@ async function cmdInit(v: Parsed, io: CliIo): Promise<number> {
       `MITM CA private key: ${ca.keyPath}`,
       "",
       "Clients must trust this certificate for limited-mode HTTPS (network_proxy.mitm.enabled = true):",
-      `  curl:        curl --cacert ${ca.certPath} -x http://127.0.0.1:3128 https://example.com/`,
-      `  Node.js:     export NODE_EXTRA_CA_CERTS=${ca.certPath}`,
-      `  system-wide: sudo cp ${ca.certPath} /usr/local/share/ca-certificates/codex-network-proxy.crt && sudo update-ca-certificates`,
+      ...trustHintLines(ca.certPath),
       "",
       `Trust bundle (system roots + this CA): ${bundle.path}`,
       `Point a shell's clients at the proxy (proxy variables, and the bundle when mitm.enabled):`,
@@ -279,21 +289,26 @@ async function cmdInit(v: Parsed, io: CliIo): Promise<number> {
   return 0;
 }
 
-/** `check-config`: load, validate (patterns compiled too), print the effective config. */
+/**
+ * `check-config`: load, validate (patterns compiled too), print the effective config on
+ * stdout and the startup summary line on stderr.
+ */
 async function cmdCheck(v: Parsed, io: CliIo): Promise<number> {
   const overrides = overridesFrom(v);
   const log = loggerFrom(v, io);
-  const file = typeof v.config === "string" ? v.config : defaultConfigPath(io.env);
-  const config = await loadConfig(file, overrides, (m) => log.warn(m));
+  const { config, source } = await loadFromFlags(v, io, log, overrides);
   compilePolicy(config);
+  const summary = configSummary(source, config);
+  log.info(summary.msg, summary.fields);
   io.stdout(JSON.stringify(configToJson(config), null, 2) + "\n");
   return 0;
 }
 
 /** `env`: print the §11 client variables for the config (ports of a running instance with --server-info). */
 async function cmdEnv(v: Parsed, io: CliIo): Promise<number> {
-  const file = typeof v.config === "string" ? v.config : defaultConfigPath(io.env);
-  const config = await loadConfig(file, profileFrom(v), (m) => io.stderr(`warning: ${m}\n`));
+  const named = typeof v.config === "string";
+  const file = named ? (v.config as string) : defaultConfigPath(io.env);
+  const { config } = await loadConfigWithSource(file, profileFrom(v), (m) => io.stderr(`warning: ${m}\n`), { required: named });
   let ports: ServerPorts | undefined;
   if (typeof v["server-info"] === "string") {
     const info = v["server-info"];
@@ -311,8 +326,7 @@ async function cmdExec(v: Parsed, io: CliIo, command: string[]): Promise<number>
   if (command.length === 0) throw new UsageError("exec needs a command after --");
   const overrides = overridesFrom(v);
   const log = loggerFrom(v, io, "warn");
-  const file = typeof v.config === "string" ? v.config : defaultConfigPath(io.env);
-  const config = await loadConfig(file, overrides, (m) => log.warn(m));
+  const { config } = await loadFromFlags(v, io, log, overrides);
   if (!config.enabled) throw new Error("network_proxy.enabled is false; not running the command without its proxy");
   const { runExec } = await import("./clients/exec.ts");
   return runExec({ config, overrides, command, env: io.env, log, stderr: io.stderr });
@@ -331,6 +345,17 @@ const COMMANDS: Record<string, { def: ArgsDef; cmd: CommandDef<any>; fn: (v: Par
  * (for `run`: after SIGTERM/SIGINT), 1 config or startup error, 2 usage error.
  */
 export async function runCli(argv: string[], io: CliIo = defaultIo): Promise<number> {
+  if (io === defaultIo) {
+    // Every stderr line (log lines, `Error:` lines) through one batching writer, in order: a
+    // write per line costs a syscall per decision and access line (see batchedStderr).
+    const line = batchedStderr();
+    io = {
+      ...io,
+      stderr: (t) => {
+        if (t !== "") line(t.endsWith("\n") ? t.slice(0, -1) : t);
+      },
+    };
+  }
   const name = argv[0] !== undefined && argv[0] in COMMANDS ? argv[0] : "run";
   let rest = name === argv[0] ? argv.slice(1) : argv;
   const command = COMMANDS[name]!;
@@ -353,7 +378,7 @@ export async function runCli(argv: string[], io: CliIo = defaultIo): Promise<num
     return 0;
   }
   if (values.version) {
-    io.stdout(`codex-network-proxy ${pkg.version}\n`);
+    io.stdout(`codex-network-proxy ${VERSION_TEXT}\n`);
     return 0;
   }
   try {

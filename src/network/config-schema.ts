@@ -12,6 +12,7 @@ import * as z from "zod/mini";
 import { patternProblem, type PatternList } from "./patterns.ts";
 import { parseListenAddress } from "./listen-addr.ts";
 import type { ConfigIssue } from "./config-error.ts";
+import { hookSchema } from "./hooks/config-schema.ts";
 
 /** Default listener addresses and their default ports (SPEC-network §2). */
 export const DEFAULT_PROXY_URL = "http://127.0.0.1:3128";
@@ -68,6 +69,7 @@ const mitmSchema = z.strictObject({
   max_body_bytes: z._default(z.int().check(z.minimum(0)), 4096),
   ca_cert_path: z._default(nonEmptyPath, DEFAULT_CA_CERT_PATH),
   ca_key_path: z._default(nonEmptyPath, DEFAULT_CA_KEY_PATH),
+  hooks: z._default(z.array(hookSchema), []),
   ca_mode: z._default(z.enum(["file", "ephemeral"]), "file"),
 });
 
@@ -86,7 +88,19 @@ export const networkProxySchema = z.strictObject({
   policy: z.prefault(policySchema, {}),
   mitm: z.prefault(mitmSchema, {}),
   admin_token_file: z.optional(nonEmptyPath),
-});
+  /**
+   * Open client connections across the HTTP and SOCKS5 listeners (SPEC-network §12); more are
+   * closed at once. Capped at run time by the descriptor limit (connection-cap.ts).
+   */
+  max_connections: z._default(z.int().check(z.minimum(1)), 8192),
+}).check(
+  z.superRefine((t, ctx) => {
+    // §10: hooks only work on decrypted requests.
+    if (t.mitm.hooks.length > 0 && !t.mitm.enabled) {
+      ctx.addIssue({ code: "custom", message: "hooks require network_proxy.mitm.enabled = true", path: ["mitm", "hooks"] });
+    }
+  }),
+);
 
 /** The validated `[network_proxy]` table (snake_case, paths still as written). */
 export type NetworkProxyTable = z.output<typeof networkProxySchema>;
@@ -94,7 +108,8 @@ export type NetworkProxyTable = z.output<typeof networkProxySchema>;
 /** Render a zod path as a TOML key path: `network_proxy.policy.allowed_domains[2]`. */
 export function renderPath(path: ReadonlyArray<PropertyKey>, root = "network_proxy"): string {
   let out = root;
-  for (const k of path) out += typeof k === "number" ? `[${k}]` : `.${String(k)}`;
+  // TOML bare keys are letters, digits, `_` and `-`; other keys are written quoted.
+  for (const k of path) out += typeof k === "number" ? `[${k}]` : /^[A-Za-z0-9_-]+$/.test(String(k)) ? `.${String(k)}` : `.${JSON.stringify(String(k))}`;
   return out;
 }
 
@@ -127,7 +142,10 @@ export function issuesFromZod(error: z.core.$ZodError, input: unknown): ConfigIs
       continue;
     }
     let message = issue.message;
-    if (issue.code === "invalid_type") {
+    if (issue.code === "invalid_key") {
+      // A record key that failed its own schema: show that schema's message.
+      message = issue.issues[0]?.message ?? message;
+    } else if (issue.code === "invalid_type") {
       const expected = issue.expected === "int" ? "integer" : issue.expected === "object" ? "table" : issue.expected;
       message = `expected ${expected}, got ${typeName(valueAt(input, issue.path))}`;
     } else if (issue.code === "invalid_value" && "values" in issue) {

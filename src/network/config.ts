@@ -12,7 +12,9 @@ import { ConfigError, type ConfigIssue } from "./config-error.ts";
 import { DEFAULT_PORTS, issuesFromZod, networkProxySchema, type NetworkProxyTable } from "./config-schema.ts";
 import { patternProblem } from "./patterns.ts";
 import { parseListenAddress } from "./listen-addr.ts";
+import { hookSpecOf, hookToJson } from "./hooks/config-schema.ts";
 import { selectNetworkTable } from "./config-shapes/select.ts";
+import { misspelledTables, TABLE, type ConfigSource } from "./config-report.ts";
 
 
 /** Command-line flags that override the file (beyond, SPEC-network §1). */
@@ -45,30 +47,65 @@ export function defaultConfigPath(env: Record<string, string | undefined> = proc
   return join(codexHome(env), "config.toml");
 }
 
+/** Options of {@link loadConfig}. */
+export interface LoadOptions {
+  /**
+   * The file must exist: it was named explicitly (`--config`), or it is being reloaded. A
+   * missing file is then a `ConfigError` (`<file>: config file not found`) instead of the
+   * defaults, so a typo in a path can't silently start an empty policy.
+   */
+  required?: boolean;
+}
+
+/** A loaded config and where it came from (for the startup summary line). */
+export interface LoadedConfig {
+  config: RuntimeConfig;
+  source: ConfigSource;
+}
+
 /**
  * Read and validate `file`. A missing file means the defaults of SPEC-network §2 (relative CA
- * paths then resolve against the folder `file` would be in, `$CODEX_HOME` for the default path).
- * Throws `ConfigError` naming the file for an unreadable file, bad TOML (with line/column) or
- * a validation failure (with the key path).
+ * paths then resolve against the folder `file` would be in, `$CODEX_HOME` for the default
+ * path), unless `opts.required`. `warn` hears about ignored or missing tables of a file that
+ * was read. Throws `ConfigError` naming the file for a missing required file, an unreadable
+ * file, bad TOML (with line/column), a table name that looks like a misspelling of
+ * `network_proxy`, or a validation failure (with the key path).
  */
-export async function loadConfig(file: string, overrides: CliOverrides = {}, warn?: (message: string) => void): Promise<RuntimeConfig> {
+export async function loadConfigWithSource(
+  file: string,
+  overrides: CliOverrides = {},
+  warn?: (message: string) => void,
+  opts: LoadOptions = {},
+): Promise<LoadedConfig> {
   let text: string;
   try {
     text = await readFile(file, "utf8");
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === "ENOENT") text = "";
-    else throw new ConfigError(`${file}: cannot read config file (${code ?? "error"})`);
+    if (code !== "ENOENT") throw new ConfigError(`${file}: cannot read config file (${code ?? "error"})`);
+    if (opts.required) throw new ConfigError(`${file}: config file not found`);
+    return { config: parseConfig("", file, overrides), source: { kind: "defaults", file } };
   }
-  return parseConfig(text, file, overrides, warn);
+  return { config: parseConfig(text, file, overrides, warn), source: { kind: "file", file } };
+}
+
+/** {@link loadConfigWithSource} without the source. */
+export async function loadConfig(
+  file: string,
+  overrides: CliOverrides = {},
+  warn?: (message: string) => void,
+  opts: LoadOptions = {},
+): Promise<RuntimeConfig> {
+  return (await loadConfigWithSource(file, overrides, warn, opts)).config;
 }
 
 /**
  * Parse config text as if read from `file` (used for messages and to resolve relative paths:
  * they are relative to `dirname(file)`). Only the `[network_proxy]` table is read (or, §11,
  * the `network` object of a `.json` file, or `[permissions.<profile>.network]` with
- * `overrides.profile`: config-shapes/); other tables are ignored. `warn` hears about ignored
- * tables. Throws `ConfigError` whose message is one line per problem:
+ * `overrides.profile`: config-shapes/); other tables are ignored, except one whose name looks
+ * like a misspelling of `network_proxy` (an error naming both). `warn` hears about ignored
+ * tables and a TOML file without `[network_proxy]`. Throws `ConfigError` whose message is one line per problem:
  * `<file>:<line>:<col>: invalid TOML: <what>` or `<file>: <key path>: <problem>`.
  */
 export function parseConfig(text: string, file: string, overrides: CliOverrides = {}, warn?: (message: string) => void): RuntimeConfig {
@@ -90,6 +127,14 @@ export function parseConfig(text: string, file: string, overrides: CliOverrides 
   const selected = selectNetworkTable(doc, { json, profile: overrides.profile });
   for (const w of selected.warnings) warn?.(`${file}: ${w}`);
   if (selected.issues.length > 0) fail(file, selected.issues);
+  if (!json && overrides.profile === undefined) {
+    // A near-miss table name would be ignored and leave the defaults in force: an error naming both.
+    const misspelled = misspelledTables(doc);
+    if (misspelled.length > 0) {
+      fail(file, misspelled.map((name) => ({ path: name, message: `table [${name}] is not read: did you mean [${TABLE}]?` })));
+    }
+    if (doc.network_proxy === undefined) warn?.(`${file} has no [${TABLE}] table; the defaults apply`);
+  }
   const raw = selected.raw;
   if (typeof raw !== "object" || raw === null || Array.isArray(raw) || raw instanceof Date) {
     fail(file, [{ path: "network_proxy", message: "expected a table" }]);
@@ -178,9 +223,11 @@ function toRuntime(t: NetworkProxyTable, baseDir: string, o: CliOverrides): Runt
       maxBodyBytes: t.mitm.max_body_bytes,
       caCertPath: resolvePath(baseDir, t.mitm.ca_cert_path),
       caKeyPath: resolvePath(baseDir, t.mitm.ca_key_path),
+      hooks: t.mitm.hooks.map(hookSpecOf),
       caMode: t.mitm.ca_mode,
     },
     adminTokenFile: t.admin_token_file === undefined ? null : resolvePath(baseDir, t.admin_token_file),
+    maxConnections: t.max_connections,
   };
 }
 
@@ -195,7 +242,8 @@ export function defaultConfig(baseDir: string = codexHome()): RuntimeConfig {
 /**
  * The effective config in the `{"network_proxy":{…}}` shape of `GET /config` (SPEC-network §7):
  * snake_case keys as in the TOML, CA paths absolute, `admin_token_file` path or null (the token
- * itself is never read here).
+ * itself is never read here), hooks with their secret sources (`secret_file` path or
+ * `secret_env_var` name), never a secret value.
  */
 export function configToJson(cfg: RuntimeConfig): { network_proxy: Record<string, unknown> } {
   return {
@@ -209,6 +257,7 @@ export function configToJson(cfg: RuntimeConfig): { network_proxy: Record<string
       allow_upstream_proxy: cfg.allowUpstreamProxy,
       dangerously_allow_non_loopback_proxy: cfg.dangerouslyAllowNonLoopbackProxy,
       dangerously_allow_non_loopback_admin: cfg.dangerouslyAllowNonLoopbackAdmin,
+      max_connections: cfg.maxConnections,
       mode: cfg.mode,
       policy: {
         allowed_domains: [...cfg.policy.allowedDomains],
@@ -222,6 +271,7 @@ export function configToJson(cfg: RuntimeConfig): { network_proxy: Record<string
         max_body_bytes: cfg.mitm.maxBodyBytes,
         ca_cert_path: cfg.mitm.caCertPath,
         ca_key_path: cfg.mitm.caKeyPath,
+        hooks: cfg.mitm.hooks.map(hookToJson),
         ca_mode: cfg.mitm.caMode,
       },
       admin_token_file: cfg.adminTokenFile,

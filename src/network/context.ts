@@ -28,6 +28,8 @@ import { normalizeHost } from "./host.ts";
 import { createRecorder, type BlockRecorder } from "./recorder.ts";
 import { createMetrics, type ProxyMetrics } from "./metrics.ts";
 import { logDecision } from "./decision-log.ts";
+import type { Libc } from "../hardening/libc.ts";
+import { createSecretStore, type HookSecrets, type SecretStore } from "./hooks/secret-store.ts";
 
 /** Options of {@link createNetworkContext}. */
 export interface NetworkContextOptions {
@@ -45,6 +47,11 @@ export interface NetworkContextOptions {
   recorder?: BlockRecorder;
   /** Keep existing metrics. */
   metrics?: ProxyMetrics;
+  /**
+   * The C library for reading MITM hook secrets into locked memory (SPEC-network §10); default
+   * `loadLibc()`, loaded only when a config injects a secret. Null = the no-libc fallback.
+   */
+  libc?: Libc | null;
 }
 
 /** A NetworkContext plus the controls the admin API, the reloader and the server use. */
@@ -62,6 +69,8 @@ export interface NetworkContextHandle extends NetworkContext {
   mode(): Mode;
   /** Replace the MITM engine (null = none). The old engine is not stopped here. */
   setMitm(engine: MitmEngine | null): void;
+  /** Zero and release the hook secrets (process stop). */
+  dispose(): void;
   readonly recorder: BlockRecorder;
   readonly metrics: ProxyMetrics;
   readonly resolver: Resolver;
@@ -73,11 +82,14 @@ interface State {
   effective: RuntimeConfig;
   policy: CompiledPolicy;
   mitm: MitmEngine | null;
+  /** The hook secrets read for `loaded` (§10). */
+  secrets: HookSecrets;
 }
 
 /**
- * Build a context. Compiles the policy of `opts.config`.
- * @throws ConfigError (from compilePolicy) when the config's patterns do not compile
+ * Build a context. Compiles the policy of `opts.config` and reads its hook secrets.
+ * @throws ConfigError (from compilePolicy) when the config's patterns do not compile;
+ *   SecretReadError when a hook secret cannot be read
  */
 export function createNetworkContext(opts: NetworkContextOptions): NetworkContextHandle {
   const log = opts.log ?? createLogger();
@@ -85,12 +97,17 @@ export function createNetworkContext(opts: NetworkContextOptions): NetworkContex
   const dialer = opts.dialer ?? createDialer();
   const recorder = opts.recorder ?? createRecorder();
   const metrics = opts.metrics ?? createMetrics();
+  const store: SecretStore = createSecretStore(opts.libc);
+  const policy0 = compilePolicy(opts.config);
+  const secrets0 = store.load(opts.config.mitm.hooks);
+  store.install(secrets0);
   // Replaced as a whole on every change: an evaluation reads one consistent snapshot.
   let state: State = {
     loaded: opts.config,
     effective: opts.config,
-    policy: compilePolicy(opts.config),
+    policy: policy0,
     mitm: opts.mitm ?? null,
+    secrets: secrets0,
   };
 
   const record = (req: PolicyRequest, host: string, reason: BlockReason, source: DenySource, mode: Mode | null) => {
@@ -121,6 +138,7 @@ export function createNetworkContext(opts: NetworkContextOptions): NetworkContex
       port: req.port,
       method: req.method,
       client: req.client,
+      hook: verdict.action === "allow" ? verdict.hook?.label : undefined,
     });
     metrics.request(protocol, verdict.action, reason);
     if (verdict.action === "deny") record(req, verdict.host, verdict.reason, verdict.source, mode);
@@ -160,7 +178,14 @@ export function createNetworkContext(opts: NetworkContextOptions): NetworkContex
         log.error("policy evaluation failed", { error: err instanceof Error ? err.message : String(err) });
         verdict = { action: "deny", reason: "policy_denied", source: "baseline_policy", host: safeHost(req.host) };
       }
-      if (!(opts?.provisional && verdict.action === "allow")) report(req, verdict, s.effective.mode);
+      if (!(opts?.provisional && verdict.action === "allow" && verdict.intercept)) report(req, verdict, s.effective.mode);
+      if (verdict.action === "allow" && verdict.hook !== undefined) {
+        // The lease is taken before anyone can await: a reload cannot free these pages until
+        // the forwarder released them (secret-store.ts).
+        const fields = s.secrets.fields(verdict.hook.index);
+        metrics.hook(verdict.hook.label, fields.length);
+        verdict.inject = { fields, release: s.secrets.lease() };
+      }
       return verdict;
     },
 
@@ -176,7 +201,13 @@ export function createNetworkContext(opts: NetworkContextOptions): NetworkContex
 
     setConfig(cfg) {
       const policy = compilePolicy(cfg); // throws before anything changes
-      state = { loaded: cfg, effective: cfg, policy, mitm: state.mitm };
+      const secrets = store.load(cfg.mitm.hooks); // likewise (a failed read keeps the last good config)
+      state = { loaded: cfg, effective: cfg, policy, mitm: state.mitm, secrets };
+      store.install(secrets);
+    },
+
+    dispose() {
+      store.dispose();
     },
 
     setMode(mode) {

@@ -4,7 +4,8 @@
  * `event.name=codex.network_proxy.policy_decision`, `network.policy.decision`
  * (`allow`/`deny`/`error`), `network.policy.reason`, `network.transport.protocol` (the name
  * recorded in `/blocked`), `server.address` (normalised host), `server.port`,
- * `http.request.method`, `client.address`, and for a deny `network.policy.source` (who denied,
+ * `http.request.method`, `client.address`, `network.policy.hook` (the MITM hook that applied,
+ * §10), and for a deny `network.policy.source` (who denied,
 SPEC-network §3). Exactly one line per request is written, by the context's `evaluate` (or
 `recordBlock` for facts learned after the verdict). Query strings and credentials are never part of a
  * decision, so they can't reach the log.
@@ -21,6 +22,8 @@ export interface DecisionRecord {
   reason: string | null;
   /** Deny source (§3), null otherwise. */
   source: string | null;
+  /** Label of the MITM hook that applied (§10 `network.policy.hook`); absent otherwise. */
+  hook?: string;
   protocol: string;
   host: string;
   port: number;
@@ -43,6 +46,7 @@ export function logDecision(log: Logger, d: DecisionRecord): void {
       "network.policy.decision": d.decision,
       "network.policy.reason": d.reason ?? undefined,
       "network.policy.source": d.source ?? undefined,
+      "network.policy.hook": d.hook === undefined ? undefined : clean(d.hook),
       "network.transport.protocol": d.protocol,
       "server.address": clean(d.host),
       "server.port": d.port,

@@ -8,6 +8,7 @@
 import type { Socket, TCPSocketListener } from "bun";
 import type { Logger } from "../log.ts";
 import type { ConnHandler, ConnState } from "./types.ts";
+import type { ConnectionCap } from "../net/connection-cap.ts";
 
 /** Options of a listener's `stop()`. */
 export interface StopOptions {
@@ -38,6 +39,11 @@ export interface DelegatingListenerOptions {
   accept(socket: Socket<ConnState>): ConnHandler;
   /** Runs once after `stop()` ended the remaining connections (pooled upstreams). */
   onStopped?(): void;
+  /**
+   * `max_connections` shared by the proxy listeners (SPEC-network §12): a connection past it is
+   * closed at once, before any owner is made for it.
+   */
+  cap?: ConnectionCap;
 }
 
 /**
@@ -59,6 +65,7 @@ export function listenDelegating(opts: DelegatingListenerOptions): DelegatingLis
     s.data.handler = { data() {}, drain() {}, close: (x) => broken?.close(x) };
     s.end();
   };
+  const admitted = new WeakSet<Socket<ConnState>>();
   const listener: TCPSocketListener<ConnState> = Bun.listen<ConnState>({
     hostname: opts.addr.host,
     port: opts.addr.port,
@@ -68,6 +75,13 @@ export function listenDelegating(opts: DelegatingListenerOptions): DelegatingLis
       open(s) {
         // The listener's `data` object is shared by default: give each socket its own.
         s.data = { handler: null, client: `${s.remoteAddress}:${s.remotePort}` };
+        if (opts.cap) {
+          if (!opts.cap.admit()) {
+            s.terminate();
+            return;
+          }
+          admitted.add(s);
+        }
         s.setNoDelay(true);
         open.add(s);
         try {
@@ -101,6 +115,7 @@ export function listenDelegating(opts: DelegatingListenerOptions): DelegatingLis
       },
       close(s) {
         drained.remove(s);
+        if (admitted.delete(s)) opts.cap?.release();
         try {
           s.data.handler?.close(s);
         } catch (err) {

@@ -11,6 +11,11 @@
  *   payload bytes client→upstream / upstream→client.
  * - `codex_network_proxy_mitm_certs_issued_total` counter — MITM leaf certificates issued.
  * - `codex_network_proxy_config_reloads_total{result}` counter — reloads, `ok` or `error`.
+ * - `codex_network_proxy_connections_refused_total` counter — client connections closed at
+ *   once because `max_connections` was reached (§12).
+ * - `codex_network_proxy_hook_requests_total{hook}` counter — decrypted requests a MITM hook
+ *   applied to (§10), by hook label (`name`, else `hooks[<index>]`).
+ * - `codex_network_proxy_hook_injected_headers_total{hook}` counter — header fields injected.
  */
 import type { Metrics } from "./types.ts";
 
@@ -18,6 +23,10 @@ import type { Metrics } from "./types.ts";
 export interface ProxyMetrics extends Metrics {
   /** Count one config reload attempt. */
   reload(ok: boolean): void;
+  /** Count one client connection refused by the connection cap. */
+  connectionRefused(): void;
+  /** Count a request a MITM hook applied to, and the header fields it injected (§10). */
+  hook(label: string, injected: number): void;
 }
 
 /** Escape a label value (backslash, double quote, line feed), per the exposition format. */
@@ -35,7 +44,17 @@ export function createMetrics(): ProxyMetrics {
   let certs = 0;
   let reloadsOk = 0;
   let reloadsError = 0;
+  let refused = 0;
+  const hookRequests = new Map<string, number>();
+  const hookInjected = new Map<string, number>();
   return {
+    connectionRefused() {
+      refused++;
+    },
+    hook(label, injected) {
+      hookRequests.set(label, (hookRequests.get(label) ?? 0) + 1);
+      hookInjected.set(label, (hookInjected.get(label) ?? 0) + injected);
+    },
     request(protocol, decision, reason) {
       const key = `protocol="${escapeLabel(protocol)}",decision="${decision}",reason="${escapeLabel(reason ?? "")}"`;
       requests.set(key, (requests.get(key) ?? 0) + 1);
@@ -78,6 +97,15 @@ export function createMetrics(): ProxyMetrics {
         ['{result="ok"}', reloadsOk],
         ['{result="error"}', reloadsError],
       ]);
+      family(
+        "codex_network_proxy_connections_refused_total",
+        "counter",
+        "Client connections closed at once because max_connections was reached.",
+        [["", refused]],
+      );
+      const byHook = (m: Map<string, number>) => [...m].map(([label, n]): [string, number] => [`{hook="${escapeLabel(label)}"}`, n]);
+      family("codex_network_proxy_hook_requests_total", "counter", "Decrypted requests a MITM hook applied to, by hook.", byHook(hookRequests));
+      family("codex_network_proxy_hook_injected_headers_total", "counter", "Header fields injected by MITM hooks, by hook.", byHook(hookInjected));
       return lines.join("\n") + "\n";
     },
   };

@@ -1,7 +1,10 @@
 /**
- * Domain pattern matching for `allowed_domains` / `denied_domains` (SPEC-network §3.2).
+ * Domain pattern matching for `allowed_domains`, `denied_domains` and MITM hook hosts
+ * (SPEC-network §3.2).
  *
- * Patterns are compiled once per config into: a map of exact hosts; one map keyed by domain
+ * (beyond) A pattern may end in `:port` (`[v6]:port` for IPv6): it then matches that port only;
+ * without a port it matches every port. Patterns are grouped by port (one group for "every
+ * port", one per named port); each group is compiled once per config into: a map of exact hosts; one map keyed by domain
  * suffix holding the `*.x` (strict subdomains) and `**.x` (apex + subdomains) entries and the
  * picomatch regexes of globs whose literal tail ends in that suffix; the few globs without such
  * a tail; and a flag for the global `*`. A lookup is one Map probe per label of the host plus
@@ -10,21 +13,24 @@
 import picomatch from "picomatch";
 import { ConfigError } from "./config-error.ts";
 import { isIpLiteral, normalizeHost } from "./host.ts";
+import { patternShapeProblem } from "./pattern-shape.ts";
 
 /** A compiled pattern list. */
 export interface DomainMatcher {
   /** The configured pattern strings, as given (for `/patterns` and hints). */
   readonly patterns: readonly string[];
   /**
-   * The configured pattern that matches a **normalised** host (see `normalizeHost`), or null.
-   * When several match, any one of them is returned (exact entries are preferred).
+   * The configured pattern that matches a **normalised** host (see `normalizeHost`) on `port`,
+   * or null. Patterns without a port match every port. When several match, any one of them is
+   * returned (port-less and exact entries are preferred).
    */
-  matches(host: string): string | null;
+  matches(host: string, port: number): string | null;
   /**
-   * The configured pattern that equals a normalised host exactly with no wildcard, or null.
-   * Used by the local-literal exemption (§3.3 step 4: `*` and globs never count).
+   * The configured pattern that equals a normalised host exactly with no wildcard (and names
+   * `port` or no port), or null. Used by the local-literal exemption (§3.3 step 4: `*` and globs
+   * never count).
    */
-  exact(host: string): string | null;
+  exact(host: string, port: number): string | null;
 }
 
 /** Which list a pattern belongs to: the global `*` is only valid in `allowed`. */
@@ -48,11 +54,9 @@ type Classified =
   | { kind: "apex"; suffix: string }
   | { kind: "glob"; glob: string };
 
-/** Lowercase, drop one `:port`, strip trailing dots, punycode plain labels: for glob patterns. */
+/** Lowercase, strip trailing dots, punycode plain labels: for glob patterns (port already split off). */
 function normalizeGlob(p: string): string {
   let s = p.toLowerCase();
-  const colon = s.indexOf(":");
-  if (colon >= 0 && s.indexOf(":", colon + 1) < 0) s = s.slice(0, colon);
   s = s.replace(/\.+$/, "");
   // eslint-disable-next-line no-control-regex
   if (/[^\x00-\x7f]/.test(s)) {
@@ -76,12 +80,48 @@ function normalizeRest(rest: string): { kind: "exact"; host: string } | { kind: 
 }
 
 /**
- * Normalise and classify one pattern (§3.2). Throws `ConfigError` with the problem
- * (`invalid glob pattern: <p>`, `invalid host pattern: <p>`, the global wildcard in a deny list).
+ * Split the optional port off a pattern (§3.2, beyond): `host:443`, `*.x.com:8443`,
+ * `[v6]:443`. A bracketed IPv6 literal without `:port` and a bare IPv6 literal (several
+ * colons) have no port. Returns the host part (brackets kept) and the port or null.
+ * Throws `ConfigError` (`invalid port in pattern: <p>`) for a port that is not 1..65535.
  */
-function classify(pattern: string, list: PatternList): Classified {
+export function splitPatternPort(pattern: string): { host: string; port: number | null } {
   const p = pattern.trim();
-  if (p === "") throw new ConfigError(`empty domain pattern`);
+  let host = p;
+  let port: string | null = null;
+  if (p.startsWith("[")) {
+    const end = p.indexOf("]");
+    if (end > 0 && end < p.length - 1) {
+      if (p[end + 1] !== ":") throw new ConfigError(`invalid host pattern: ${pattern}`);
+      host = p.slice(0, end + 1);
+      port = p.slice(end + 2);
+    }
+  } else {
+    const colon = p.indexOf(":");
+    if (colon >= 0 && p.indexOf(":", colon + 1) < 0) {
+      host = p.slice(0, colon);
+      port = p.slice(colon + 1);
+    }
+  }
+  if (port === null) return { host, port: null };
+  const n = /^[0-9]{1,5}$/.test(port) ? Number(port) : 0;
+  if (n < 1 || n > 65535) throw new ConfigError(`invalid port in pattern: ${pattern}`);
+  return { host, port: n };
+}
+
+/**
+ * Normalise and classify one pattern (§3.2) and split off its port. Throws `ConfigError` with
+ * the problem (`invalid glob pattern: <p>`, `invalid host pattern: <p>`, `invalid port in
+ * pattern: <p>`, the global wildcard in a deny list).
+ */
+function classify(pattern: string, list: PatternList): Classified & { port: number | null } {
+  const trimmed = pattern.trim();
+  if (trimmed === "") throw new ConfigError(`empty domain pattern`);
+  const shape = patternShapeProblem(trimmed);
+  if (shape !== null) throw new ConfigError(shape);
+  const split = splitPatternPort(pattern);
+  const p = split.host;
+  if (p === "") throw new ConfigError(`invalid host pattern: ${pattern}`);
   let out: Classified;
   if (p === "*") {
     out = { kind: "all" };
@@ -107,7 +147,7 @@ function classify(pattern: string, list: PatternList): Classified {
         `use exact hosts or scoped wildcards like *.example.com or **.example.com`,
     );
   }
-  return out;
+  return { ...out, port: split.port };
 }
 
 /**
@@ -126,10 +166,43 @@ export function patternProblem(pattern: string, list: PatternList): string | nul
 /**
  * Compile a pattern list once (SPEC-network §3.2): `example.com` exact, `*.example.com`
  * strict subdomains at any depth, `**.example.com` apex + subdomains, `*` every host (allowed
- * list only), other globs with `*` crossing dots; case-insensitive, duplicates harmless.
+ * list only), other globs with `*` crossing dots; an optional `:port` (`[v6]:port`) limits a
+ * pattern to that port; case-insensitive, duplicates harmless.
  * Throws `ConfigError` (`invalid glob pattern: <p>` etc.) on the first bad pattern.
  */
 export function compilePatterns(patterns: string[], list: PatternList): DomainMatcher {
+  const anyPort: Array<Classified & { pattern: string }> = [];
+  const byPort = new Map<number, Array<Classified & { pattern: string }>>();
+  for (const pattern of patterns) {
+    const c = classify(pattern, list);
+    if (c.port === null) anyPort.push({ ...c, pattern });
+    else {
+      let g = byPort.get(c.port);
+      if (g === undefined) byPort.set(c.port, (g = []));
+      g.push({ ...c, pattern });
+    }
+  }
+  const any = compileGroup(anyPort);
+  const ported = new Map<number, HostMatcher>();
+  for (const [port, group] of byPort) ported.set(port, compileGroup(group));
+  const frozen = Object.freeze([...patterns]);
+  // The common case (no port-scoped pattern) costs nothing more than before.
+  if (ported.size === 0) return { patterns: frozen, matches: (host) => any.matches(host), exact: (host) => any.exact(host) };
+  return {
+    patterns: frozen,
+    matches: (host, port) => any.matches(host) ?? ported.get(port)?.matches(host) ?? null,
+    exact: (host, port) => any.exact(host) ?? ported.get(port)?.exact(host) ?? null,
+  };
+}
+
+/** One port group of a pattern list: host matching only. */
+interface HostMatcher {
+  matches(host: string): string | null;
+  exact(host: string): string | null;
+}
+
+/** Compile the classified patterns of one port group (see the module comment). */
+function compileGroup(classified: Array<Classified & { pattern: string }>): HostMatcher {
   const exact = new Map<string, string>();
   // Keyed by a domain suffix: the `*.x` / `**.x` entry for x, and the globs whose literal tail
   // ends in ".x" (a host can only match them when x is one of its dot-suffixes).
@@ -141,8 +214,8 @@ export function compilePatterns(patterns: string[], list: PatternList): DomainMa
   };
   const unindexed: Glob[] = [];
   let all: string | null = null;
-  for (const pattern of patterns) {
-    const c = classify(pattern, list);
+  for (const c of classified) {
+    const pattern = c.pattern;
     switch (c.kind) {
       case "all":
         all ??= pattern;
@@ -165,10 +238,7 @@ export function compilePatterns(patterns: string[], list: PatternList): DomainMa
       }
     }
   }
-  const frozen = Object.freeze([...patterns]);
-
   return {
-    patterns: frozen,
     exact: (host) => exact.get(host) ?? null,
     matches(host: string): string | null {
       if (host === "") return null;

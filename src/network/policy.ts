@@ -15,6 +15,8 @@ import type { Mode, PolicyRequest, RuntimeConfig, Verdict } from "./types.ts";
 import { isLocalLiteral, isNonPublicAddress } from "./addr-class.ts";
 import { isIpLiteral, normalizeHost } from "./host.ts";
 import { compilePatterns, type DomainMatcher } from "./patterns.ts";
+import { compileHooks, hookHint, type HookTable } from "./hooks/match.ts";
+import { judgeHooks } from "./hooks/policy-step.ts";
 
 /**
  * Resolves a name to every A and AAAA answer (strings, IPv4 dotted quad or IPv6).
@@ -29,6 +31,8 @@ export interface CompiledPolicy {
   readonly allowLocalBinding: boolean;
   /** `allow_unix_sockets` entries (absolute paths). */
   readonly unixSockets: readonly string[];
+  /** MITM hooks (§10). */
+  readonly hooks: HookTable;
 }
 
 /** The switches of the current state that the decision depends on (reloads and `/mode` change them). */
@@ -59,6 +63,7 @@ export function compilePolicy(cfg: RuntimeConfig): CompiledPolicy {
     denied: compilePatterns(cfg.policy.deniedDomains, "denied"),
     allowLocalBinding: cfg.policy.allowLocalBinding,
     unixSockets: [...cfg.policy.allowUnixSockets],
+    hooks: compileHooks(cfg.mitm.hooks),
   };
 }
 
@@ -156,8 +161,11 @@ async function evaluateUnixSocket(p: CompiledPolicy, state: PolicyState, req: Po
  * without an exact allowlist entry → `not_allowed_local`; 5 allowlist miss → `not_allowed`
  * (the name is NOT resolved); 6 resolve names once and deny `not_allowed_local` if any answer
  * is non-public (skipped checks with `allow_local_binding`, still resolved so the dial is
- * pinned); 7 the mode step (`modeGuard`: method, write channel, MITM availability, UDP);
- * 8 allow with the addresses to dial. Steps 2–6 have source `baseline_policy`. A failed
+ * pinned); 6b the MITM-hook step (§10, `judgeHooks`, source `mitm_hook`: plaintext to a
+ * hooked host → `mitm_required`, no matching hook → `mitm_hook_denied`; a hooked tunnel is
+ * allowed with `intercept` in both modes, `mitm_required` (`proxy_state`) without a running
+ * MITM); 7 the mode step (`modeGuard`: method, write channel, MITM availability, UDP);
+ * 8 allow with the addresses to dial (and the hook that applies). Steps 2–6 have source `baseline_policy`. A failed
  * lookup is not a policy decision: the mode step still runs, then the verdict is
  * `{action: "error", kind: "dns"}`. `unix_socket` requests skip the host steps
  * (`evaluateUnixSocket`). Never throws: any fault is a deny with `policy_denied` (fail closed).
@@ -179,13 +187,13 @@ export async function evaluatePolicy(
     host = normalizeHost(req.host);
     if (!state.enabled) return deny("proxy_disabled", "proxy_state", host);
     if (host === "") return deny("not_allowed", "baseline_policy", host);
-    if (p.denied.matches(host) !== null) return deny("denied", "baseline_policy", host);
+    if (p.denied.matches(host, req.port) !== null) return deny("denied", "baseline_policy", host);
 
     const literal = isIpLiteral(host);
     const local = !p.allowLocalBinding && isLocalLiteral(host);
     // An exact allowlist entry (no wildcard) exempts a local literal: the operator named it.
-    if (local && p.allowed.exact(host) === null) return deny("not_allowed_local", "baseline_policy", host);
-    if (p.allowed.matches(host) === null) return deny("not_allowed", "baseline_policy", host);
+    if (local && p.allowed.exact(host, req.port) === null) return deny("not_allowed_local", "baseline_policy", host);
+    if (p.allowed.matches(host, req.port) === null) return deny("not_allowed", "baseline_policy", host);
     // Past this point a local literal was named exactly: its own resolution is not re-judged.
     const checkAnswers = !p.allowLocalBinding && !local;
 
@@ -205,10 +213,21 @@ export async function evaluatePolicy(
       if (checkAnswers && addresses.some(isNonPublicAddress)) return deny("not_allowed_local", "baseline_policy", host);
     }
 
+    // §10: a hooked host is intercepted in every mode, never reached in plaintext, and each
+    // decrypted request needs a matching hook. Hooks only narrow: the mode step still follows.
+    const hook = judgeHooks(p.hooks, req, host);
+    if (hook !== null && hook.action === "deny") return deny(hook.reason, "mitm_hook", host);
+    if (hook !== null && hook.action === "intercept" && !state.mitmEnabled) return deny("mitm_required", "proxy_state", host);
+
     const guard = modeGuard(req, state);
     if (guard !== null) return { ...guard, host };
     if (dnsError !== null) return { action: "error", kind: "dns", message: dnsError, host };
-    return { action: "allow", host, addresses };
+    if (hook !== null && hook.action === "apply") return { action: "allow", host, addresses, hook: hook.hook };
+    // Limited mode looks inside every tunnel it lets through (MITM, SOCKS5 peeking, §4, §5).
+    const lookInside =
+      hook !== null ||
+      (state.mode === "limited" && (req.protocol === "https_connect" || (req.protocol === "socks5_tcp" && req.method === null)));
+    return lookInside ? { action: "allow", host, addresses, intercept: true } : { action: "allow", host, addresses };
   } catch {
     return deny("policy_denied", "baseline_policy", host);
   }
@@ -228,7 +247,7 @@ export function explainDeny(p: CompiledPolicy, verdict: Verdict, req: PolicyRequ
   let advice: string;
   switch (verdict.reason) {
     case "denied": {
-      const entry = p.denied.matches(verdict.host);
+      const entry = p.denied.matches(verdict.host, req.port);
       advice = entry === null ? `"${host}" is in network_proxy.policy.denied_domains` : `"${host}" matches denied_domains entry "${entry}"`;
       break;
     }
@@ -249,8 +268,15 @@ export function explainDeny(p: CompiledPolicy, verdict: Verdict, req: PolicyRequ
       advice = `limited mode allows only GET, HEAD and OPTIONS without a body or Upgrade (got ${req.method === null ? (req.writeChannel ? "a stream the proxy cannot read" : "no HTTP request") : req.writeChannel && READ_ONLY_METHODS.has(req.method) ? `${req.method} with a body, Upgrade or method override` : req.method}); full mode (network_proxy.mode = "full") permits it`;
       break;
     case "mitm_required":
-      advice = `limited mode needs network_proxy.mitm.enabled = true for HTTPS, or switch to full mode`;
+      advice = p.hooks.isHooked(verdict.host, req.port)
+        ? `"${host}" has MITM hooks (network_proxy.mitm.hooks): reach it over HTTPS through the proxy (CONNECT, or SOCKS5 with TLS) so each request can be checked`
+        : `limited mode needs network_proxy.mitm.enabled = true for HTTPS, or switch to full mode`;
       break;
+    case "mitm_hook_denied": {
+      const m = p.hooks.match({ host: verdict.host, port: req.port, method: req.method ?? "", target: req.target ?? "", headers: req.headers ?? [] });
+      advice = m.kind === "none" ? hookHint(m) : "no MITM hook matched this request";
+      break;
+    }
     case "proxy_disabled":
       advice = "the proxy is disabled (network_proxy.enabled = false)";
       break;

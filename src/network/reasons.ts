@@ -9,6 +9,7 @@ export const BLOCK_REASONS = [
   "not_allowed_local",
   "method_not_allowed",
   "mitm_required",
+  "mitm_hook_denied",
   "proxy_disabled",
   "policy_denied",
   "sni_mismatch",

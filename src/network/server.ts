@@ -18,12 +18,14 @@ import type { Resolver } from "./policy.ts";
 import type { BlockRecorder } from "./recorder.ts";
 import { loadConfig, type CliOverrides } from "./config.ts";
 import { clampListenAddress, formatListenAddress, parseListenAddress } from "./listen-addr.ts";
-import { DEFAULT_PORTS } from "./config-schema.ts";
+import { DEFAULT_ADMIN_URL, DEFAULT_PORTS, DEFAULT_PROXY_URL, DEFAULT_SOCKS_URL } from "./config-schema.ts";
 import { createNetworkContext, type NetworkContextHandle } from "./context.ts";
 import { readAdminToken, startAdminServer } from "./admin.ts";
 import { createReloader, type ReloadResult, type Reloader } from "./reload.ts";
 import { startHttpProxyListener } from "./http/listener.ts";
 import { startSocks5Listener } from "./socks5/listener.ts";
+import { createConnectionCap, effectiveMaxConnections, type ConnectionCap } from "../net/connection-cap.ts";
+import { raiseDescriptorLimit } from "../hardening/fd-limit.ts";
 
 /** Options of {@link startNetworkProxy}. */
 export interface NetworkProxyOptions {
@@ -46,6 +48,11 @@ export interface NetworkProxyOptions {
   shutdownGraceMs?: number;
   /** Watch the config file (default true when `configFile` is set). */
   watch?: boolean;
+  /**
+   * The process's descriptor limit for the connection cap (§12); default: the soft
+   * RLIMIT_NOFILE after raising it to the hard limit. null = unknown (no ceiling).
+   */
+  fdLimit?: number | null;
   /** The `/blocked` recorder (default a fresh ring buffer); `exec` passes one that also tallies. */
   recorder?: BlockRecorder;
 }
@@ -54,6 +61,8 @@ export interface NetworkProxyOptions {
 export interface NetworkProxy {
   /** Bound ports; `socks` is null when SOCKS5 is disabled. */
   readonly ports: { http: number; socks: number | null; admin: number };
+  /** The `max_connections` cap shared by the HTTP and SOCKS5 listeners (max, open, refused). */
+  readonly connections: ConnectionCap;
   readonly context: NetworkContextHandle;
   readonly reloader: Reloader;
   /** Same as POST /reload. Never throws. */
@@ -82,14 +91,35 @@ function mitmKey(cfg: RuntimeConfig): string {
   return [cfg.mitm.caCertPath, stamp(cfg.mitm.caCertPath), cfg.mitm.caKeyPath, stamp(cfg.mitm.caKeyPath)].join("\0");
 }
 
-/** Run a listener start, turning a bind failure into an error naming the listener and address. */
-async function bind<T>(what: string, addr: { host: string; port: number }, start: () => T | Promise<T>): Promise<T> {
+/**
+ * Where a listener address was set, so a bind failure can name it: the flag when it was given,
+ * else the config key (`default` when the value is the built-in one).
+ */
+interface AddressSetting {
+  flag: string;
+  key: string;
+  fromFlag: boolean;
+  isDefault: boolean;
+}
+
+/**
+ * Run a listener start, turning a bind failure into an error naming the listener and address;
+ * a busy port (EADDRINUSE) says so in words and names the flag or key that set the address.
+ */
+async function bind<T>(what: string, addr: { host: string; port: number }, setting: AddressSetting, start: () => T | Promise<T>): Promise<T> {
   try {
     return await start();
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
+    const where = `cannot listen on ${formatListenAddress(addr)} (${what})`;
+    if (code === "EADDRINUSE") {
+      const by = setting.fromFlag
+        ? `set by ${setting.flag} (choose another address there or in ${setting.key})`
+        : `set by ${setting.key}${setting.isDefault ? " (its default)" : ""} (choose another address there or with ${setting.flag})`;
+      throw new Error(`${where}: address already in use; ${by}`);
+    }
     const why = code ? `${code}: ${(err as Error).message}` : (err as Error).message;
-    throw new Error(`cannot listen on ${formatListenAddress(addr)} (${what}): ${why}`);
+    throw new Error(`${where}: ${why}`);
   }
 }
 
@@ -124,7 +154,15 @@ export async function startNetworkProxy(opts: NetworkProxyOptions): Promise<Netw
   const listenerStops: Array<(graceMs: number) => Promise<void>> = [];
   const initial = opts.config;
   const ctx = createNetworkContext({ config: initial, resolver: opts.resolver, dialer: opts.dialer, log, recorder: opts.recorder });
-  const cleanups: Array<() => unknown> = [];
+  const fdLimit = opts.fdLimit !== undefined ? opts.fdLimit : raiseDescriptorLimit((m) => log.warn(m));
+  // One cap across the HTTP and SOCKS5 listeners (the admin API is not counted), set at start.
+  const cap = createConnectionCap({
+    max: effectiveMaxConnections(initial.maxConnections, fdLimit),
+    warn: (line) => log.warn(line),
+    onRefused: () => ctx.metrics.connectionRefused(),
+  });
+  // Runs last (cleanups run in reverse): hook secrets are zeroed once nothing can use them.
+  const cleanups: Array<() => unknown> = [() => ctx.dispose()];
   let graceMs = 0;
   const undo = async () => {
     // Listeners first and together: all stop accepting now and share one grace period; the
@@ -149,20 +187,33 @@ export async function startNetworkProxy(opts: NetworkProxyOptions): Promise<Netw
 
     const unixForce = initial.policy.allowUnixSockets.length > 0;
     /** Parse, clamp (§1: loopback unless allowed; forced with unix sockets) and bind one proxy listener. */
-    const listen = async (what: string, url: string, defaultPort: number, start: (c: NetworkContext, a: { host: string; port: number }) => DelegatingListener) => {
+    const setting = (flag: "http" | "socks" | "admin", key: string, value: string, defaultValue: string): AddressSetting => ({
+      flag: `--${flag}`,
+      key: `network_proxy.${key}`,
+      fromFlag: opts.overrides?.[flag] !== undefined,
+      isDefault: value === defaultValue,
+    });
+    const listen = async (
+      what: string,
+      url: string,
+      defaultPort: number,
+      where: AddressSetting,
+      start: (c: NetworkContext, a: { host: string; port: number }, o: { cap: ConnectionCap }) => DelegatingListener,
+    ) => {
       const addr = clampListenAddress(
         parseListenAddress(url, defaultPort),
         { allowNonLoopback: initial.dangerouslyAllowNonLoopbackProxy, forceLoopback: unixForce, what },
         log,
       );
-      const listener = await bind(what, addr, () => start(ctx, addr));
+      const listener = await bind(what, addr, where, () => start(ctx, addr, { cap }));
       listenerStops.push((graceMs) => listener.stop({ graceMs }));
       log.info(`${what} listening on ${formatListenAddress({ host: addr.host, port: listener.port })}`);
       return listener.port;
     };
-    const httpPort = await listen("HTTP proxy", initial.proxyUrl, DEFAULT_PORTS.http, startHttpProxyListener);
+    const httpWhere = setting("http", "proxy_url", initial.proxyUrl, DEFAULT_PROXY_URL);
+    const httpPort = await listen("HTTP proxy", initial.proxyUrl, DEFAULT_PORTS.http, httpWhere, startHttpProxyListener);
     const socksPort = initial.enableSocks5
-      ? await listen("SOCKS5 proxy", initial.socksUrl, DEFAULT_PORTS.socks, startSocks5Listener)
+      ? await listen("SOCKS5 proxy", initial.socksUrl, DEFAULT_PORTS.socks, setting("socks", "socks_url", initial.socksUrl, DEFAULT_SOCKS_URL), startSocks5Listener)
       : null;
 
     const file = opts.configFile;
@@ -173,7 +224,9 @@ export async function startNetworkProxy(opts: NetworkProxyOptions): Promise<Netw
       log,
       metrics: ctx.metrics,
       current: () => ctx.loadedConfig(),
-      load: async () => (file === null ? initial : await loadConfig(file, opts.overrides)),
+      // Required on reload: a file deleted or renamed after start keeps the last good config
+      // (§8) instead of silently turning into the defaults.
+      load: async () => (file === null ? initial : await loadConfig(file, opts.overrides, (m) => log.warn(m), { required: true })),
       async apply(next) {
         // Prepare everything that can fail first; commit only when all of it worked.
         const nextToken = next.adminTokenFile ? readAdminToken(next.adminTokenFile, (m) => log.warn(m)) : null;
@@ -197,7 +250,8 @@ export async function startNetworkProxy(opts: NetworkProxyOptions): Promise<Netw
           next.proxyUrl !== prev.proxyUrl ||
           next.socksUrl !== prev.socksUrl ||
           next.adminUrl !== prev.adminUrl ||
-          next.enableSocks5 !== prev.enableSocks5
+          next.enableSocks5 !== prev.enableSocks5 ||
+          next.maxConnections !== prev.maxConnections
         ) {
           log.warn("listener settings changed in the config; restart the proxy to apply them");
         }
@@ -210,7 +264,7 @@ export async function startNetworkProxy(opts: NetworkProxyOptions): Promise<Netw
       { allowNonLoopback: initial.dangerouslyAllowNonLoopbackAdmin, forceLoopback: unixForce, what: "admin API" },
       log,
     );
-    const admin = await bind("admin API", adminAddr, () =>
+    const admin = await bind("admin API", adminAddr, setting("admin", "admin_url", initial.adminUrl, DEFAULT_ADMIN_URL), () =>
       startAdminServer(ctx, adminAddr, {
         reload: () => reloader.reload("admin"),
         lastReloadError: () => reloader.lastError(),
@@ -243,6 +297,7 @@ export async function startNetworkProxy(opts: NetworkProxyOptions): Promise<Netw
     }
     return {
       ports: { http: httpPort, socks: socksPort, admin: admin.port },
+      connections: cap,
       context: ctx,
       reloader,
       reload: () => reloader.reload("admin"),

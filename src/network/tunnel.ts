@@ -55,6 +55,8 @@ export interface TunnelHandle {
   readonly closed: Promise<void>;
   /** Close both sides now. */
   close(): void;
+  /** Bytes carried so far: client → upstream (`up`) and upstream → client (`down`). */
+  bytes(): { up: number; down: number };
 }
 
 /** `data` of the upstream socket. */
@@ -153,6 +155,12 @@ export class Tunnel implements TunnelHandle {
   private watcher: ((paused: { client: boolean; upstream: boolean }) => void) | null = null;
   private readonly done = Promise.withResolvers<void>();
   readonly closed = this.done.promise;
+  private bytesUp = 0;
+  private bytesDown = 0;
+
+  bytes(): { up: number; down: number } {
+    return { up: this.bytesUp, down: this.bytesDown };
+  }
 
   constructor(
     private readonly client: Socket<ConnState>,
@@ -208,6 +216,7 @@ export class Tunnel implements TunnelHandle {
 
   private clientData(chunk: Uint8Array): void {
     this.ctx.metrics.bytes(chunk.byteLength, 0);
+    this.bytesUp += chunk.byteLength;
     if (!this.started || this.sniPending) {
       this.hold(chunk);
       if (this.started) this.release();
@@ -252,6 +261,7 @@ export class Tunnel implements TunnelHandle {
     if (!this.started) this.start(s);
     if (s !== this.upstream) return;
     this.ctx.metrics.bytes(0, chunk.byteLength);
+    this.bytesDown += chunk.byteLength;
     this.toClient.write(chunk);
   }
 

@@ -7,6 +7,9 @@
 import type { Socket, SocketHandler } from "bun";
 import type { BlockReason, DenySource, PolicyProtocol } from "./reasons.ts";
 import type { Logger } from "../log.ts";
+import type { HookSpec } from "./hooks/spec.ts";
+import type { CompiledHook } from "./hooks/match.ts";
+import type { SecretField } from "./hooks/secret-store.ts";
 
 /** `limited` = read-only (GET, HEAD, OPTIONS), `full` = everything the host policy allows. */
 export type Mode = "limited" | "full";
@@ -34,6 +37,12 @@ export interface PolicyRequest {
   writeChannel?: boolean;
   /** `unix_socket` requests: the `x-unix-socket` path as sent (decoded UTF-8). */
   socketPath?: string;
+  /**
+   * Decrypted requests (`https`): the raw origin-form request-target (`/path?query`) and the
+   * header fields as received, which MITM hooks judge (SPEC-network §10). Never logged.
+   */
+  target?: string;
+  headers?: ReadonlyArray<readonly [string, string]>;
   /** Client `ip:port`, or null. */
   client: string | null;
   /**
@@ -62,6 +71,18 @@ export type Verdict =
       host: string;
       /** Addresses to dial, checked by the policy; the dialer never re-resolves (§3.4). */
       addresses: string[];
+      /**
+       * The transport must look inside instead of splicing raw bytes: MITM a CONNECT, peek at a
+       * SOCKS5 tunnel (limited mode, or a host with MITM hooks, §10). Absent = false.
+       */
+      intercept?: true;
+      /** The MITM hook that applies to this decrypted request (§10). */
+      hook?: CompiledHook;
+      /**
+       * The hook's injected header fields, set by the context with a lease on the secrets they
+       * view: call `release()` once the request head was written or abandoned (idempotent).
+       */
+      inject?: { fields: readonly SecretField[]; release(): void };
     }
   | {
       action: "deny";
@@ -98,6 +119,8 @@ export interface RuntimeConfig {
     /** Absolute paths. */
     caCertPath: string;
     caKeyPath: string;
+    /** Request rules and credential injection (§10), in config order; secrets are read separately. */
+    hooks: HookSpec[];
     /**
      * `file` (default): the CA of §6, loaded or created on disk. `ephemeral` (§11): a fresh CA
      * per process, private key in memory only; `caKeyPath` is ignored.
@@ -106,6 +129,8 @@ export interface RuntimeConfig {
   };
   /** Absolute path or null (beyond: admin bearer token, §7). */
   adminTokenFile: string | null;
+  /** `max_connections` as configured (§12); the listeners apply it capped by the descriptor limit. */
+  maxConnections: number;
 }
 
 /** Options of `Dialer.connect`. */

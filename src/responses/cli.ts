@@ -5,7 +5,8 @@
  * number type, and also accepts `--no-<flag>` negations and camelCase aliases, while the
  * reference (clap) rejects all of those with a usage error (exit 2).
  */
-import pkg from "../../package.json" with { type: "json" };
+import { parseLogLevel, type LogFormat, type LogLevel } from "../log.ts";
+import { VERSION_TEXT } from "../version.ts";
 
 /** Parsed options. `port` 0 = ephemeral. */
 export interface ResponsesProxyArgs {
@@ -14,6 +15,10 @@ export interface ResponsesProxyArgs {
   httpShutdown: boolean;
   upstreamUrl: string;
   dumpDir?: string;
+  /** `--log-level` (beyond): `warn` silences the access lines. Default `info`. */
+  logLevel: LogLevel;
+  /** `--log-format` (beyond): `text` (default) or `json` lines on stderr. */
+  logFormat: LogFormat;
   /** `--github-oidc` and its four companions (SPEC §1.8); all five or none. */
   githubOidc?: true;
   oidcAudience?: string;
@@ -33,7 +38,7 @@ export const DEFAULT_UPSTREAM_URL = "https://api.openai.com/v1/responses";
 export const PROGRAM = "codex-responses-api-proxy";
 /** The §1.8 flag group, in the order the usage line and a missing-flag error list it. */
 const OIDC_GROUP = "--github-oidc --oidc-audience <A> --identity-provider-id <ID> --service-account-id <ID> --github-oidc-request-url <URL>";
-export const USAGE = `Usage: ${PROGRAM} [--port <PORT>] [--server-info <FILE>] [--http-shutdown] [--upstream-url <URL>] [--dump-dir <DIR>] [${OIDC_GROUP}]`;
+export const USAGE = `Usage: ${PROGRAM} [--port <PORT>] [--server-info <FILE>] [--http-shutdown] [--upstream-url <URL>] [--dump-dir <DIR>] [--log-level <LEVEL>] [--log-format <FORMAT>] [${OIDC_GROUP}]`;
 
 export const HELP = `Strict proxy that forwards only POST /v1/responses to the upstream, adding Authorization: Bearer <key>.
 The key is read from stdin (e.g. printenv OPENAI_API_KEY | ${PROGRAM}).
@@ -46,6 +51,8 @@ Options:
       --http-shutdown        Enable GET /shutdown (200, then exit 0)
       --upstream-url <URL>   Absolute URL to forward to [default: ${DEFAULT_UPSTREAM_URL}]
       --dump-dir <DIR>       Write a request and a response JSON file per forwarded call into DIR
+      --log-level <LEVEL>    error, warn, info (default: one access line per request) or debug
+      --log-format <FORMAT>  text (default) or json lines on stderr
   -h, --help                 Print help
       --version              Print version
 
@@ -73,6 +80,8 @@ const FLAGS: Record<string, Spec> = {
   "--http-shutdown": { takesValue: false, key: "httpShutdown" },
   "--upstream-url": { takesValue: true, key: "upstreamUrl" },
   "--dump-dir": { takesValue: true, key: "dumpDir" },
+  "--log-level": { takesValue: true, key: "logLevel" },
+  "--log-format": { takesValue: true, key: "logFormat" },
   "--github-oidc": { takesValue: false, key: "githubOidc" },
   "--oidc-audience": { takesValue: true, key: "oidcAudience" },
   "--identity-provider-id": { takesValue: true, key: "identityProviderId" },
@@ -94,11 +103,11 @@ function usageError(message: string): CliOutcome {
  */
 export function parseCli(argv: readonly string[]): CliOutcome {
   const seen = new Set<string>();
-  const out: ResponsesProxyArgs = { port: 0, httpShutdown: false, upstreamUrl: DEFAULT_UPSTREAM_URL };
+  const out: ResponsesProxyArgs = { port: 0, httpShutdown: false, upstreamUrl: DEFAULT_UPSTREAM_URL, logLevel: "info", logFormat: "text" };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === "-h" || arg === "--help") return { kind: "help", text: HELP };
-    if (arg === "--version") return { kind: "version", text: `${PROGRAM} ${pkg.version}\n` };
+    if (arg === "--version") return { kind: "version", text: `${PROGRAM} ${VERSION_TEXT}\n` };
     const eq = arg.indexOf("=");
     const name = arg.startsWith("--") && eq > 0 ? arg.slice(0, eq) : arg;
     const spec = FLAGS[name];
@@ -123,6 +132,15 @@ export function parseCli(argv: readonly string[]): CliOutcome {
         return usageError(`invalid value '${value}' for '--port <PORT>': not a valid port number (0-65535)`);
       }
       out.port = Number(value);
+    } else if (spec.key === "logLevel") {
+      try {
+        out.logLevel = parseLogLevel(value);
+      } catch {
+        return usageError(`invalid value '${value}' for '--log-level <LEVEL>': expected error, warn, info or debug`);
+      }
+    } else if (spec.key === "logFormat") {
+      if (value !== "text" && value !== "json") return usageError(`invalid value '${value}' for '--log-format <FORMAT>': expected text or json`);
+      out.logFormat = value;
     } else {
       (out as unknown as Record<string, string>)[spec.key] = value;
     }
@@ -144,6 +162,8 @@ const VALUE_NAMES: Record<string, string> = {
   "--identity-provider-id": "ID",
   "--service-account-id": "ID",
   "--github-oidc-request-url": "URL",
+  "--log-level": "LEVEL",
+  "--log-format": "FORMAT",
 };
 
 function valueName(flag: string): string {
@@ -152,7 +172,9 @@ function valueName(flag: string): string {
 
 /**
  * Parse `--upstream-url` per SPEC §1.2 step 4: the URL, or the error message (without the
- * `Error: ` prefix) — unparsable → `parsing --upstream-url: …`, no host → `upstream URL must include a host`.
+ * `Error: ` prefix) — unparsable → `parsing --upstream-url: …`, no host → `upstream URL must include a host`,
+ * a scheme other than http/https → `upstream URL must be http or https` (issue 13: `ftp://`
+ * or `ws://` used to start and fail every request with an empty 500).
  */
 export function parseUpstreamUrl(text: string): URL | string {
   let url: URL;
@@ -162,5 +184,6 @@ export function parseUpstreamUrl(text: string): URL | string {
     return `parsing --upstream-url: ${/^[A-Za-z][A-Za-z0-9+.-]*:/.test(text) ? "invalid URL" : "relative URL without a base"}`;
   }
   if (!url.hostname) return "upstream URL must include a host";
+  if (url.protocol !== "http:" && url.protocol !== "https:") return "upstream URL must be http or https";
   return url;
 }

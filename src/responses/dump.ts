@@ -5,11 +5,18 @@
  * (2 spaces) + `\n`. Request keys: method, url, headers ([{name, value}] as received), body.
  * Response keys: status, headers (all upstream headers), body. Bodies are embedded as JSON
  * when they parse, else as (lossy UTF-8) strings, `""` when empty. `authorization` and any
- * header whose lowercased name contains `cookie` are `[REDACTED]`. Each file appears complete
- * (written as `.<name>.tmp`, then renamed). Write failures are
+ * header whose lowercased name contains `cookie` are `[REDACTED]`. Write failures are
  * reported through `onError` and never affect forwarding.
+ *
+ * The files hold whole prompts and answers, and the folder may be shared (`/tmp/dumps`): the
+ * folder is created 0700 and every file is written 0600 to a temporary name with a random
+ * part, opened `O_CREAT|O_EXCL|O_NOFOLLOW` (a symlink or file planted under that name makes
+ * the open fail instead of redirecting the write), then renamed into place, which replaces a
+ * planted symlink rather than following it, and a reader never sees half a file (SPEC §1.7).
  */
-import { mkdir, rename, writeFile } from "node:fs/promises";
+import { constants } from "node:fs";
+import { mkdir, open, rename, unlink } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import type { BodySource } from "../http1/types.ts";
 
@@ -17,6 +24,11 @@ import type { BodySource } from "../http1/types.ts";
 export interface Dumper {
   /** Write the request file (awaited before the upstream call); returns the exchange's response recorder. */
   request(method: string, target: string, headers: Array<[string, string]>, body: Uint8Array): Promise<DumpExchange>;
+  /**
+   * Take the next sequence number now and write the request file later (a streamed body is
+   * dumped once it has been read; SPEC §1.7).
+   */
+  open(): DumpExchange & { request(method: string, target: string, headers: Array<[string, string]>, body: Uint8Array): Promise<void> };
 }
 
 /** The response half of one dumped exchange. */
@@ -65,20 +77,31 @@ function concat(chunks: Uint8Array[], total: number): Uint8Array {
 export function createDumper(dir: string, onError: (message: string) => void): Dumper {
   let seq = 0;
   const write = async (file: string, value: unknown) => {
+    const tmp = join(dir, `.${file}.${randomBytes(8).toString("hex")}.tmp`);
     try {
-      // Written under a hidden temporary name, then renamed: a reader never sees half a file.
-      const tmp = join(dir, `.${file}.tmp`);
-      await writeFile(tmp, JSON.stringify(value, null, 2) + "\n");
+      const fh = await open(tmp, CREATE_NEW, 0o600);
+      try {
+        await fh.writeFile(JSON.stringify(value, null, 2) + "\n");
+      } finally {
+        await fh.close();
+      }
       await rename(tmp, join(dir, file));
     } catch (e) {
+      await unlink(tmp).catch(() => {});
       onError(`writing dump file ${file}: ${e instanceof Error ? e.message : String(e)}`);
     }
   };
-  return {
+  const dumper: Dumper = {
     async request(method, target, headers, body) {
+      const exchange = dumper.open();
+      await exchange.request(method, target, headers, body);
+      return exchange;
+    },
+    open() {
       seq += 1;
       const prefix = `${String(seq).padStart(6, "0")}-${Date.now()}`;
-      await write(`${prefix}-request.json`, { method, url: target, headers: headerList(headers), body: dumpBody(body) });
+      const request = (method: string, target: string, headers: Array<[string, string]>, body: Uint8Array) =>
+        write(`${prefix}-request.json`, { method, url: target, headers: headerList(headers), body: dumpBody(body) });
       let written = false;
       const response = (status: number, h: Array<[string, string]>, b: Uint8Array) => {
         if (written) return Promise.resolve();
@@ -86,8 +109,9 @@ export function createDumper(dir: string, onError: (message: string) => void): D
         return write(`${prefix}-response.json`, { status, headers: headerList(h), body: dumpBody(b) });
       };
       return {
+        request,
         response,
-        wrap(status, h, source) {
+        wrap(status: number, h: Array<[string, string]>, source: BodySource): BodySource {
           const chunks: Uint8Array[] = [];
           let total = 0;
           const finish = () => void response(status, h, concat(chunks, total));
@@ -121,9 +145,13 @@ export function createDumper(dir: string, onError: (message: string) => void): D
       };
     },
   };
+  return dumper;
 }
 
-/** Create `dir` recursively. @throws with the OS message on failure. */
+/** Create `dir` recursively, mode 0700 (folders that already exist are left as they are). @throws with the OS message on failure. */
 export async function ensureDumpDir(dir: string): Promise<void> {
-  await mkdir(dir, { recursive: true });
+  await mkdir(dir, { recursive: true, mode: 0o700 });
 }
+
+/** create-new, write-only, never through a symlink (SPEC §1.7). */
+const CREATE_NEW = constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY | constants.O_NOFOLLOW;

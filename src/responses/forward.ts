@@ -90,6 +90,32 @@ function forwardLeased(cfg: ForwardConfig, source: CredentialSource, req: Incomi
 
 async function forwardDumped(cfg: ForwardConfig, dumper: Dumper, req: IncomingRequest, lease?: CredentialLease): Promise<void> {
   const head = req.head;
+  if (req.bodyStream) {
+    // A streamed body goes upstream as it arrives; the request file is written once it has
+    // been read (the listener bounds it at 128 MiB, SPEC §1.7).
+    const exchange = dumper.open();
+    const pieces: Uint8Array[] = [];
+    let total = 0;
+    const copy = new TransformStream<Uint8Array, Uint8Array>({
+      transform(piece, out) {
+        pieces.push(piece);
+        total += piece.byteLength;
+        out.enqueue(piece);
+      },
+      flush() {
+        const body = new Uint8Array(total);
+        let at = 0;
+        for (const p of pieces) {
+          body.set(p, at);
+          at += p.byteLength;
+        }
+        pieces.length = 0;
+        void exchange.request(head.method, head.target, incomingHeaders(head), body);
+      },
+    });
+    cfg.client.send(upstreamRequest(cfg, req, lease, req.bodyStream.pipeThrough(copy)), new Forward(cfg, req, exchange, lease));
+    return;
+  }
   let dump: DumpExchange;
   try {
     dump = await dumper.request(head.method, head.target, incomingHeaders(head), req.body);
@@ -102,13 +128,33 @@ async function forwardDumped(cfg: ForwardConfig, dumper: Dumper, req: IncomingRe
   cfg.client.send(upstreamRequest(cfg, req, lease), new Forward(cfg, req, dump, lease));
 }
 
-function upstreamRequest(cfg: ForwardConfig, req: IncomingRequest, lease?: CredentialLease): ClientRequest {
+function upstreamRequest(
+  cfg: ForwardConfig,
+  req: IncomingRequest,
+  lease?: CredentialLease,
+  stream: ReadableStream<Uint8Array> | null = req.bodyStream,
+): ClientRequest {
+  const secretHeader = lease?.header ?? (cfg.secretHeader ??= { name: "authorization", value: cfg.authorization! });
+  if (stream) {
+    // A streamed body (large or chunked): content-length framing when the client gave a length.
+    const framing = req.head.framing;
+    return {
+      url: cfg.upstream,
+      method: "POST",
+      headers: (cfg.hostFields ??= [["host", cfg.hostHeader]]),
+      rawFields: req.head,
+      secretHeader,
+      body: stream,
+      bodyLength: framing.kind === "length" ? framing.length : undefined,
+      signal: req.signal,
+    };
+  }
   return {
     url: cfg.upstream,
     method: "POST",
     headers: (cfg.hostFields ??= [["host", cfg.hostHeader]]),
     rawFields: req.head,
-    secretHeader: lease?.header ?? (cfg.secretHeader ??= { name: "authorization", value: cfg.authorization! }),
+    secretHeader,
     body: req.bodyBytes,
     bodyStart: req.bodyStart,
     bodyEnd: req.bodyEnd,
@@ -138,7 +184,7 @@ class Forward implements ResponseHandler {
       for (const [name, value] of res.headers) if (!DROP_RESPONSE.has(name)) headers.push([name, value]);
     }
     const body = this.dump ? this.dump.wrap(res.status, res.headers, res.body) : res.body;
-    this.req.respond({ status: res.status, headers, body, bodyLength: res.bodyLength });
+    this.req.respond({ status: res.status, headers, body, bodyLength: res.bodyLength, fromUpstream: true });
   }
 
   onError(e: Error): void {

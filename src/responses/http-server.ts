@@ -4,8 +4,16 @@
  * Why not Bun.serve: it rewrites an absolute-form request-target into origin-form (so
  * `POST http://evil/v1/responses` would look like `POST /v1/responses`), and SPEC §1.4
  * needs the target exactly as sent. This server is deliberately small: sequential requests
- * per connection (pipelined bytes are buffered, bounded), bodies buffered (bounded), responses
- * streamed chunk by chunk with backpressure (WriteQueue), no timeouts (SSE may be quiet).
+ * per connection (pipelined bytes are buffered, bounded), bodies up to 1 MiB buffered and
+ * larger or chunked ones streamed with backpressure (request-stream.ts), responses streamed
+ * chunk by chunk with backpressure (WriteQueue).
+ *
+ * Bounds against hostile or broken clients (SPEC-network §12, which applies to this listener;
+ * see {@link HttpServerBounds}): a head must be complete within 30 s of its first byte (408
+ * and close), a connection idle for 120 s before or between requests is closed, a request
+ * body that stalls for 120 s ends its connection, at most `maxConnections` connections are
+ * open (more are closed at once). No timeout applies while a response streams: SSE may be
+ * quiet for long.
  */
 import type { Socket, TCPSocketListener } from "bun";
 import { WriteQueue } from "../net/write-queue.ts";
@@ -14,6 +22,9 @@ import type { AbortLike, BodySource, RawFields } from "../http1/types.ts";
 import { encodeResponseHead, pipeBody, type BodySink, type PipeOutcome } from "./body-writer.ts";
 import { parseRequestHeadRaw } from "../http1/server-request-head.ts";
 import { BodyCollector, HEAD_LIMITS, hasBody, MAX_BODY_BYTES, type IncomingHead } from "./incoming.ts";
+import { RequestBodyStream } from "./request-stream.ts";
+import { startDeadlineSweep, sweepTickMs } from "../net/deadlines.ts";
+import { createConnectionCap, DEFAULT_MAX_CONNECTIONS } from "../net/connection-cap.ts";
 
 /** A request whose body has been read completely. */
 export interface IncomingRequest {
@@ -24,6 +35,11 @@ export interface IncomingRequest {
   readonly bodyBytes: Uint8Array;
   readonly bodyStart: number;
   readonly bodyEnd: number;
+  /**
+   * A body too large to buffer (or chunked), streamed as it arrives; null when the body is in
+   * `bodyBytes`. It errors when the client goes away or sends a bad or oversized body.
+   */
+  readonly bodyStream: ReadableStream<Uint8Array> | null;
   /** Aborted when the client disconnects before the response finished (a light Cancellation). */
   signal: AbortLike;
   /** Answer it (once; later calls are ignored). A closed connection cancels a pushed body. */
@@ -39,6 +55,30 @@ export interface OutgoingResponse {
   body: BodySource | Uint8Array | null;
   /** Exact length of a pushed body when known (upstream content-length): sent with content-length framing. */
   bodyLength?: number;
+  /** The status and head came from the upstream (the access line then records the time to it). */
+  fromUpstream?: boolean;
+}
+
+/**
+ * One finished exchange, for the access line (src/access-log.ts): handed to
+ * `HttpApp.onAccess` once per request, when its response ended or the client went away.
+ */
+export interface ExchangeRecord {
+  /** Client `ip:port`. */
+  client: string;
+  /** Null when the head could not be parsed. */
+  method: string | null;
+  target: string | null;
+  /** Status sent, or null when the client went away before any. */
+  status: number | null;
+  /** Request head and body bytes received. */
+  bytesIn: number;
+  /** Response bytes handed to the socket. */
+  bytesOut: number;
+  durationMs: number;
+  /** From handing the request to the app until it answered with an upstream response, ms. */
+  upstreamTtfbMs: number | null;
+  outcome: "complete" | "client_closed" | "upstream_failed";
 }
 
 /** Decision taken from the head alone, before any body byte is read. */
@@ -52,31 +92,81 @@ export interface HttpApp {
   route(head: IncomingHead): RouteDecision;
   handle(req: IncomingRequest): void;
   onError?(message: string): void;
+  /** One call per finished request (access line). Absent: nothing is measured. */
+  onAccess?(record: ExchangeRecord): void;
+}
+
+/**
+ * Bounds of the listener (SPEC-network §12); every field has the SPEC default. Tests pass small
+ * values; the executables use the defaults (and the descriptor-limited connection cap).
+ */
+export interface HttpServerBounds {
+  /** A request head must be complete this long (ms) after its first byte, else 408 and close; 30 000. */
+  headTimeoutMs?: number;
+  /** A connection with no request in progress, or a request body with no byte, for this long (ms) is closed; 120 000. */
+  idleTimeoutMs?: number;
+  /** Open connections at most; a new one past it is closed at once; 8 192. */
+  maxConnections?: number;
+  /** Bodies with a content-length up to this many bytes are buffered; larger or chunked ones stream; 1 MiB. */
+  maxBufferedBody?: number;
+  /** Largest request body (413 beyond it); 128 MiB. */
+  maxBodyBytes?: number;
+  /** Body bytes queued towards the upstream before the client is paused; 256 KiB. */
+  streamHighWaterMark?: number;
 }
 
 /** A running listener. */
 export interface HttpServerHandle {
   readonly port: number;
+  /** Connections refused by the cap so far. */
+  readonly refused: number;
   /** Stop accepting; idle connections close now, busy ones after their response or after `graceMs`. */
   stop(graceMs?: number): Promise<void>;
 }
 
-const MAX_PIPELINED = 1024 * 1024;
-const DISCARD_IDLE_SECONDS = 30;
+/** Pipelined input buffered while a response is in progress before the client is paused (SPEC-network §12). */
+const MAX_PIPELINED = 64 * 1024;
+
+/** The request being served, measured for the access line. */
+interface Exchange {
+  start: number;
+  method: string | null;
+  target: string | null;
+  bytesIn: number;
+  outStart: number;
+  status: number | null;
+  dispatched: number;
+  ttfb: number | null;
+}
+
 interface Conn {
   socket: Socket<Conn>;
+  /** When the current bound expires (performance.now() ms; Infinity while a response streams). */
+  deadline: number;
+  /** The head being read has started its head timeout. */
+  headTimed: boolean;
+  /** Counted by the connection cap. */
+  admitted: boolean;
+  /** A body being streamed to the app (phase "stream"). */
+  bodyIn?: RequestBodyStream;
   queue: WriteQueue;
   buf: Uint8Array;
   len: number;
   scanFrom: number;
-  phase: "head" | "body" | "busy" | "discard" | "closed";
+  phase: "head" | "body" | "stream" | "busy" | "discard" | "closed";
   head?: IncomingHead;
   body?: BodyCollector;
-  abort?: Cancellation;
+  abort?: Cancellation & { respond(resp: OutgoingResponse): void };
   drained?: PromiseWithResolvers<void>;
   paused: boolean;
   /** The connection as a BodySink for pipeBody (made once per connection). */
   sink: BodySink;
+  /** Bytes handed to `queue` since the connection opened. */
+  out: number;
+  /** The exchange measured for the access line (only when the app has `onAccess`). */
+  ex: Exchange | null;
+  /** Client `ip:port` (only when the app has `onAccess`). */
+  client: string;
 }
 
 const CONTINUE = new TextEncoder().encode("HTTP/1.1 100 Continue\r\n\r\n");
@@ -88,8 +178,23 @@ const EMPTY = new Uint8Array(0);
  * Listen on `hostname:port` (0 = ephemeral) and serve `app`.
  * @throws when the address cannot be bound (message from Bun, e.g. EADDRINUSE).
  */
-export function startHttpServer(opts: { hostname: string; port: number; app: HttpApp }): HttpServerHandle {
+export function startHttpServer(opts: {
+  hostname: string;
+  port: number;
+  app: HttpApp;
+  bounds?: HttpServerBounds;
+  /** Operational warnings (the connection cap), one line each. */
+  warn?: (line: string) => void;
+}): HttpServerHandle {
   const { app } = opts;
+  const b = opts.bounds ?? {};
+  const headTimeoutMs = b.headTimeoutMs ?? 30_000;
+  const idleTimeoutMs = b.idleTimeoutMs ?? 120_000;
+  const maxBufferedBody = b.maxBufferedBody ?? 1024 * 1024;
+  const maxBodyBytes = b.maxBodyBytes ?? MAX_BODY_BYTES;
+  const streamHighWaterMark = b.streamHighWaterMark ?? 256 * 1024;
+  const cap = createConnectionCap({ max: b.maxConnections ?? DEFAULT_MAX_CONNECTIONS, warn: opts.warn ?? (() => {}) });
+  const access = app.onAccess?.bind(app) ?? null;
   const conns = new Set<Conn>();
   let stopping = false;
   let allClosed: PromiseWithResolvers<void> | undefined;
@@ -104,6 +209,46 @@ export function startHttpServer(opts: { hostname: string; port: number; app: Htt
     c.len += data.length;
   };
 
+  /** Every response byte goes through here, so the access line can count them. */
+  const send = (c: Conn, bytes: Uint8Array) => {
+    c.out += bytes.byteLength;
+    c.queue.write(bytes);
+  };
+
+  /** Start measuring a request whose head was `headBytes` long. */
+  const begin = (c: Conn, head: IncomingHead | null, headBytes: number) => {
+    if (access === null) return;
+    const now = performance.now();
+    c.ex = {
+      start: now,
+      method: head === null ? null : head.method,
+      target: head === null ? null : head.target,
+      bytesIn: headBytes,
+      outStart: c.out,
+      status: null,
+      dispatched: now,
+      ttfb: null,
+    };
+  };
+
+  /** The request ended: write its access record once. */
+  const end = (c: Conn, outcome: ExchangeRecord["outcome"]) => {
+    const ex = c.ex;
+    if (ex === null) return;
+    c.ex = null;
+    access!({
+      client: c.client,
+      method: ex.method,
+      target: ex.target,
+      status: ex.status,
+      bytesIn: ex.bytesIn,
+      bytesOut: c.out - ex.outStart,
+      durationMs: performance.now() - ex.start,
+      upstreamTtfbMs: ex.ttfb,
+      outcome,
+    });
+  };
+
   const consume = (c: Conn, n: number) => {
     c.buf.copyWithin(0, n, c.len);
     c.len -= n;
@@ -114,11 +259,15 @@ export function startHttpServer(opts: { hostname: string; port: number; app: Htt
    * Send FIN once everything queued is written, then ignore whatever the client still sends
    * (e.g. a request body we never read): closing with unread bytes would make the kernel
    * answer with an RST that can destroy the response. Bounded: a client that neither reads
-   * nor closes is dropped after DISCARD_IDLE_SECONDS without traffic.
+   * nor closes is cut when the head timeout expires (SPEC-network §12).
    */
   const closeAfterFlush = (c: Conn) => {
     c.phase = "discard";
-    c.socket.timeout(DISCARD_IDLE_SECONDS);
+    if (c.bodyIn) {
+      c.bodyIn.fail(new Error("connection closing"));
+      c.bodyIn = undefined;
+    }
+    c.deadline = performance.now() + headTimeoutMs;
     if (c.queue.size === 0) c.socket.shutdown();
     else void waitDrained(c).then(() => c.socket.shutdown());
   };
@@ -126,12 +275,17 @@ export function startHttpServer(opts: { hostname: string; port: number; app: Htt
   /** Answer with an empty body; close unless the connection can safely continue. */
   const respondEmpty = (c: Conn, status: number, keepOpen: boolean) => {
     const close = !keepOpen || stopping;
-    c.queue.write(encodeResponseHead(status, [], { kind: "length", length: 0 }, close));
+    send(c, encodeResponseHead(status, [], { kind: "length", length: 0 }, close));
+    if (c.ex !== null) {
+      c.ex.status = status;
+      end(c, "complete");
+    }
     if (close) closeAfterFlush(c);
     return !close;
   };
 
   const finishExchange = (c: Conn, keepAlive: boolean) => {
+    if (c.ex !== null) end(c, "complete");
     c.head = undefined;
     c.body = undefined;
     c.abort = undefined;
@@ -141,6 +295,8 @@ export function startHttpServer(opts: { hostname: string; port: number; app: Htt
       return;
     }
     c.phase = "head";
+    c.headTimed = false;
+    c.deadline = performance.now() + idleTimeoutMs;
     if (c.paused) {
       c.paused = false;
       c.socket.resume();
@@ -153,6 +309,13 @@ export function startHttpServer(opts: { hostname: string; port: number; app: Htt
     return c.drained.promise;
   };
 
+  /**
+   * May the connection carry another request after this response? Not when the client asked
+   * to close, the server is stopping, or the request body was not read to its end (the app
+   * answered while it streamed): the unread rest must never be parsed as a next request.
+   */
+  const reusable = (c: Conn, head: IncomingHead) => head.keepAlive && !stopping && c.bodyIn === undefined;
+
   const writeResponse = (c: Conn, head: IncomingHead, resp: OutgoingResponse) => {
     const noBody = resp.status < 200 || resp.status === 204 || resp.status === 304;
     const source = resp.body === null || resp.body instanceof Uint8Array ? null : resp.body;
@@ -160,15 +323,15 @@ export function startHttpServer(opts: { hostname: string; port: number; app: Htt
     const chunked = head.version === "HTTP/1.1";
     if (noBody || !source) {
       source?.cancel();
-      const keepAlive = head.keepAlive && !stopping;
+      const keepAlive = reusable(c, head);
       const framing = noBody ? ({ kind: "none" } as const) : ({ kind: "length", length: bytes.byteLength } as const);
       const headBytes = encodeResponseHead(resp.status, resp.headers, framing, !keepAlive);
-      if (noBody || bytes.byteLength === 0) c.queue.write(headBytes);
+      if (noBody || bytes.byteLength === 0) send(c, headBytes);
       else {
         const one = new Uint8Array(headBytes.byteLength + bytes.byteLength);
         one.set(headBytes);
         one.set(bytes, headBytes.byteLength);
-        c.queue.write(one);
+        send(c, one);
       }
       finishExchange(c, keepAlive);
       return;
@@ -176,21 +339,22 @@ export function startHttpServer(opts: { hostname: string; port: number; app: Htt
     if (resp.bodyLength !== undefined) {
       // The upstream gave the length: relay with content-length framing, raw bytes, the first
       // ones copied behind the head (nginx does the same; no chunk framing to build).
-      const keepAlive = head.keepAlive && !stopping;
+      const keepAlive = reusable(c, head);
       const spare = Math.min(resp.bodyLength, HEAD_ROOM_MAX);
       const buf = encodeResponseHead(resp.status, resp.headers, { kind: "length", length: resp.bodyLength }, !keepAlive, spare);
       pipeBody(c.sink, buf, source, false, (outcome) => afterPipe(c, outcome, keepAlive), buf.byteLength - spare);
       return;
     }
     // HTTP/1.0 clients cannot parse chunked framing: their streamed bodies end with the connection.
-    const keepAlive = head.keepAlive && !stopping && chunked;
+    const keepAlive = reusable(c, head) && chunked;
     const headBytes = encodeResponseHead(resp.status, resp.headers, chunked ? { kind: "chunked" } : { kind: "close" }, !keepAlive);
     pipeBody(c.sink, headBytes, source, chunked, (outcome) => afterPipe(c, outcome, keepAlive));
   };
 
   const afterPipe = (c: Conn, outcome: PipeOutcome, keepAlive: boolean) => {
     if (outcome === "complete") finishExchange(c, keepAlive);
-    else if (outcome !== "client-closed" && c.phase !== "closed") {
+    else if (c.ex !== null) end(c, outcome === "client-closed" ? "client_closed" : "upstream_failed");
+    if (outcome !== "complete" && outcome !== "client-closed" && c.phase !== "closed") {
       // Upstream body failed mid-stream: the only honest signal left is to end the connection
       // without the terminating chunk (or short of the content-length), so the client sees an
       // incomplete message.
@@ -212,6 +376,7 @@ export function startHttpServer(opts: { hostname: string; port: number; app: Htt
       readonly bodyBytes: Uint8Array,
       readonly bodyStart: number,
       readonly bodyEnd: number,
+      readonly bodyStream: ReadableStream<Uint8Array> | null,
     ) {
       super();
     }
@@ -229,6 +394,11 @@ export function startHttpServer(opts: { hostname: string; port: number; app: Htt
       if (this.answered) return;
       this.answered = true;
       const c = this.c;
+      const ex = c.ex;
+      if (ex !== null) {
+        ex.status = resp.status;
+        if (resp.fromUpstream) ex.ttfb = performance.now() - ex.dispatched;
+      }
       if (c.phase === "closed") {
         if (resp.body !== null && !(resp.body instanceof Uint8Array)) resp.body.cancel();
         return;
@@ -242,10 +412,17 @@ export function startHttpServer(opts: { hostname: string; port: number; app: Htt
     }
   }
 
-  const dispatch = (c: Conn, head: IncomingHead, body: Uint8Array, start = 0, end = body.length) => {
+  const dispatch = (c: Conn, head: IncomingHead, body: Uint8Array, start = 0, end = body.length, stream: ReadableStream<Uint8Array> | null = null) => {
     c.head = head;
-    c.phase = "busy";
-    const call = (c.abort = new Call(c, head, body, start, end));
+    if (stream === null) {
+      c.phase = "busy";
+      c.deadline = Infinity;
+    }
+    if (c.ex !== null) {
+      c.ex.bytesIn += end - start;
+      c.ex.dispatched = performance.now();
+    }
+    const call = (c.abort = new Call(c, head, body, start, end, stream));
     try {
       app.handle(call);
     } catch (e) {
@@ -268,13 +445,90 @@ export function startHttpServer(opts: { hostname: string; port: number; app: Htt
     if (head.expectContinue || framing.kind === "chunked") return false;
     const length = framing.kind === "length" ? framing.length : 0;
     const end = r.headLength + length;
-    if (end > data.byteLength || app.route(head).kind !== "handle") return false;
+    if (end > data.byteLength || length > maxBufferedBody || app.route(head).kind !== "handle") return false;
     // Bytes after this request (pipelining) wait in the connection buffer.
     if (end < data.byteLength) append(c, data.subarray(end));
+    begin(c, head, r.headLength);
     // The body stays a range of the socket chunk: no view is made of it.
     if (length === 0) dispatch(c, head, EMPTY);
     else dispatch(c, head, data, r.headLength, end);
     return true;
+  };
+
+  /**
+   * A body too large to buffer (or chunked): the app gets the request now, with the body as a
+   * stream fed by the socket (SPEC §1.5); the socket is paused while the stream is full.
+   */
+  const startStream = (c: Conn, head: IncomingHead) => {
+    const bodyIn = new RequestBodyStream(head.framing, {
+      maxBytes: maxBodyBytes,
+      highWaterMark: streamHighWaterMark,
+      onPull: () => {
+        if (c.bodyIn !== bodyIn || !c.paused || c.phase === "closed") return;
+        c.paused = false;
+        c.deadline = performance.now() + idleTimeoutMs;
+        c.socket.resume();
+      },
+    });
+    c.bodyIn = bodyIn;
+    c.phase = "stream";
+    dispatch(c, head, EMPTY, 0, 0, bodyIn.stream);
+  };
+
+  /** Feed body bytes to the streamed body; `buffered`: `data` is the connection buffer. */
+  const feedStream = (c: Conn, data: Uint8Array, buffered: boolean) => {
+    const bodyIn = c.bodyIn!;
+    const r = bodyIn.feed(data, buffered);
+    if (c.ex !== null) c.ex.bytesIn += r.kind === "more" ? data.byteLength : r.kind === "done" ? r.consumed : 0;
+    if (r.kind === "more") {
+      if (buffered) c.len = 0;
+      if (bodyIn.full) {
+        // Backpressure from the upstream: not the client's fault, so no idle bound meanwhile.
+        c.paused = true;
+        c.deadline = Infinity;
+        c.socket.pause();
+      } else c.deadline = performance.now() + idleTimeoutMs;
+      return;
+    }
+    c.bodyIn = undefined;
+    if (r.kind === "error") {
+      // The connection cannot continue after a bad or oversized body; the app's request fails
+      // (its body stream errored) and the client gets this status unless it was answered.
+      c.head!.keepAlive = false;
+      if (buffered) c.len = 0;
+      if (c.phase === "stream") c.phase = "busy";
+      c.abort?.respond({ status: r.status, headers: [], body: null });
+      return;
+    }
+    if (buffered) consume(c, r.consumed);
+    else if (r.consumed < data.byteLength) append(c, data.subarray(r.consumed));
+    if (c.phase === "stream") {
+      c.phase = "busy";
+      c.deadline = Infinity;
+    }
+  };
+
+  /**
+   * A bound expired (SPEC-network §12): a head not complete in time gets 408, an idle
+   * connection is closed, a stalled body ends its connection, a closing one is cut.
+   */
+  const expire = (c: Conn) => {
+    switch (c.phase) {
+      case "head":
+        if (c.len > 0 || c.headTimed) respondEmpty(c, 408, false);
+        else closeAfterFlush(c);
+        return;
+      case "body":
+        respondEmpty(c, 408, false);
+        return;
+      case "stream":
+        c.bodyIn?.fail(new Error("request body timeout"));
+        c.socket.terminate();
+        return;
+      case "discard":
+        c.socket.terminate();
+        return;
+    }
   };
 
   /** Run the connection state machine over the buffered bytes. */
@@ -285,12 +539,20 @@ export function startHttpServer(opts: { hostname: string; port: number; app: Htt
         const r = parseRequestHeadRaw(c.buf.subarray(0, c.len), HEAD_LIMITS, c.scanFrom);
         if (r.kind === "incomplete") {
           c.scanFrom = r.resumeAt;
+          if (!c.headTimed) {
+            // The head timeout runs from the first byte of the head (SPEC-network §12).
+            c.headTimed = true;
+            c.deadline = performance.now() + headTimeoutMs;
+          }
           return;
         }
+        c.headTimed = false;
         if (r.kind === "error") {
+          begin(c, null, c.len);
           respondEmpty(c, r.status, false);
           return;
         }
+        begin(c, r.head, r.headLength);
         // The field ranges must outlive the connection buffer, which is reused: keep a copy.
         r.head.bytes = c.buf.slice(0, r.headLength);
         consume(c, r.headLength);
@@ -309,7 +571,7 @@ export function startHttpServer(opts: { hostname: string; port: number; app: Htt
           continue;
         }
         c.head = head;
-        if (head.framing.kind === "length" && head.framing.length > MAX_BODY_BYTES) {
+        if (head.framing.kind === "length" && head.framing.length > maxBodyBytes) {
           respondEmpty(c, 413, false);
           return;
         }
@@ -317,10 +579,16 @@ export function startHttpServer(opts: { hostname: string; port: number; app: Htt
           dispatch(c, head, EMPTY);
           return;
         }
-        if (head.expectContinue) c.queue.write(CONTINUE);
-        c.phase = "body";
-        c.body = new BodyCollector(head.framing);
-        continue;
+        if (head.expectContinue) send(c, CONTINUE);
+        c.deadline = performance.now() + idleTimeoutMs;
+        if (head.framing.kind === "length" && head.framing.length <= maxBufferedBody) {
+          c.phase = "body";
+          c.body = new BodyCollector(head.framing, maxBodyBytes);
+          continue;
+        }
+        startStream(c, head);
+        if (c.len > 0) feedStream(c, c.buf.subarray(0, c.len), true);
+        return;
       }
       // body phase
       if (c.len === 0) return;
@@ -345,9 +613,18 @@ export function startHttpServer(opts: { hostname: string; port: number; app: Htt
     socket: {
       binaryType: "uint8array",
       open(socket) {
+        if (!cap.admit()) {
+          // Over max_connections: closed at once, before any state is made for it.
+          socket.data = undefined as unknown as Conn;
+          socket.terminate();
+          return;
+        }
         socket.setNoDelay(true);
         const c = {
           socket,
+          deadline: performance.now() + idleTimeoutMs,
+          headTimed: false,
+          admitted: true,
           buf: new Uint8Array(4096),
           len: 0,
           scanFrom: 0,
@@ -359,8 +636,11 @@ export function startHttpServer(opts: { hostname: string; port: number; app: Htt
           c.drained = undefined;
           d?.resolve();
         });
+        c.out = 0;
+        c.ex = null;
+        c.client = access === null ? "" : `${socket.remoteAddress}:${socket.remotePort}`;
         c.sink = {
-          write: (b) => void c.queue.write(b),
+          write: (b) => send(c, b),
           get backlog() {
             return c.queue.size;
           },
@@ -374,11 +654,22 @@ export function startHttpServer(opts: { hostname: string; port: number; app: Htt
       },
       data(socket, data) {
         const c = socket.data;
-        if (c.phase === "discard" || c.phase === "closed") return;
+        if (!c || c.phase === "discard" || c.phase === "closed") return;
+        if (c.phase === "stream") {
+          feedStream(c, data, false);
+          if ((c.phase as Conn["phase"]) === "busy" && c.len > MAX_PIPELINED && !c.paused) {
+            c.paused = true;
+            socket.pause();
+          }
+          return;
+        }
         if (c.phase === "body" && c.len === 0) {
           // Fast path: body bytes go straight to the body collector, not via the connection buffer.
           const r = c.body!.feed(data);
-          if (r.kind === "more") return;
+          if (r.kind === "more") {
+            c.deadline = performance.now() + idleTimeoutMs;
+            return;
+          }
           if (r.kind === "error") {
             respondEmpty(c, r.status, false);
             return;
@@ -401,15 +692,17 @@ export function startHttpServer(opts: { hostname: string; port: number; app: Htt
       drain(socket) {
         socket.data.queue.drain();
       },
-      timeout(socket) {
-        // Only armed for connections we are closing (closeAfterFlush); streams have no timeout.
-        socket.terminate();
-      },
       close(socket) {
         const c = socket.data;
         if (!c) return;
+        if (c.admitted) {
+          c.admitted = false;
+          cap.release();
+        }
+        c.bodyIn?.fail(new Error("client closed the connection"));
         c.phase = "closed";
         c.queue.discard();
+        if (c.ex !== null) end(c, "client_closed");
         c.abort?.abort();
         const d = c.drained;
         c.drained = undefined;
@@ -423,11 +716,22 @@ export function startHttpServer(opts: { hostname: string; port: number; app: Htt
     },
   });
 
+  const sweep = startDeadlineSweep({
+    items: conns,
+    tickMs: sweepTickMs(headTimeoutMs, idleTimeoutMs),
+    expire,
+    onFault: (err) => app.onError?.(err instanceof Error ? err.message : String(err)),
+  });
+
   return {
     port: listener.port,
+    get refused() {
+      return cap.refused;
+    },
     async stop(graceMs = 10_000) {
       if (!stopping) {
         stopping = true;
+        sweep.stop();
         allClosed = Promise.withResolvers<void>();
         listener.stop(false);
         for (const c of conns) {

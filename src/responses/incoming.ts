@@ -1,7 +1,8 @@
 /**
  * The request side of the responses proxy's listener: the bounds it gives the shared strict
- * parser and chunked decoder (src/http1/server-request-head.ts, chunked-decoder.ts), the
- * head flags routing needs, and the bounded body buffer (SPEC §1.5: bodies are buffered).
+ * parser and chunked decoder (src/http1/server-request-head.ts, server-request-body.ts), the
+ * head flags routing needs, and the body buffer for small bodies (up to 1 MiB with a
+ * content-length; larger and chunked bodies stream, request-stream.ts, SPEC §1.5).
  */
 import { createRequestBodyDecoder, type RequestBodyDecoder, type ChunkedLimits } from "../http1/server-request-body.ts";
 import { fieldStrings, type BodyFraming, type HeadLimits, type RawRequestHead } from "../http1/server-request-head.ts";

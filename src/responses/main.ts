@@ -11,7 +11,10 @@ import { loadLibc, type Libc } from "../hardening/libc.ts";
 import { parseCli, parseUpstreamUrl } from "./cli.ts";
 import { createDumper, ensureDumpDir } from "./dump.ts";
 import { readLockedKey } from "./locked-key.ts";
-import { startResponsesProxy } from "./server.ts";
+import { accessLogger, startResponsesProxy } from "./server.ts";
+import { batchedStderr, createLogger } from "../log.ts";
+import { raiseDescriptorLimit } from "../hardening/fd-limit.ts";
+import { DEFAULT_MAX_CONNECTIONS, effectiveMaxConnections } from "../net/connection-cap.ts";
 import { EXCHANGE_CHILD_ENV } from "./oidc/child-protocol.ts";
 import { runExchangeChild } from "./oidc/exchange-child.ts";
 import { prepareWorkloadIdentity, startWorkloadIdentity, type PreparedWorkloadIdentity } from "./oidc/start.ts";
@@ -52,7 +55,10 @@ async function main(): Promise<void> {
   const upstream = parseUpstreamUrl(args.upstreamUrl);
   if (typeof upstream === "string") fatal(upstream);
 
-  const logError = (line: string) => process.stderr.write(line + "\n");
+  // One sink for every line after this point, so they keep their order.
+  const sink = batchedStderr();
+  const log = createLogger({ format: args.logFormat, level: args.logLevel, sink });
+  const logError = (line: string) => log.error(line);
   let dumper = null;
   if (args.dumpDir !== undefined) {
     try {
@@ -94,8 +100,12 @@ async function main(): Promise<void> {
   process.on("SIGTERM", onSignal);
   process.on("SIGINT", onSignal);
 
+  // SPEC-network §12 (which applies here): the soft descriptor limit is raised to the hard one,
+  // and the connection cap stays below it.
+  const fdLimit = raiseDescriptorLimit(logError);
   try {
     server = startResponsesProxy({
+      bounds: { maxConnections: effectiveMaxConnections(DEFAULT_MAX_CONNECTIONS, fdLimit) },
       port: args.port,
       httpShutdown: args.httpShutdown,
       upstream,
@@ -104,9 +114,13 @@ async function main(): Promise<void> {
       client,
       dumper,
       logError,
+      onAccess: accessLogger(log) ?? undefined,
       onShutdown: () => setImmediate(() => process.exit(0)),
     });
   } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "EADDRINUSE") {
+      fatal(`binding 127.0.0.1:${args.port}: address already in use; set by --port (choose another port, or 0 for an ephemeral one)`);
+    }
     fatal(`binding 127.0.0.1:${args.port}: ${e instanceof Error ? e.message : String(e)}`);
   }
 
@@ -118,7 +132,12 @@ async function main(): Promise<void> {
       fatal(`writing --server-info ${args.serverInfo}: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
-  process.stderr.write(`responses-api-proxy listening on 127.0.0.1:${server.port}\n`);
+  // The reference's readiness line, byte-exact in text format (SPEC §1.1: scripts wait for it);
+  // a JSON log stream gets it as a JSON line like every other line.
+  const listening = `responses-api-proxy listening on 127.0.0.1:${server.port}`;
+  // Always written, whatever --log-level says: whoever started the proxy waits for it.
+  if (args.logFormat === "json") createLogger({ format: "json", sink }).info(listening);
+  else sink(listening);
 }
 
 /**

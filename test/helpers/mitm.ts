@@ -11,7 +11,7 @@ import { join } from "node:path";
 import type { ConnState, MitmEngine } from "../../src/network/types.ts";
 import { createHttp1Client } from "../../src/http1/client.ts";
 import { loadOrCreateCa, type Ca } from "../../src/network/mitm/ca.ts";
-import { createMitmEngine, type MitmEngineHandle } from "../../src/network/mitm/engine.ts";
+import { createMitmEngine, type MitmEngineHandle, type MitmEngineOptions } from "../../src/network/mitm/engine.ts";
 import { createTestContext } from "./network.ts";
 import { tempDir as makeTempDir } from "./temp.ts";
 
@@ -90,7 +90,11 @@ export interface MitmSetup {
  * upstream client trusts `originCertPem` (the fake origin's self-signed certificate).
  * Call `engine.stop()` in afterAll.
  */
-export async function startMitmContext(originCertPem: string, mitm: { inspect?: boolean } = {}): Promise<MitmSetup> {
+export async function startMitmContext(
+  originCertPem: string,
+  mitm: { inspect?: boolean } = {},
+  engineOpts: Omit<MitmEngineOptions, "client"> = {},
+): Promise<MitmSetup> {
   const t = createTestContext({
     mode: "limited",
     policy: { allowedDomains: ["allowed.test"], allowLocalBinding: true },
@@ -98,7 +102,7 @@ export async function startMitmContext(originCertPem: string, mitm: { inspect?: 
   });
   const cfg = t.ctx.config();
   const ca = await loadOrCreateCa(cfg.mitm.caCertPath, cfg.mitm.caKeyPath, { create: true });
-  const engine = createMitmEngine(t.ctx, ca, { client: createHttp1Client({ extraCa: [originCertPem], proxyEnv: null }) });
+  const engine = createMitmEngine(t.ctx, ca, { client: createHttp1Client({ extraCa: [originCertPem], proxyEnv: null }), ...engineOpts });
   await engine.ready;
   t.ctx.setMitm(engine);
   return { t, ca, engine };

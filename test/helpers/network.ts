@@ -41,6 +41,7 @@ export function testConfig(over: DeepPartial<RuntimeConfig> = {}): RuntimeConfig
     allowUpstreamProxy: false,
     dangerouslyAllowNonLoopbackProxy: false,
     dangerouslyAllowNonLoopbackAdmin: false,
+    maxConnections: 8192,
     policy: { allowedDomains: [], deniedDomains: [], allowLocalBinding: false, allowUnixSockets: [] },
     mitm: {
       enabled: false,
@@ -48,6 +49,7 @@ export function testConfig(over: DeepPartial<RuntimeConfig> = {}): RuntimeConfig
       maxBodyBytes: 4096,
       caCertPath: join(dir, "network_proxy/mitm/ca.pem"),
       caKeyPath: join(dir, "network_proxy/mitm/ca.key"),
+      hooks: [],
       caMode: "file",
     },
     adminTokenFile: null,
@@ -92,9 +94,11 @@ export function mapResolver(
 /** A logger that keeps every line (text or JSON) in `lines`, and optionally echoes to stderr. */
 export function captureLogger(format: LogFormat = "text", echo = !!process.env.TEST_LOG): { log: Logger; lines: string[] } {
   const lines: string[] = [];
+  // No timestamps: tests compare whole lines (test/log.test.ts pins the timestamp format).
   const log = createLogger({
     format,
     level: "debug",
+    now: null,
     sink: (line) => {
       lines.push(line);
       if (echo) process.stderr.write(line + "\n");
@@ -295,10 +299,15 @@ export interface ProxyChild {
  * Run the real entry (`src/network/main.ts`) with `args` in a child: HOME and CODEX_HOME set to
  * `home`, a minimal environment (no proxy variables), stderr collected as it arrives.
  */
-export function spawnNetworkProxy(args: string[], home: string, stdout: "pipe" | "ignore" = "ignore"): ProxyChild {
+export function spawnNetworkProxy(
+  args: string[],
+  home: string,
+  stdout: "pipe" | "ignore" = "ignore",
+  env: Record<string, string> = {},
+): ProxyChild {
   const root = join(import.meta.dir, "../..");
   const proc = Bun.spawn([join(root, "node_modules/.bin/bun"), join(root, "src/network/main.ts"), ...args], {
-    env: childEnv({ HOME: home, CODEX_HOME: home }),
+    env: childEnv({ HOME: home, CODEX_HOME: home, ...env }),
     stdout,
     stderr: "pipe",
   });

@@ -82,14 +82,15 @@ export async function startProxyChild(
   await proc.stdin.end();
   const stderr = new LineWaiter(proc.stderr);
   const m = await Promise.race([
-    stderr.wait(/^responses-api-proxy listening on 127\.0\.0\.1:(\d+)$/),
+    // Text format: the reference's exact line; --log-format json: the same text as a JSON line's msg.
+    stderr.wait(/^(?:responses-api-proxy listening on 127\.0\.0\.1:(\d+)|\{.*"msg":"responses-api-proxy listening on 127\.0\.0\.1:(\d+)".*\})$/),
     proc.exited.then(async () => {
       await stderr.ended;
       return null;
     }),
   ]);
   if (!m) throw new Error(`proxy exited (${proc.exitCode}) before listening:\n${stderr.text}`);
-  const port = Number(m[1]);
+  const port = Number(m[1] ?? m[2]);
   return {
     proc,
     port,

@@ -89,6 +89,27 @@ describe("request bytes", () => {
     expect(Buffer.from(secret).toString()).toBe("Bearer sk-proj-TESTKEY_0123456789");
   });
 
+  test("secretHeaders (MITM hook credentials): prefix + locked bytes in the head, client fields of those names dropped, head zeroed", async () => {
+    using server = startRawServer(respondEach(() => "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"));
+    const token = enc.encode("ghp-hook-token-1");
+    zeroed.length = 0;
+    const res = await client.request({
+      url: url(server.port, "/repos/acme/x"),
+      method: "GET",
+      headers: [hostHdr(server.port), ["Authorization", "Bearer agent"], ["x-npm", "mine"]],
+      secretHeaders: [
+        { name: "authorization", prefix: "Bearer ", value: token },
+        { name: "x-npm", value: enc.encode("npm-tok") },
+      ],
+    });
+    expect(await bodyText(res.body)).toBe("ok");
+    const expectedHead = `GET /repos/acme/x HTTP/1.1\r\nhost: 127.0.0.1:${server.port}\r\nauthorization: Bearer ghp-hook-token-1\r\nx-npm: npm-tok\r\n\r\n`;
+    expect(await (await server.conn(0)).waitForText("npm-tok\r\n\r\n")).toBe(expectedHead);
+    expect(zeroed.length).toBe(1);
+    expect(zeroed[0]!.every((b) => b === 0)).toBe(true);
+    expect(Buffer.from(token).toString()).toBe("ghp-hook-token-1");
+  });
+
   test("a byte body larger than INLINE_BODY_MAX is written after the head, which alone is zeroed", async () => {
     using server = startRawServer(respondEach(() => "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"));
     const body = new Uint8Array(INLINE_BODY_MAX + 1).fill(0x62);

@@ -5,6 +5,28 @@ const enc = new TextEncoder();
 const text = (b: Uint8Array) => Buffer.from(b).toString("latin1");
 
 describe("buildRequestHead", () => {
+  test("secretHeaders: every field written as name, prefix, bytes; client fields of those names dropped (raw ones too)", () => {
+    const raw = enc.encode("Authorization: Bearer client\r\nX-Npm-Token: mine\r\nAccept: */*\r\n");
+    const fields = [0, 13, 15, 28, 30, 41, 43, 47, 49, 55, 57, 60];
+    const head = buildRequestHead({
+      method: "GET",
+      target: "/x",
+      headers: [["host", "h.test"], ["AUTHORIZATION", "Basic dup"]],
+      rawFields: { bytes: raw, fields },
+      secretHeaders: [
+        { name: "authorization", prefix: "Bearer ", value: enc.encode("tok-1") },
+        { name: "x-npm-token", value: enc.encode("tok-2") },
+      ],
+      framing: { kind: "none" },
+    });
+    expect(text(head)).toBe(
+      "GET /x HTTP/1.1\r\nhost: h.test\r\naccept: */*\r\nauthorization: Bearer tok-1\r\nx-npm-token: tok-2\r\n\r\n",
+    );
+    expect(() =>
+      buildRequestHead({ method: "GET", target: "/", headers: [], secretHeaders: [{ name: "x", prefix: "a\r\n", value: enc.encode("v") }], framing: { kind: "none" } }),
+    ).toThrow('invalid byte in value of request header "x"');
+  });
+
   test("writes request line, caller fields, secret, framing and the empty line exactly", () => {
     const head = buildRequestHead({
       method: "POST",

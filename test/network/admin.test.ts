@@ -144,7 +144,7 @@ describe("admin endpoints", () => {
     expect(await rig.ctx.evaluate(allowedReq)).toMatchObject({ action: "deny", reason: "method_not_allowed" });
   });
 
-  test("POST /mode errors: 413, 400 missing body, 400 invalid json", async () => {
+  test("POST /mode errors: 413, 400 missing body, 400 invalid json, 400 naming the accepted modes", async () => {
     await expectText(await post(rig.url("/mode"), "x".repeat(8 * 1024 + 1)), 413, "body too large");
     // Without Content-Length (chunked): the limit still holds.
     const stream = new ReadableStream({
@@ -156,8 +156,11 @@ describe("admin endpoints", () => {
     await expectText(await post(rig.url("/mode"), stream), 413, "body too large");
     await expectText(await post(rig.url("/mode")), 400, "missing body");
     await expectText(await post(rig.url("/mode"), ""), 400, "missing body");
-    for (const bad of ["{", "null", "[]", '{"mode":"LIMITED"}', '{"mode":"readonly"}', '{"mode":1}', "{}", "\xff"]) {
+    for (const bad of ["{", "\xff", "mode=full"]) {
       await expectText(await post(rig.url("/mode"), bad), 400, "invalid json");
+    }
+    for (const bad of ['{"mode":"FULL"}', '{"mode":"LIMITED"}', '{"mode":"readonly"}', '{"mode":1}', "{}", "null", "[]"]) {
+      await expectText(await post(rig.url("/mode"), bad), 400, 'mode must be "limited" or "full"');
     }
     expect(rig.ctx.config().mode).toBe("full");
     // Exactly 8 KiB is accepted (whitespace-padded JSON).
@@ -190,6 +193,18 @@ describe("admin endpoints", () => {
     await expectText(await post(rig.url("/mode"), '{"mode":"full"}', { origin: "https://evil.example" }), 403, "forbidden");
     await expectText(await get(rig.url("/config"), { host: "rebind.evil.example" }), 403, "forbidden");
     await expectText(await get(rig.url("/health"), { host: `localhost:${rig.admin.port}` }), 200, "ok");
+  });
+
+  test("a cross-site <img src=/blocked> (Sec-Fetch-Site, no Origin) cannot drain the block log (issue 8 row 9)", async () => {
+    rig.ctx.recorder.drain();
+    await rig.ctx.evaluate({ protocol: "http", host: "img.test", port: 80, method: "GET", client: null });
+    const img = { "sec-fetch-site": "cross-site", "sec-fetch-mode": "no-cors", "sec-fetch-dest": "image" };
+    await expectText(await get(rig.url("/blocked"), img), 403, "forbidden");
+    await expectText(await get(rig.url("/metrics"), { "sec-fetch-site": "same-site" }), 403, "forbidden");
+    // The entry is still there for the operator; a typed URL (Sec-Fetch-Site: none) is no attack.
+    const r = await get(rig.url("/blocked"), { "sec-fetch-site": "none" });
+    expect(r.status).toBe(200);
+    expect(((await r.json()) as { blocked: Array<{ host: string }> }).blocked.map((b) => b.host)).toEqual(["img.test"]);
   });
 });
 

@@ -38,6 +38,7 @@ const DEFAULTS: RuntimeConfig = {
   allowUpstreamProxy: false,
   dangerouslyAllowNonLoopbackProxy: false,
   dangerouslyAllowNonLoopbackAdmin: false,
+  maxConnections: 8192,
   policy: { allowedDomains: [], deniedDomains: [], allowLocalBinding: false, allowUnixSockets: [] },
   mitm: {
     enabled: false,
@@ -45,6 +46,7 @@ const DEFAULTS: RuntimeConfig = {
     maxBodyBytes: 4096,
     caCertPath: "/etc/codex/network_proxy/mitm/ca.pem",
     caKeyPath: "/etc/codex/network_proxy/mitm/ca.key",
+    hooks: [],
     caMode: "file",
   },
   adminTokenFile: null,
@@ -71,6 +73,7 @@ dangerously_allow_non_loopback_proxy = true
 dangerously_allow_non_loopback_admin = true
 mode = "limited"
 admin_token_file = "secrets/admin.token"
+max_connections = 100
 [network_proxy.policy]
 allowed_domains = ["*.openai.com", "**.github.com"]
 denied_domains = ["evil.example"]
@@ -94,13 +97,14 @@ ca_key_path = "rel/ca.key"
       allowUpstreamProxy: true,
       dangerouslyAllowNonLoopbackProxy: true,
       dangerouslyAllowNonLoopbackAdmin: true,
+      maxConnections: 100,
       policy: {
         allowedDomains: ["*.openai.com", "**.github.com"],
         deniedDomains: ["evil.example"],
         allowLocalBinding: true,
         allowUnixSockets: ["/tmp/example.sock"],
       },
-      mitm: { enabled: true, inspect: true, maxBodyBytes: 10, caCertPath: "/abs/ca.pem", caKeyPath: "/etc/codex/rel/ca.key", caMode: "file" },
+      mitm: { enabled: true, inspect: true, maxBodyBytes: 10, caCertPath: "/abs/ca.pem", caKeyPath: "/etc/codex/rel/ca.key", caMode: "file", hooks: [] },
       adminTokenFile: "/etc/codex/secrets/admin.token",
     });
   });
@@ -241,6 +245,7 @@ describe("configToJson", () => {
         allow_upstream_proxy: false,
         dangerously_allow_non_loopback_proxy: false,
         dangerously_allow_non_loopback_admin: false,
+        max_connections: 8192,
         mode: "limited",
         policy: { allowed_domains: [], denied_domains: [], allow_local_binding: false, allow_unix_sockets: [] },
         mitm: {
@@ -249,6 +254,7 @@ describe("configToJson", () => {
           max_body_bytes: 4096,
           ca_cert_path: "/etc/codex/network_proxy/mitm/ca.pem",
           ca_key_path: "/etc/codex/network_proxy/mitm/ca.key",
+          hooks: [],
           ca_mode: "file",
         },
         admin_token_file: null,
@@ -278,3 +284,28 @@ function toToml(table: Record<string, unknown>): string {
   }
   return ["[network_proxy]", ...scalars, ...subs].join("\n") + "\n";
 }
+
+describe("required files and warnings (issue 13)", () => {
+  test("required: a missing file is an error, not the defaults (--config, reloads)", async () => {
+    const file = join(dir, "nope", "config.toml");
+    expect(await loadConfig(file, {}, undefined, { required: true }).catch((e) => e)).toEqual(new ConfigError(`${file}: config file not found`));
+  });
+
+  test("warn: only for a file that was read and has no [network_proxy] table", async () => {
+    const warnings: string[] = [];
+    const warn = (m: string) => warnings.push(m);
+    const file = join(dir, "other-tables.toml");
+    writeFileSync(file, 'model = "o3"\n');
+    await loadConfig(file, {}, warn);
+    await loadConfig(join(dir, "absent.toml"), {}, warn);
+    parseConfig("[network_proxy]\n", FILE, {}, warn);
+    expect(warnings).toEqual([`${file} has no [network_proxy] table; the defaults apply`]);
+  });
+
+  test("a near-miss table is an error even next to [network_proxy]", () => {
+    expect(errorOf('[network_proxy]\nmode = "full"\n[network_proxy_]\nx = 1\n')).toBe(
+      `${FILE}: network_proxy_: table [network_proxy_] is not read: did you mean [network_proxy]?`,
+    );
+    expect(errorOf('[network]\nx = 1\n[proxy]\ny = 2\n[model_providers.proxy]\nbase_url = "x"\n')).toBeNull();
+  });
+});

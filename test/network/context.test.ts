@@ -54,6 +54,10 @@ describe("metrics", () => {
     m.reload(true);
     m.reload(false);
     m.reload(false);
+    m.connectionRefused();
+    m.hook("github-read", 1);
+    m.hook("github-read", 1);
+    m.hook("hooks[1]", 0);
     const p = parseProm(m.render());
     expect(Object.fromEntries(p)).toEqual({
       'codex_network_proxy_requests_total{protocol="http",decision="deny",reason="not_allowed"}': 2,
@@ -64,6 +68,11 @@ describe("metrics", () => {
       codex_network_proxy_mitm_certs_issued_total: 1,
       'codex_network_proxy_config_reloads_total{result="ok"}': 1,
       'codex_network_proxy_config_reloads_total{result="error"}': 2,
+      codex_network_proxy_connections_refused_total: 1,
+      'codex_network_proxy_hook_requests_total{hook="github-read"}': 2,
+      'codex_network_proxy_hook_requests_total{hook="hooks[1]"}': 1,
+      'codex_network_proxy_hook_injected_headers_total{hook="github-read"}': 2,
+      'codex_network_proxy_hook_injected_headers_total{hook="hooks[1]"}': 0,
     });
   });
 

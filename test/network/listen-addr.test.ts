@@ -41,7 +41,7 @@ describe("parseListenAddress (SPEC-network §2)", () => {
 describe("clampListenAddress", () => {
   function run(addr: { host: string; port: number }, allowNonLoopback: boolean, forceLoopback: boolean, what: string) {
     const lines: string[] = [];
-    const log = createLogger({ sink: (l) => lines.push(l) });
+    const log = createLogger({ sink: (l) => lines.push(l), now: null });
     return { out: clampListenAddress(addr, { allowNonLoopback, forceLoopback, what }, log), lines };
   }
 

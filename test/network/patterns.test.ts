@@ -63,12 +63,50 @@ const table: Array<[string[], string, string | null]> = [
 
 describe("compilePatterns (SPEC-network §3.2)", () => {
   test.each(table)("%p vs %p → %p", (patterns, host, want) => {
-    expect(compilePatterns(patterns, "allowed").matches(normalizeHost(host))).toBe(want);
+    expect(compilePatterns(patterns, "allowed").matches(normalizeHost(host), 443)).toBe(want);
+  });
+
+  /** [patterns, host, port, the pattern expected to match or null] (beyond: `host:port`). */
+  const ports: Array<[string[], string, number, string | null]> = [
+    [["example.com:443"], "example.com", 443, "example.com:443"],
+    [["example.com:443"], "example.com", 8443, null],
+    [["example.com"], "example.com", 8443, "example.com"],
+    [["*.example.com:8443"], "api.example.com", 8443, "*.example.com:8443"],
+    [["*.example.com:8443"], "api.example.com", 443, null],
+    [["**.example.com:22"], "example.com", 22, "**.example.com:22"],
+    [["region*.x.com:443"], "region1.x.com", 443, "region*.x.com:443"],
+    [["region*.x.com:443"], "region1.x.com", 80, null],
+    [["[::1]:8080"], "::1", 8080, "[::1]:8080"],
+    [["[::1]:8080"], "::1", 8081, null],
+    [["[2001:db8::1]"], "2001:db8::1", 1, "[2001:db8::1]"],
+    [["2001:db8::1"], "2001:db8::1", 1, "2001:db8::1"],
+    [["*:443"], "anything.test", 443, "*:443"],
+    [["*:443"], "anything.test", 80, null],
+    [["a.com:443", "a.com:8443"], "a.com", 8443, "a.com:8443"],
+    [["a.com:443", "a.com"], "a.com", 443, "a.com"],
+    [["127.0.0.1:8080"], "127.0.0.1", 8080, "127.0.0.1:8080"],
+  ];
+  test.each(ports)("%p vs %p port %p → %p", (patterns, host, port, want) => {
+    expect(compilePatterns(patterns, "allowed").matches(normalizeHost(host), port)).toBe(want);
+  });
+
+  test("exact() honours the port of a port-scoped entry", () => {
+    const m = compilePatterns(["127.0.0.1:8080", "[::1]:9000"], "allowed");
+    expect([m.exact("127.0.0.1", 8080), m.exact("127.0.0.1", 80), m.exact("::1", 9000), m.exact("::1", 9001)]).toEqual([
+      "127.0.0.1:8080",
+      null,
+      "[::1]:9000",
+      null,
+    ]);
+  });
+
+  test.each(["a.com:0", "a.com:65536", "a.com:x", "a.com:", "[::1]:", "[::1]x", "*.a.com:-1"])("bad port %p is reported", (p) => {
+    expect(patternProblem(p, "allowed")).toMatch(/^invalid (port in|host) pattern: /);
   });
 
   test("exact() ignores wildcards: only a literal entry counts", () => {
     const m = compilePatterns(["*", "**.localhost", "127.0.0.1", "[::1]"], "allowed");
-    expect([m.exact("127.0.0.1"), m.exact("::1"), m.exact("localhost"), m.exact("10.0.0.1")]).toEqual([
+    expect([m.exact("127.0.0.1", 80), m.exact("::1", 80), m.exact("localhost", 80), m.exact("10.0.0.1", 80)]).toEqual([
       "127.0.0.1",
       "[::1]",
       null,
@@ -91,12 +129,12 @@ describe("compilePatterns (SPEC-network §3.2)", () => {
 
   test("negation and extglob syntax can never invert a list", () => {
     const m = compilePatterns(["!example.com"], "allowed");
-    expect(m.matches("other.org")).toBeNull();
+    expect(m.matches("other.org", 443)).toBeNull();
   });
 
   test("empty and unusable patterns are reported", () => {
     expect(patternProblem("", "allowed")).toBe("empty domain pattern");
-    expect(patternProblem("foo bar", "allowed")).toBe("invalid host pattern: foo bar");
+    expect(patternProblem("foo bar", "allowed")).toBe('domain pattern "foo bar" has whitespace inside; patterns match host names only: write "foobar"');
     expect(patternProblem("*.example.com", "denied")).toBeNull();
   });
 });

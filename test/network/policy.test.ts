@@ -131,6 +131,18 @@ describe("evaluatePolicy host rules (SPEC-network §3.3 steps 2–6)", () => {
     expect(resolver.calls).toEqual(["ok.allowed.test"]);
   });
 
+  test("port-scoped patterns (beyond §3.2): :443 allowed, :8443 refused; a deny entry on one port only", async () => {
+    const resolver = fakeResolver();
+    const p = policyOf(["api.example.com:443", "[::1]:8080", "**.example.org"], ["x.example.org:22"]);
+    const at = async (host: string, port: number): Promise<object> => evaluatePolicy(p, FULL, { ...req(host), port }, resolver);
+    expect(await at("api.example.com", 443)).toEqual(allow("api.example.com"));
+    expect(await at("api.example.com", 8443)).toEqual(deny("not_allowed", "api.example.com"));
+    expect(await at("::1", 8080)).toEqual(allow("::1", ["::1"]));
+    expect(await at("::1", 8081)).toEqual(deny("not_allowed_local", "::1"));
+    expect(await at("x.example.org", 443)).toEqual(allow("x.example.org"));
+    expect(await at("x.example.org", 22)).toEqual(deny("denied", "x.example.org"));
+  });
+
   test("allow_local_binding = true allows local targets and still pins resolved addresses", async () => {
     const resolver = fakeResolver({ "dev.test": ["10.0.0.7"], localhost: ["127.0.0.1"] });
     const p = policyOf(["*"], [], true);

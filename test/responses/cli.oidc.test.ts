@@ -15,7 +15,7 @@ const FLAGS = [
 
 describe("--github-oidc on the command line (SPEC §1.8)", () => {
   test("all five flags parse, both spellings", () => {
-    const args: ResponsesProxyArgs = { port: 0, httpShutdown: false, upstreamUrl: "https://api.openai.com/v1/responses", githubOidc: true, oidcAudience: "aud", identityProviderId: "idp", serviceAccountId: "sa", githubOidcRequestUrl: "https://127.0.0.1:1/token?x=1" };
+    const args: ResponsesProxyArgs = { port: 0, httpShutdown: false, upstreamUrl: "https://api.openai.com/v1/responses", logLevel: "info", logFormat: "text", githubOidc: true, oidcAudience: "aud", identityProviderId: "idp", serviceAccountId: "sa", githubOidcRequestUrl: "https://127.0.0.1:1/token?x=1" };
     expect(parseCli(FLAGS)).toEqual({ kind: "run", args });
     expect(parseCli(["--github-oidc", "--oidc-audience=aud", "--identity-provider-id=idp", "--service-account-id=sa", "--github-oidc-request-url=https://127.0.0.1:1/token?x=1"])).toEqual({ kind: "run", args });
   });

@@ -8,16 +8,37 @@ import { rawExchange } from "../helpers/raw-client.ts";
 
 describe("parseCli (SPEC §1.1)", () => {
   test("defaults", () => {
-    expect(parseCli([])).toEqual({ kind: "run", args: { port: 0, httpShutdown: false, upstreamUrl: DEFAULT_UPSTREAM_URL } });
+    expect(parseCli([])).toEqual({
+      kind: "run",
+      args: { port: 0, httpShutdown: false, upstreamUrl: DEFAULT_UPSTREAM_URL, logLevel: "info", logFormat: "text" },
+    });
   });
 
   test("every flag, both spellings", () => {
     const expected: ReturnType<typeof parseCli> = {
       kind: "run",
-      args: { port: 8080, serverInfo: "/tmp/i.json", httpShutdown: true, upstreamUrl: "http://h/x?a=b=c", dumpDir: "/tmp/d" },
+      args: {
+        port: 8080,
+        serverInfo: "/tmp/i.json",
+        httpShutdown: true,
+        upstreamUrl: "http://h/x?a=b=c",
+        dumpDir: "/tmp/d",
+        logLevel: "warn",
+        logFormat: "json",
+      },
     };
-    expect(parseCli(["--port", "8080", "--server-info", "/tmp/i.json", "--http-shutdown", "--upstream-url", "http://h/x?a=b=c", "--dump-dir", "/tmp/d"])).toEqual(expected);
-    expect(parseCli(["--port=8080", "--server-info=/tmp/i.json", "--http-shutdown", "--upstream-url=http://h/x?a=b=c", "--dump-dir=/tmp/d"])).toEqual(expected);
+    expect(
+      parseCli([
+        "--port", "8080", "--server-info", "/tmp/i.json", "--http-shutdown", "--upstream-url", "http://h/x?a=b=c", "--dump-dir", "/tmp/d",
+        "--log-level", "WARN", "--log-format", "json",
+      ]),
+    ).toEqual(expected);
+    expect(
+      parseCli([
+        "--port=8080", "--server-info=/tmp/i.json", "--http-shutdown", "--upstream-url=http://h/x?a=b=c", "--dump-dir=/tmp/d",
+        "--log-level=warn", "--log-format=json",
+      ]),
+    ).toEqual(expected);
   });
 
   test.each([["0", 0], ["65535", 65535], ["1", 1]])("port %s", (v, n) => {
@@ -38,6 +59,9 @@ describe("parseCli (SPEC §1.1)", () => {
     [["--port", "1", "--port", "2"]],
     [["--no-http-shutdown"]],
     [["--httpShutdown"]],
+    [["--log-level", "loud"]],
+    [["--log-format", "xml"]],
+    [["--log-level"]],
   ])("usage error: %j", (argv) => {
     const r = parseCli(argv);
     expect(r.kind).toBe("usage-error");
@@ -47,7 +71,7 @@ describe("parseCli (SPEC §1.1)", () => {
   test("help and version", () => {
     expect(parseCli(["--port", "1", "--help"]).kind).toBe("help");
     expect(parseCli(["-h"]).kind).toBe("help");
-    expect(parseCli(["--version"])).toEqual({ kind: "version", text: "codex-responses-api-proxy 0.1.0\n" });
+    expect(parseCli(["--version"])).toEqual({ kind: "version", text: "codex-responses-api-proxy 0.1.0 (commit unknown: run from source)\n" });
   });
 });
 
@@ -63,7 +87,7 @@ describe("startup as a child process (SPEC §1.2)", () => {
   });
 
   test("--version", async () => {
-    expect(await runProxyMain(["--version"])).toEqual({ code: 0, stdout: "codex-responses-api-proxy 0.1.0\n", stderr: "" });
+    expect(await runProxyMain(["--version"])).toEqual({ code: 0, stdout: "codex-responses-api-proxy 0.1.0 (commit unknown: run from source)\n", stderr: "" });
   });
 
   test("bad port → exit 2 before the key is read", async () => {
@@ -96,6 +120,7 @@ describe("startup as a child process (SPEC §1.2)", () => {
   test.each([
     ["not a url", "Error: parsing --upstream-url: "],
     ["file:///x", "Error: upstream URL must include a host\n"],
+    ["ftp://api.example.com/v1/responses", "Error: upstream URL must be http or https\n"],
   ])("--upstream-url %s → exit 1", async (url, message) => {
     const r = await runProxyMain(["--upstream-url", url], "sk-abc\n");
     expect(r.code).toBe(1);
@@ -129,6 +154,19 @@ describe("startup as a child process (SPEC §1.2)", () => {
       expect(p.stderr.lines).toEqual([`responses-api-proxy listening on 127.0.0.1:${p.port}`]);
     } finally {
       await p.stop();
+    }
+  });
+
+  test("a busy --port: exit 1, address already in use, names the flag", async () => {
+    const busy = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    try {
+      const r = await runProxyMain(["--port", String(busy.port)], "sk-abc\n");
+      expect({ code: r.code, stderr: r.stderr }).toEqual({
+        code: 1,
+        stderr: `Error: binding 127.0.0.1:${busy.port}: address already in use; set by --port (choose another port, or 0 for an ephemeral one)\n`,
+      });
+    } finally {
+      busy.stop(true);
     }
   });
 
@@ -195,10 +233,10 @@ describe("shutdown", () => {
     const p = await startProxyChild(["--http-shutdown"]);
     try {
       for (const req of [
-        "GET /shutdown?x=1 HTTP/1.1\r\nHost: x\r\n\r\n",
-        "HEAD /shutdown HTTP/1.1\r\nHost: x\r\n\r\n",
-        "POST /shutdown HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
-        "GET /shutdown/ HTTP/1.1\r\nHost: x\r\n\r\n",
+        "GET /shutdown?x=1 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+        "HEAD /shutdown HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+        "POST /shutdown HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n",
+        "GET /shutdown/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
       ]) {
         const r = await rawExchange(p.port, req, emptyResponseComplete);
         expect(r.text.startsWith("HTTP/1.1 403 Forbidden\r\n")).toBe(true);
@@ -308,8 +346,13 @@ describe("parseUpstreamUrl (SPEC §1.2 step 4)", () => {
     ["not a url", "parsing --upstream-url: relative URL without a base"],
     ["http://", "parsing --upstream-url: invalid URL"],
     ["file:///x", "upstream URL must include a host"],
+    ["ftp://h/x", "upstream URL must be http or https"],
+    ["ws://127.0.0.1:1/v1/responses", "upstream URL must be http or https"],
+    ["HTTPS://api.openai.com/v1/responses?x", null],
   ])("%s → %s", (input, message) => {
-    expect(parseUpstreamUrl(input)).toBe(message);
+    const r = parseUpstreamUrl(input);
+    if (message === null) expect(r).toBeInstanceOf(URL);
+    else expect(r).toBe(message);
   });
 });
 

@@ -140,7 +140,7 @@ describe("--dump-dir end to end", () => {
         },
       },
     });
-    sock.write("POST /v1/responses HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nhang");
+    sock.write("POST /v1/responses HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 4\r\n\r\nhang");
     await streamStarted.promise;
     await done.promise;
     sock.end();
@@ -154,9 +154,9 @@ describe("--dump-dir end to end", () => {
   });
 
   test("raw: the dump url is the request target as sent", async () => {
-    await rawExchange(proxy.port, "POST /v1/responses HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}");
+    await rawExchange(proxy.port, "POST /v1/responses HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}");
     const names = await waitFiles(8);
     const req = JSON.parse(readFileSync(join(dumps, names[6]!), "utf8"));
-    expect(req).toEqual({ method: "POST", url: "/v1/responses", headers: [{ name: "Host", value: "x" }, { name: "Content-Length", value: "2" }, { name: "Connection", value: "close" }], body: {} });
+    expect(req).toEqual({ method: "POST", url: "/v1/responses", headers: [{ name: "Host", value: "127.0.0.1" }, { name: "Content-Length", value: "2" }, { name: "Connection", value: "close" }], body: {} });
   });
 });

@@ -108,7 +108,7 @@ describe("forwarding through the real HTTP/1.1 client", () => {
     seen.length = 0;
     const body = "a\r\nb\u00e9".repeat(1000);
     const bytes = new TextEncoder().encode(body);
-    let raw = "POST /v1/responses HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
+    let raw = "POST /v1/responses HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
     const latin1 = Buffer.from(bytes).toString("latin1");
     for (let i = 0; i < latin1.length; i += 777) {
       const part = latin1.slice(i, i + 777);
@@ -136,7 +136,7 @@ describe("forwarding through the real HTTP/1.1 client", () => {
         close: () => done.resolve(text),
       },
     });
-    sock.write("POST /v1/responses HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\nExpect: 100-continue\r\n\r\n");
+    sock.write("POST /v1/responses HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 7\r\nExpect: 100-continue\r\n\r\n");
     const reply = await done.promise;
     sock.end();
     expect(reply).toStartWith("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\n");
@@ -157,7 +157,7 @@ describe("forwarding through the real HTTP/1.1 client", () => {
   });
 
   test("keep-alive: two requests on one client connection", async () => {
-    const req = "POST /v1/responses HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}";
+    const req = "POST /v1/responses HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n\r\n{}";
     const r = await rawExchange(proxy.port, req + req, (t) => t.split("HTTP/1.1 201").length === 3 && t.endsWith('{"ok":true}'));
     expect(r.closed).toBe(false);
     expect(r.text).toStartWith("HTTP/1.1 201 Created\r\n");
@@ -231,7 +231,7 @@ describe("client disconnect aborts the upstream request", () => {
           },
         },
       });
-      sock.write("POST /v1/responses HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}");
+      sock.write("POST /v1/responses HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n\r\n{}");
       await gotRequest.promise;
       await firstEvent.promise;
       sock.end();
@@ -284,7 +284,7 @@ describe("large streamed bodies under backpressure", () => {
         },
       });
       sock.pause();
-      sock.write(`POST /v1/responses ${version}\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}`);
+      sock.write(`POST /v1/responses ${version}\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}`);
       await halfway.promise;
       sock.resume();
       await closed.promise;
@@ -375,7 +375,7 @@ describe("response header mirroring (SPEC §1.5)", () => {
     const client = createHttp1Client({ proxyEnv: null });
     const proxy = startProxyTo(upstream.port, client);
     try {
-      const r = await rawExchange(proxy.port, "POST /v1/responses HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}", (t) =>
+      const r = await rawExchange(proxy.port, "POST /v1/responses HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n\r\n{}", (t) =>
         t.endsWith("\r\n\r\n{}"),
       );
       // Relayed as bytes: names lower-cased, the five fields dropped, our content-length added.
@@ -399,7 +399,7 @@ describe("upstream bodies with a content-length (relayed with content-length fra
     const client = createHttp1Client({ proxyEnv: null });
     const proxy = startProxyTo(upstream.port, client);
     try {
-      const req = "POST /v1/responses HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}";
+      const req = "POST /v1/responses HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n\r\n{}";
       const r = await rawExchange(proxy.port, req + req, (t) => {
         const heads = t.split(`content-length: ${size}\r\n`).length - 1;
         return heads === 2 && t.length >= 2 * size + t.indexOf("\r\n\r\n") * 2;

@@ -64,24 +64,24 @@ describe("403 on the wire (raw bytes)", () => {
   const FORBIDDEN = "HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n";
 
   test.each([
-    ["GET /v1/responses", "GET /v1/responses HTTP/1.1\r\nHost: x\r\n\r\n"],
-    ["query string", "POST /v1/responses?x=1 HTTP/1.1\r\nHost: x\r\ncontent-length: 0\r\n\r\n"],
-    ["trailing slash", "POST /v1/responses/ HTTP/1.1\r\nHost: x\r\ncontent-length: 0\r\n\r\n"],
-    ["upper case", "POST /V1/responses HTTP/1.1\r\nHost: x\r\ncontent-length: 0\r\n\r\n"],
-    ["compact", "POST /v1/responses/compact HTTP/1.1\r\nHost: x\r\ncontent-length: 0\r\n\r\n"],
+    ["GET /v1/responses", "GET /v1/responses HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"],
+    ["query string", "POST /v1/responses?x=1 HTTP/1.1\r\nHost: 127.0.0.1\r\ncontent-length: 0\r\n\r\n"],
+    ["trailing slash", "POST /v1/responses/ HTTP/1.1\r\nHost: 127.0.0.1\r\ncontent-length: 0\r\n\r\n"],
+    ["upper case", "POST /V1/responses HTTP/1.1\r\nHost: 127.0.0.1\r\ncontent-length: 0\r\n\r\n"],
+    ["compact", "POST /v1/responses/compact HTTP/1.1\r\nHost: 127.0.0.1\r\ncontent-length: 0\r\n\r\n"],
     ["absolute-form", "POST http://127.0.0.1/v1/responses HTTP/1.1\r\nHost: 127.0.0.1\r\ncontent-length: 0\r\n\r\n"],
     ["absolute-form to another host", "POST https://api.openai.com/v1/responses HTTP/1.1\r\nHost: api.openai.com\r\n\r\n"],
-    ["dot segment", "POST /v1/./responses HTTP/1.1\r\nHost: x\r\ncontent-length: 0\r\n\r\n"],
-    ["PUT", "PUT /v1/responses HTTP/1.1\r\nHost: x\r\ncontent-length: 0\r\n\r\n"],
-    ["OPTIONS", "OPTIONS /v1/responses HTTP/1.1\r\nHost: x\r\n\r\n"],
+    ["dot segment", "POST /v1/./responses HTTP/1.1\r\nHost: 127.0.0.1\r\ncontent-length: 0\r\n\r\n"],
+    ["PUT", "PUT /v1/responses HTTP/1.1\r\nHost: 127.0.0.1\r\ncontent-length: 0\r\n\r\n"],
+    ["OPTIONS", "OPTIONS /v1/responses HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"],
     ["CONNECT", "CONNECT api.openai.com:443 HTTP/1.1\r\nHost: api.openai.com:443\r\n\r\n"],
-    ["asterisk", "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n"],
-    ["shutdown without the flag", "GET /shutdown HTTP/1.1\r\nHost: x\r\n\r\n"],
+    ["asterisk", "OPTIONS * HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"],
+    ["shutdown without the flag", "GET /shutdown HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"],
     [
       "WebSocket upgrade",
-      "GET /v1/responses HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+      "GET /v1/responses HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
     ],
-    ["upgrade on the accepted route", "POST /v1/responses HTTP/1.1\r\nHost: x\r\nUpgrade: h2c\r\nContent-Length: 0\r\n\r\n"],
+    ["upgrade on the accepted route", "POST /v1/responses HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: h2c\r\nContent-Length: 0\r\n\r\n"],
   ])("%s → 403, empty body, not forwarded", async (_name, request) => {
     const before = calls.length;
     const r = await rawExchange(server.port, request, emptyResponseComplete);
@@ -92,14 +92,14 @@ describe("403 on the wire (raw bytes)", () => {
 
   test("the body of a rejected request is not read: 403 then connection closed", async () => {
     const body = "x".repeat(100);
-    const r = await rawExchange(server.port, `POST /v1/responses?x HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n${body}`);
+    const r = await rawExchange(server.port, `POST /v1/responses?x HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n${body}`);
     expect(r.text).toBe("HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
     expect(r.closed).toBe(true);
     expect(calls.length).toBe(0);
   });
 
   test("body-less rejected requests keep the connection: two 403s on one connection", async () => {
-    const req = "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n";
+    const req = "GET /nope HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
     const r = await rawExchange(server.port, req + req, (t) => t.split("403 Forbidden").length === 3);
     expect(r.text).toBe(`${FORBIDDEN}\r\n${FORBIDDEN}\r\n`);
   });
@@ -118,16 +118,16 @@ describe("403 on the wire (raw bytes)", () => {
         close: () => done.resolve(text),
       },
     });
-    for (const ch of "GET /x HTTP/1.1\r\nHost: x\r\n\r\n") socket.write(ch);
+    for (const ch of "GET /x HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n") socket.write(ch);
     expect(await done.promise).toBe(`${FORBIDDEN}\r\n`);
     socket.end();
   });
 
   test.each([
     ["malformed request line", "GARBAGE\r\n\r\n", 400],
-    ["obs-fold", "GET / HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n", 400],
-    ["TE + CL", "POST /v1/responses HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 400],
-    ["conflicting CL", "POST /v1/responses HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n", 400],
+    ["obs-fold", "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n folded\r\n\r\n", 400],
+    ["TE + CL", "POST /v1/responses HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 400],
+    ["conflicting CL", "POST /v1/responses HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n", 400],
     ["HTTP/2.0", "GET / HTTP/2.0\r\n\r\n", 505],
   ])("bad head: %s → %d and close", async (_n, request, status) => {
     const r = await rawExchange(server.port, request);
@@ -141,7 +141,7 @@ describe("403 on the wire (raw bytes)", () => {
   });
 
   test("upstream failure → empty 500 and the listener keeps serving", async () => {
-    const req = "POST /v1/responses HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}";
+    const req = "POST /v1/responses HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n\r\n{}";
     const r1 = await rawExchange(server.port, req, emptyResponseComplete);
     expect(r1.text).toMatch(/^HTTP\/1\.1 500 Internal Server Error\r\ncontent-length: 0\r\n\r\n$/);
     const r2 = await rawExchange(server.port, req, emptyResponseComplete);

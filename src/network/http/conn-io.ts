@@ -12,6 +12,8 @@ import type { AnswerName } from "../answers.ts";
 import type { PolicyProtocol } from "../reasons.ts";
 import type { CheckedTarget, ConnHandler, ConnState, NetworkContext, PolicyRequest, Verdict } from "../types.ts";
 import type { TunnelHandle } from "../tunnel.ts";
+import type { AccessNote } from "../access.ts";
+import type { AccessOutcome } from "../../access-log.ts";
 import type { BodyPump } from "./body-stream.ts";
 import type { UpstreamClients } from "./upstream-clients.ts";
 
@@ -80,12 +82,13 @@ export interface HttpConnectionOptions {
   /** Test hook: called with each CONNECT tunnel once it runs. */
   onTunnel?: (t: TunnelHandle) => void;
   /**
-   * How long a request head may take to arrive, counted from when the connection starts
-   * waiting for one (accept, or the end of the previous response); also the keep-alive idle
-   * limit. Default 60 s. Requests in flight and tunnels are never timed out here (quiet
-   * streams are legitimate).
+   * SPEC-network §12: how long a request head may take from its first byte (408 and close
+   * past it; default 30 s), and how long a connection may wait with no request in progress
+   * (before its first byte, or between requests; closed past it; default 120 s). Requests in
+   * flight and tunnels are never timed out here (quiet streams are legitimate).
    */
   headTimeoutMs?: number;
+  idleTimeoutMs?: number;
 }
 
 /** The loop's ConnHandler for an accepted socket, plus `attach`, which binds it before any byte arrives. */
@@ -139,4 +142,12 @@ export interface ConnIO {
   block(verdict: DenyVerdict, req: PolicyRequest, opts: { close: boolean; json?: boolean }): void;
   /** Write a named answer of the answers table. */
   answer(name: AnswerName, opts: { close: boolean }): void;
+  /** `ctx.evaluate`, with the verdict noted for the request's access line (docs/logs.md). */
+  evaluate(req: PolicyRequest, opts?: { provisional?: boolean }): Promise<Verdict>;
+  /** The status sent for the current request (for a response relayed from upstream; answers note their own). */
+  noteStatus(status: number): void;
+  /** How the current request ended when it was not `complete` (an upstream body that failed). */
+  noteOutcome(outcome: AccessOutcome): void;
+  /** Take the current request's access note: a tunnel that outlives the request writes it when it closes. */
+  takeAccess(): AccessNote | null;
 }

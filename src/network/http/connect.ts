@@ -1,7 +1,8 @@
 /**
  * HTTP CONNECT (RFC 9110 §9.3.6, SPEC-network §4): judge `host:port` with protocol
- * `https_connect`; limited mode → the MITM when it runs, else 403 `mitm_required`; full
- * mode → dial the checked addresses, answer `200 Connection established` only once the
+ * `https_connect`; a verdict that says `intercept` (limited mode, or a host with MITM hooks in
+ * any mode, §10) → the MITM (the policy answered 403 `mitm_required` when it does not run);
+ * otherwise → dial the checked addresses, answer `200 Connection established` only once the
  * upstream is up (dial failure → 502 `upstream failure`), then splice (tunnel.ts) with the
  * SNI check (beyond). Block answers are `text/plain` and close the connection. A Host field
  * is never trusted over the CONNECT target.
@@ -12,6 +13,7 @@ import type { CheckedTarget, PolicyRequest } from "../types.ts";
 import { spliceTunnel } from "../tunnel.ts";
 import type { ConnIO, Outcome } from "./conn-io.ts";
 import { parseConnectTarget } from "./target.ts";
+import { writeAccess } from "../access.ts";
 
 const ESTABLISHED = new TextEncoder().encode("HTTP/1.1 200 Connection established\r\n\r\n");
 
@@ -25,7 +27,7 @@ export async function handleConnect(io: ConnIO, head: RequestHead): Promise<Outc
     return "close";
   }
   const req: PolicyRequest = { protocol: "https_connect", host: t.host, port: t.port, method: "CONNECT", client: io.client };
-  const verdict = await ctx.evaluate(req);
+  const verdict = await io.evaluate(req);
   if (io.signal.aborted) return "close";
   if (verdict.action === "deny") {
     io.block(verdict, req, { close: true, json: false });
@@ -38,16 +40,18 @@ export async function handleConnect(io: ConnIO, head: RequestHead): Promise<Outc
   }
   const target: CheckedTarget = { host: verdict.host, port: t.port, addresses: verdict.addresses };
 
-  // The policy allowed a limited-mode CONNECT only because the MITM runs (else `mitm_required`).
-  const limited = ctx.config().mode === "limited";
-  const mitm = limited ? ctx.mitm() : null;
-  if (limited && !mitm) {
-    // The mode or the engine changed while the policy was asked: never splice raw in limited mode.
+  // The policy asks to look inside (limited mode, or a host with MITM hooks, §10) only because
+  // the MITM runs (else `mitm_required`).
+  const mitm = verdict.intercept ? ctx.mitm() : null;
+  if (verdict.intercept && !mitm) {
+    // The engine changed while the policy was asked: never splice such a tunnel raw.
     ctx.log.info("CONNECT state changed during the decision", { host: verdict.host, client: io.client });
     io.answer("internal_error", { close: true });
     return "close";
   }
   if (mitm) {
+    // Each decrypted request writes its own access line (protocol https); the CONNECT does not.
+    io.takeAccess();
     io.write(ESTABLISHED);
     await io.drained();
     if (io.signal.aborted) return "close";
@@ -65,6 +69,15 @@ export async function handleConnect(io: ConnIO, head: RequestHead): Promise<Outc
       sniCheck: { host: verdict.host, request: req },
     });
     io.opts.onTunnel?.(tunnel);
+    // The access line of a tunnel is written when it closes, with every byte it carried.
+    const note = io.takeAccess();
+    if (note !== null) {
+      note.status = 200;
+      void tunnel.closed.then(() => {
+        const b = tunnel.bytes();
+        writeAccess(ctx, note, note.headBytes + buffered.byteLength + b.up, ESTABLISHED.byteLength + b.down);
+      });
+    }
     return "handed-off";
   } catch (err) {
     if (!(err instanceof DialError)) return "close"; // the client left during the dial

@@ -15,9 +15,11 @@
 import type { Socket } from "bun";
 import { headerValue, parseRequestHead, type BodyFraming, type RequestHead } from "../../http1/server-request-head.ts";
 import { WriteQueue } from "../../net/write-queue.ts";
-import type { AnswerName, AnswerView } from "../answers.ts";
+import { ANSWERS, reasonView, type AnswerName, type AnswerView } from "../answers.ts";
 import { recordedProtocol } from "../reasons.ts";
-import type { ConnState, NetworkContext, PolicyRequest } from "../types.ts";
+import type { ConnState, NetworkContext, PolicyRequest, Verdict } from "../types.ts";
+import { noteVerdict, startAccess, writeAccess, type AccessNote } from "../access.ts";
+import type { AccessOutcome } from "../../access-log.ts";
 import {
   PLAIN_FRONT_END,
   type ConnIO,
@@ -38,7 +40,9 @@ import { handleUnixSocket } from "./unix-socket.ts";
 import { createUpstreamClients, type UpstreamClients } from "./upstream-clients.ts";
 
 const MAX_PIPELINED = 64 * 1024;
-const HEAD_TIMEOUT_MS = 60_000;
+/** SPEC-network §12: a head must be complete 30 s after its first byte; 120 s idle closes. */
+const HEAD_TIMEOUT_MS = 30_000;
+const IDLE_TIMEOUT_MS = 120_000;
 const PAUSE_BODY = 1;
 const PAUSE_INBOX = 2;
 
@@ -108,7 +112,18 @@ class HttpConnection implements ConnIO {
   private waiters: Array<() => void> = [];
   private readonly abort = new AbortController();
   readonly signal = this.abort.signal;
+  /** The access line of the current request (null once written or taken by a tunnel). */
+  private access: AccessNote | null = null;
+  /** Bytes handed to the write queue since the connection opened. */
+  private outCount = 0;
+  /** `outCount` and the head's length when the current request started. */
+  private reqOutStart = 0;
+  private reqHeadBytes = 0;
   private headTimer: ReturnType<typeof setTimeout> | null = null;
+  /** What the running timer bounds: waiting for a request (idle) or a head being received. */
+  private timerKind: "idle" | "head" = "idle";
+  /** Requests whose head was read on this connection (CONNECT is honoured only as the first). */
+  private requests = 0;
 
   constructor(
     readonly ctx: NetworkContext,
@@ -137,10 +152,18 @@ class HttpConnection implements ConnIO {
     this.transport!.end();
   }
 
-  /** Start the head deadline (slowloris bound, keep-alive idle limit). */
+  /**
+   * Start waiting for a request head (SPEC-network §12): the idle bound while nothing of it
+   * arrived yet (keep-alive), the head bound once bytes of it are waiting (slowloris).
+   */
   private armHeadTimer(): void {
+    this.armTimer(this.inbox.size > 0 ? "head" : "idle");
+  }
+
+  private armTimer(kind: "idle" | "head"): void {
     this.clearHeadTimer();
-    const ms = this.opts.headTimeoutMs ?? HEAD_TIMEOUT_MS;
+    this.timerKind = kind;
+    const ms = kind === "head" ? (this.opts.headTimeoutMs ?? HEAD_TIMEOUT_MS) : (this.opts.idleTimeoutMs ?? IDLE_TIMEOUT_MS);
     this.headTimer = setTimeout(() => this.headTimeout(), ms);
     this.headTimer.unref?.();
   }
@@ -172,6 +195,8 @@ class HttpConnection implements ConnIO {
       }
       if (r.consumed < chunk.byteLength) this.inbox.append(chunk.subarray(r.consumed));
     } else {
+      // The first byte of a head ends the idle wait and starts the head bound.
+      if (!this.busy && this.timerKind === "idle" && this.headTimer !== null && chunk.byteLength > 0) this.armTimer("head");
       this.inbox.append(chunk);
     }
     if (!this.busy) this.next();
@@ -209,7 +234,29 @@ class HttpConnection implements ConnIO {
 
   // ConnIO
   write(bytes: Uint8Array): void {
-    if (!this.closed) this.out.write(bytes);
+    if (this.closed) return;
+    this.outCount += bytes.byteLength;
+    this.out.write(bytes);
+  }
+
+  async evaluate(req: PolicyRequest, opts?: { provisional?: boolean }): Promise<Verdict> {
+    const verdict = await this.ctx.evaluate(req, opts);
+    if (this.access !== null) noteVerdict(this.access, req, verdict);
+    return verdict;
+  }
+
+  noteStatus(status: number): void {
+    if (this.access !== null) this.access.status = status;
+  }
+
+  noteOutcome(outcome: AccessOutcome): void {
+    if (this.access !== null) this.access.outcome = outcome;
+  }
+
+  takeAccess(): AccessNote | null {
+    const note = this.access;
+    this.access = null;
+    return note;
   }
 
   drained(): Promise<void> {
@@ -245,6 +292,7 @@ class HttpConnection implements ConnIO {
   block(verdict: DenyVerdict, req: PolicyRequest, opts: { close: boolean; json?: boolean }): void {
     const json = opts.json ?? this.frontEnd.json;
     this.responseStarted = true;
+    this.noteStatus(reasonView(verdict.reason).status);
     this.write(
       blockBytes(verdict.reason, {
         source: verdict.source,
@@ -261,6 +309,7 @@ class HttpConnection implements ConnIO {
 
   answer(name: AnswerName, opts: { close: boolean }): void {
     this.responseStarted = true;
+    this.noteStatus(ANSWERS[name].status);
     this.write(answerBytes(name, opts));
   }
 
@@ -298,13 +347,28 @@ class HttpConnection implements ConnIO {
     this.scanFrom = 0;
     if (r.kind === "error") {
       this.ctx.log.info("bad request head", { client: this.client, status: r.status, problem: r.message });
+      this.reqHeadBytes = this.inbox.size;
       this.inbox.clear();
       const view: AnswerView = { status: r.status, text: r.message };
+      this.access = startAccess(this.client, null, recordedProtocol(this.frontEnd.protocol));
+      this.access.status = r.status;
+      this.reqOutStart = this.outCount;
+      this.body = null;
       this.finishWith(answerBytes(view, { close: true }));
+      this.finishAccess();
       return;
     }
     this.inbox.consume(r.headLength);
+    this.access = startAccess(this.client, r.head.method, recordedProtocol(this.frontEnd.protocol), r.headLength);
+    const pinned = this.frontEnd.target;
+    if (pinned !== null) {
+      this.access.host = pinned.host;
+      this.access.port = pinned.port;
+    }
+    this.reqOutStart = this.outCount;
+    this.reqHeadBytes = r.headLength;
     this.clearHeadTimer();
+    this.requests++;
     this.busy = true;
     this.responseStarted = false;
     this.body = null;
@@ -324,6 +388,10 @@ class HttpConnection implements ConnIO {
       outcome = "close";
     }
     this.busy = false;
+    if (outcome !== "handed-off") {
+      if (this.closed) this.noteOutcome("client_closed");
+      this.finishAccess();
+    }
     if (outcome === "handed-off") {
       this.handedOff = true;
       this.clearHeadTimer();
@@ -347,7 +415,9 @@ class HttpConnection implements ConnIO {
     // Only the first hop of the HTTP listener may open a tunnel: inside a pinned connection
     // (SOCKS5 hand-off, MITM) CONNECT would carry a write channel past the policy (SPEC-network §4).
     if (head.method === "CONNECT") {
-      if (this.socket !== null && this.frontEnd.target === null) return handleConnect(this, head);
+      // ...and only as the first request of its connection: after a GET on a kept-alive
+      // connection it would open a second, unjudged channel (SPEC-network §4).
+      if (this.socket !== null && this.frontEnd.target === null && this.requests === 1) return handleConnect(this, head);
       this.answer("connect_inside_mitm", { close: true });
       return "close";
     }
@@ -358,11 +428,24 @@ class HttpConnection implements ConnIO {
     return forwardRequest(this, head);
   }
 
+  /**
+   * The current request is done: its bytes go to the metrics and its access line is written
+   * (once; a tunnel that took the note writes its own when it closes).
+   */
+  private finishAccess(): void {
+    const up = this.reqHeadBytes + (this.body?.received ?? 0);
+    const down = this.outCount - this.reqOutStart;
+    this.ctx.metrics.bytes(up, down);
+    const note = this.takeAccess();
+    if (note !== null) writeAccess(this.ctx, note, up, down);
+  }
+
   /** A framing error in a request body: the connection cannot be resynchronised. */
   private protocolError(message: string): void {
     this.ctx.log.info("bad request body", { client: this.client, problem: message });
     if (!this.responseStarted) {
       this.responseStarted = true;
+      this.noteStatus(ANSWERS.invalid_request_body.status);
       this.finishWith(answerBytes("invalid_request_body", { close: true }));
     } else {
       this.end();

@@ -18,7 +18,9 @@
 import type { RequestHead } from "../../http1/server-request-head.ts";
 import type { DirectResponse } from "../../http1/types.ts";
 import { UpstreamError } from "../../http1/upstream-error.ts";
-import type { CheckedTarget, PolicyRequest } from "../types.ts";
+import type { CheckedTarget, PolicyRequest, Verdict } from "../types.ts";
+import { applyHookActions } from "../hooks/inject.ts";
+import type { SecretField } from "../hooks/secret-store.ts";
 import type { ConnIO, Outcome } from "./conn-io.ts";
 import { expectsContinue, stripHopByHop } from "./headers.ts";
 import { isWriteChannel, requestHasBody } from "./request-facts.ts";
@@ -45,7 +47,6 @@ export async function forwardRequest(io: ConnIO, head: RequestHead): Promise<Out
     io.answer(target.answer, { close: true });
     return "close";
   }
-  const hasBody = requestHasBody(head);
   const req: PolicyRequest = {
     protocol: frontEnd.protocol,
     host: target.hostname,
@@ -55,7 +56,33 @@ export async function forwardRequest(io: ConnIO, head: RequestHead): Promise<Out
     gitFetch: isGitFetch(head.method, target.path, head.headers),
     client: io.client,
   };
-  const verdict = await ctx.evaluate(req);
+  // Decrypted requests: MITM hooks judge the path, query and headers (SPEC-network §10).
+  if (frontEnd.protocol === "https") {
+    req.target = target.path;
+    req.headers = head.headers;
+  }
+  const verdict = await io.evaluate(req);
+  // A hook's secret fields are leased until the request head was written (or abandoned).
+  const inject = verdict.action === "allow" ? (verdict.inject ?? null) : null;
+  try {
+    return await forwardAllowed(io, head, req, verdict, target, inject);
+  } finally {
+    inject?.release();
+  }
+}
+
+/** The rest of `forwardRequest` once the policy answered. */
+async function forwardAllowed(
+  io: ConnIO,
+  head: RequestHead,
+  req: PolicyRequest,
+  verdict: Verdict,
+  target: Extract<TargetResult, { ok: true }>,
+  inject: { fields: readonly SecretField[]; release(): void } | null,
+): Promise<Outcome> {
+  const { ctx, frontEnd } = io;
+  const pinned = frontEnd.target;
+  const hasBody = requestHasBody(head);
   if (io.signal.aborted) return "close";
   // Blocked requests with a body close the connection rather than read and discard it.
   if (verdict.action === "deny") {
@@ -69,8 +96,15 @@ export async function forwardRequest(io: ConnIO, head: RequestHead): Promise<Out
   }
 
   const cont = hasBody && expectsContinue(head.headers);
-  const headers = stripHopByHop(head.headers, cont ? DROP_EXPECT : DROP_DEFAULT);
+  let headers = stripHopByHop(head.headers, cont ? DROP_EXPECT : DROP_DEFAULT);
   if (!target.hasHost) headers.unshift(["Host", target.url.host]);
+  let secretHeaders: readonly SecretField[] | undefined;
+  if (verdict.hook !== undefined) {
+    // §10 actions: strip, drop client fields named like an injected one, inject from locked memory.
+    const hooked = applyHookActions(headers, verdict.hook.spec, inject?.fields ?? []);
+    headers = hooked.headers;
+    secretHeaders = hooked.secretHeaders;
+  }
 
   let body: Uint8Array | ReadableStream<Uint8Array> | null = null;
   let bodyLength: number | undefined;
@@ -104,6 +138,7 @@ export async function forwardRequest(io: ConnIO, head: RequestHead): Promise<Out
       headers,
       body,
       bodyLength,
+      secretHeaders,
       // The checked addresses (§3.4) — unless allow_upstream_proxy sends the request through
       // HTTP(S)_PROXY, which then resolves the name.
       connectTo: cfg.allowUpstreamProxy ? undefined : checked.addresses,
@@ -120,20 +155,31 @@ export async function forwardRequest(io: ConnIO, head: RequestHead): Promise<Out
       error: err instanceof Error ? err.message : String(err),
     });
     if (!io.responseStarted) io.answer(frontEnd.upstreamFailure, { close: true });
+    io.noteOutcome("upstream_failed");
     return "close";
   }
-  return streamResponse(io, head, res, checked.host, target.path);
+  // The head (and any replay of it) is written: the secret pages are no longer needed.
+  inject?.release();
+  return streamResponse(io, head, res, checked.host, target.path, verdict.hook?.label);
 }
 
-async function streamResponse(io: ConnIO, head: RequestHead, res: DirectResponse, host: string, path: string): Promise<Outcome> {
+async function streamResponse(
+  io: ConnIO,
+  head: RequestHead,
+  res: DirectResponse,
+  host: string,
+  path: string,
+  hook: string | undefined,
+): Promise<Outcome> {
   const { framing, length } = framingOf(head.method, res.status, res.headers, head.version);
   const keepAlive = head.keepAlive && framing !== "close";
   io.responseStarted = true;
+  io.noteStatus(res.status);
   const r = await pipeResponse(io, responseHeadBytes(res.status, res.reason, res.headers, framing, keepAlive, head.version), res.body, framing);
-  io.ctx.metrics.bytes(io.body?.received ?? 0, r.bytes);
   if (r.end === "client-closed") return "close";
   if (r.end instanceof Error) {
     io.ctx.log.info("upstream response body failed", { host, client: io.client, error: r.end.message });
+    io.noteOutcome("upstream_failed");
     // Nothing written yet: a clean 502; otherwise the client sees a truncated body.
     if (!r.headWritten) io.answer(io.frontEnd.upstreamFailure, { close: true });
     return "close";
@@ -148,6 +194,7 @@ async function streamResponse(io: ConnIO, head: RequestHead, res: DirectResponse
         status: res.status,
         body_len: r.bytes,
         truncated: r.bytes > mitm.maxBodyBytes,
+        "network.policy.hook": hook,
       });
     }
   }

@@ -10,6 +10,7 @@ import { listenDelegating, type DelegatingListener } from "../listen-delegate.ts
 import type { HttpConnectionOptions } from "./conn-io.ts";
 import { createHttpConnectionHandler } from "./connection.ts";
 import { createUpstreamClients, type UpstreamClients } from "./upstream-clients.ts";
+import type { ConnectionCap } from "../../net/connection-cap.ts";
 
 
 /**
@@ -20,11 +21,13 @@ import { createUpstreamClients, type UpstreamClients } from "./upstream-clients.
  */
 export type HttpProxyListener = DelegatingListener;
 
-/** Options (tests): upstream clients, the tunnel hook, the head timeout. */
+/** Options: the shared connection cap; for tests: upstream clients, the tunnel hook, the head and idle bounds. */
 export interface HttpListenerOptions {
+  cap?: ConnectionCap;
   clients?: UpstreamClients;
   onTunnel?: HttpConnectionOptions["onTunnel"];
   headTimeoutMs?: number;
+  idleTimeoutMs?: number;
 }
 
 /**
@@ -37,7 +40,12 @@ export function startHttpProxyListener(
   opts: HttpListenerOptions = {},
 ): HttpProxyListener {
   const clients = opts.clients ?? createUpstreamClients();
-  const connOpts: HttpConnectionOptions = { clients, onTunnel: opts.onTunnel, headTimeoutMs: opts.headTimeoutMs };
+  const connOpts: HttpConnectionOptions = {
+    clients,
+    onTunnel: opts.onTunnel,
+    headTimeoutMs: opts.headTimeoutMs,
+    idleTimeoutMs: opts.idleTimeoutMs,
+  };
   return listenDelegating({
     addr,
     log: ctx.log,
@@ -48,5 +56,6 @@ export function startHttpProxyListener(
       return handler;
     },
     onStopped: () => clients.close(),
+    cap: opts.cap,
   });
 }

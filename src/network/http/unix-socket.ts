@@ -46,7 +46,7 @@ export async function handleUnixSocket(io: ConnIO, head: RequestHead, raw: strin
     socketPath: path,
     client: io.client,
   };
-  const verdict = await ctx.evaluate(req);
+  const verdict = await io.evaluate(req);
   if (io.signal.aborted) return "close";
   if (verdict.action !== "allow") {
     // A unix-socket decision is never a DNS error; anything but allow is a deny.
@@ -91,6 +91,11 @@ async function relay(io: ConnIO, head: RequestHead, path: string, hasBody: boole
   const upDrained: Array<() => void> = [];
   const state: UnixState = {
     onData(chunk) {
+      // The status of the relayed response, for the access line: `HTTP/1.x NNN` starts it.
+      if (got === 0 && chunk.byteLength >= 12) {
+        const status = Number(String.fromCharCode(chunk[9]!, chunk[10]!, chunk[11]!));
+        if (status >= 100 && status <= 999) io.noteStatus(status);
+      }
       got += chunk.byteLength;
       io.responseStarted = true;
       io.write(chunk);

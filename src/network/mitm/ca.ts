@@ -7,7 +7,7 @@
  */
 import { createPrivateKey, generateKeyPair, timingSafeEqual, type KeyObject } from "node:crypto";
 import { constants } from "node:fs";
-import { lstat, mkdir, open, readFile } from "node:fs/promises";
+import { lstat, mkdir, open } from "node:fs/promises";
 import { dirname } from "node:path";
 import { promisify } from "node:util";
 import {
@@ -87,9 +87,11 @@ export async function loadOrCreateCa(certPath: string, keyPath: string, opts: { 
 /** Load an existing CA; see `loadOrCreateCa` for the checks. */
 async function loadCa(certPath: string, keyPath: string): Promise<Ca> {
   // O_NOFOLLOW + fstat on the opened file: the checks apply to the bytes we read, with no
-  // window for swapping the path between a check and the read.
+  // window for swapping the path between a check and the read. O_NONBLOCK: opening a FIFO
+  // for reading otherwise blocks until a writer appears (start-up would hang forever); with
+  // it the open returns and fstat refuses the FIFO. It changes nothing for a regular file.
   let keyBytes: Buffer;
-  const fh = await open(keyPath, constants.O_RDONLY | constants.O_NOFOLLOW).catch((e: NodeJS.ErrnoException) => {
+  const fh = await open(keyPath, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch((e: NodeJS.ErrnoException) => {
     if (e.code === "ELOOP") throw new MitmCaError(`refusing MITM CA key ${keyPath}: it is a symlink`);
     throw new MitmCaError(`cannot read MITM CA key ${keyPath}: ${e.message}`);
   });
@@ -115,7 +117,7 @@ async function loadCa(certPath: string, keyPath: string): Promise<Ca> {
   } finally {
     keyBytes.fill(0);
   }
-  const certPem = await readFile(certPath, "utf8").catch((e: Error) => {
+  const certPem = await readRegularFile(certPath).catch((e: Error) => {
     throw new MitmCaError(`cannot read MITM CA certificate ${certPath}: ${e.message}`);
   });
   let info: ReturnType<typeof readCaCert>;
@@ -164,6 +166,17 @@ async function createCa(certPath: string, keyPath: string): Promise<Ca> {
 export function newCa(fields: Omit<Ca, "subjectDer" | "notAfter" | "created">): Ca {
   const info = readCaCert(fields.certPem);
   return { ...fields, subjectDer: info.subjectDer, notAfter: info.notAfter, created: true };
+}
+
+/** Read a regular file as UTF-8 (symlinks followed: the certificate is public); a FIFO or device is refused, never waited on. */
+async function readRegularFile(path: string): Promise<string> {
+  const fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    if (!(await fh.stat()).isFile()) throw new Error("not a regular file");
+    return await fh.readFile("utf8");
+  } finally {
+    await fh.close();
+  }
 }
 
 /**

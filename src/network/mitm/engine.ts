@@ -20,6 +20,7 @@ import type { Ca } from "./ca.ts";
 import { createCertCache, type CertCache } from "./cert-cache.ts";
 import { createInnerHttpSession } from "./inner-http.ts";
 import { createLeafKey, issueLeaf, type LeafCert, type LeafKey } from "./leaf.ts";
+import { logTrustFailure } from "./trust-failure.ts";
 import { bridgeTls } from "./tls-bridge.ts";
 
 /** Options of `createMitmEngine`. */
@@ -35,7 +36,19 @@ export interface MitmEngineOptions {
   leafKey?: LeafKey | Promise<LeafKey>;
   /** Cached leaves (LRU), default 1000. */
   cacheSize?: number;
+  /**
+   * SPEC-network §12: the client's TLS handshake must finish this long (ms) after the
+   * interception starts (the `200` / `0x00` reply), else the connection is closed and
+   * `tls handshake timeout` logged; default 10 000. Tests pass small values.
+   */
+  handshakeTimeoutMs?: number;
+  /** Head and idle bounds of the decrypted request loop (HttpConnectionOptions); defaults 30 s / 120 s. */
+  headTimeoutMs?: number;
+  idleTimeoutMs?: number;
 }
+
+/** SPEC-network §12. */
+const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
 
 /** The engine plus what tests and the server use. */
 export interface MitmEngineHandle extends MitmEngine {
@@ -74,17 +87,32 @@ export function createMitmEngine(ctx: NetworkContext, ca: Ca, opts: MitmEngineOp
   /** Open intercepted connections (`stop()` ends them). The tunnels gauge counts raw splices only. */
   const live = new Set<LiveConn>();
 
-  const track = (socket: Socket<ConnState>): LiveConn => {
+  const track = (socket: Socket<ConnState>, host: string, clientAddr: string | null): LiveConn => {
     const conn: LiveConn = {
       end: () => socket.end(),
+      kill: () => socket.terminate(),
       closed: false,
+      handshake: null,
     };
+    // No ClientHello, or a handshake that never finishes, must not hold the connection forever.
+    conn.handshake = setTimeout(() => {
+      conn.handshake = null;
+      if (conn.closed) return;
+      ctx.log.info("tls handshake timeout", { host, client: clientAddr });
+      conn.kill();
+    }, opts.handshakeTimeoutMs ?? TLS_HANDSHAKE_TIMEOUT_MS);
+    conn.handshake.unref?.();
     live.add(conn);
     return conn;
+  };
+  const handshakeDone = (conn: LiveConn) => {
+    if (conn.handshake !== null) clearTimeout(conn.handshake);
+    conn.handshake = null;
   };
   const untrack = (conn: LiveConn) => {
     if (conn.closed) return;
     conn.closed = true;
+    handshakeDone(conn);
     live.delete(conn);
   };
 
@@ -96,17 +124,33 @@ export function createMitmEngine(ctx: NetworkContext, ca: Ca, opts: MitmEngineOp
     leaf: LeafCert,
     buffered: Uint8Array | null,
   ) => {
-    const deps = { ctx, clients };
+    const deps = { ctx, clients, headTimeoutMs: opts.headTimeoutMs, idleTimeoutMs: opts.idleTimeoutMs };
     ctx.log.debug("mitm intercept", { host: target.host, port: target.port, tls: buffered === null ? "upgrade" : "bridge" });
+    // A client that refuses our leaf (it does not trust the CA) aborts the handshake: say so
+    // once, with the trust commands (trust-failure.ts). Not while the engine is stopping.
+    let handshaken = false;
+    let reported = false;
+    const handshakeFailed = (detail: string | null) => {
+      if (handshaken || reported || stopped) return;
+      reported = true;
+      logTrustFailure(ctx.log, { host: target.host, port: target.port, client: clientAddr, caCertPath: ca.certPath, detail });
+    };
     if (buffered === null) {
       const holder: { session: HttpSession | null } = { session: null };
       const [, tls] = socket.upgradeTLS<{ session: HttpSession | null }>({
         data: holder,
         tls: { key: leaf.keyPem, cert: leaf.certPem },
         socket: {
+          handshake: (_t, success, err) => {
+            handshakeDone(conn);
+            // Bun reports success=false when the client aborted (an alert, or it hung up).
+            if (success) handshaken = true;
+            else handshakeFailed(err?.message ?? null);
+          },
           data: (t, chunk) => t.data.session?.data(chunk),
           drain: (t) => t.data.session?.drain(),
           close: (t) => {
+            handshakeFailed(null);
             untrack(conn);
             t.data.session?.close();
           },
@@ -115,6 +159,7 @@ export function createMitmEngine(ctx: NetworkContext, ca: Ca, opts: MitmEngineOp
       });
       socket.data.handler = AFTER_UPGRADE;
       conn.end = () => tls.end();
+      conn.kill = () => tls.terminate();
       holder.session = createInnerHttpSession(deps, target, clientAddr, {
         write: (d) => tls.write(d),
         end: () => tls.end(),
@@ -126,13 +171,21 @@ export function createMitmEngine(ctx: NetworkContext, ca: Ca, opts: MitmEngineOp
     }
     let session: HttpSession | null = null;
     const transport = bridgeTls(socket, { key: leaf.keyPem, cert: leaf.certPem }, buffered, {
+      secure: () => {
+        handshaken = true;
+        handshakeDone(conn);
+      },
       data: (c) => session?.data(c),
       drain: () => session?.drain(),
       close: () => {
+        handshakeFailed(null);
         untrack(conn);
         session?.close();
       },
-      error: (e) => ctx.log.debug("mitm tls error", { host: target.host, error: e.message }),
+      error: (e) => {
+        handshakeFailed(e.message);
+        ctx.log.debug("mitm tls error", { host: target.host, error: e.message });
+      },
     });
     conn.end = () => transport.end();
     session = createInnerHttpSession(deps, target, clientAddr, transport);
@@ -150,7 +203,7 @@ export function createMitmEngine(ctx: NetworkContext, ca: Ca, opts: MitmEngineOp
         socket.end();
         return;
       }
-      const conn = track(socket);
+      const conn = track(socket, target.host, clientAddr);
       try {
         const t: CheckedTarget = { host: target.host, port: target.port, addresses: target.addresses };
         const cached = certs.peek(t.host);
@@ -197,6 +250,10 @@ export function createMitmEngine(ctx: NetworkContext, ca: Ca, opts: MitmEngineOp
 interface LiveConn {
   /** Close it (TLS close_notify once upgraded). */
   end(): void;
+  /** Close it at once (a stalled handshake). */
+  kill(): void;
   closed: boolean;
+  /** The TLS handshake deadline, until the handshake completes. */
+  handshake: ReturnType<typeof setTimeout> | null;
 }
 

@@ -30,10 +30,11 @@ export function mitmFrontEnd(target: CheckedTarget): PinnedFrontEnd {
 
 /** Start the loop for one decrypted connection. `client` is the downstream `ip:port` (or null). */
 export function createInnerHttpSession(
-  deps: { ctx: NetworkContext; clients: UpstreamClients },
+  deps: { ctx: NetworkContext; clients: UpstreamClients; headTimeoutMs?: number; idleTimeoutMs?: number },
   target: CheckedTarget,
   client: string | null,
   transport: HttpTransport,
 ): HttpSession {
-  return createHttpSession(deps.ctx, { clients: deps.clients, frontEnd: mitmFrontEnd(target) }, transport, client);
+  const { clients, headTimeoutMs, idleTimeoutMs } = deps;
+  return createHttpSession(deps.ctx, { clients, frontEnd: mitmFrontEnd(target), headTimeoutMs, idleTimeoutMs }, transport, client);
 }

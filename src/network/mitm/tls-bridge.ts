@@ -16,10 +16,14 @@ import type { HttpTransport } from "../http/conn-io.ts";
 
 /** What the bridge reports to its owner (the decrypted side). */
 export interface TlsBridgeEvents {
+  /** The TLS handshake with the client completed. */
+  secure?(): void;
   data(chunk: Uint8Array): void;
   drain(): void;
   close(): void;
   error(err: Error): void;
+  /** The TLS handshake completed. */
+  secure?(): void;
 }
 
 /**
@@ -75,9 +79,11 @@ export function bridgeTls(
     },
   };
   const tls = new TLSSocket(duplex, { isServer: true, key: tlsOpts.key, cert: tlsOpts.cert });
+  tls.on("secure", () => events.secure?.());
   tls.on("data", (b: Buffer) => events.data(b));
   tls.on("drain", () => events.drain());
   tls.on("close", () => events.close());
+  tls.on("secure", () => events.secure?.());
   tls.on("error", (e: Error) => events.error(e));
   duplex.push(Buffer.from(buffered.buffer, buffered.byteOffset, buffered.byteLength));
   return {

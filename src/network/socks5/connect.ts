@@ -3,9 +3,10 @@
  * judge the destination with protocol `socks5_tcp` and no method; deny → REP 0x02, DNS
  * failure → REP 0x04; full mode: dial only the verdict's addresses and answer REP 0x00 with
  * the outbound socket's local address once connected (dial errors → 0x03/0x04/0x05/0x06/0x01);
- * limited mode: REP 0x00 at once (BND 0.0.0.0:0: nothing is dialed yet) and peek at the
- * client's first bytes (peek.ts). In limited mode the host verdict is provisional: the
- * decision line is written by the judgement of what the client sends (one line, §3).
+ * when the verdict says `intercept` (limited mode, or a host with MITM hooks, §10): REP 0x00
+ * at once (BND 0.0.0.0:0: nothing is dialed yet) and peek at the client's first bytes
+ * (peek.ts). Such a host verdict is provisional: the decision line is written by the
+ * judgement of what the client sends (one line, §3).
  */
 import { DialError } from "../dial-error.ts";
 import type { CheckedTarget, PolicyRequest } from "../types.ts";
@@ -14,6 +15,7 @@ import { REP, replyBytes, repForDialError } from "./reply.ts";
 import type { SessionIo } from "./types.ts";
 import { spliceTunnel } from "../tunnel.ts";
 import { createPeekHandler } from "./peek.ts";
+import { noteVerdict, startAccess, writeAccess, type AccessNote } from "../access.ts";
 
 /**
  * Handle a parsed CONNECT request; the session keeps reading the client meanwhile (holding what
@@ -22,27 +24,34 @@ import { createPeekHandler } from "./peek.ts";
 export async function runConnect(io: SessionIo, address: SocksAddress): Promise<void> {
   const { ctx, client } = io;
   const req: PolicyRequest = { protocol: "socks5_tcp", host: address.host, port: address.port, method: null, client };
-  const limited = ctx.config().mode === "limited";
-  const verdict = await ctx.evaluate(req, { provisional: limited });
+  // Provisional: an allow that must be looked inside (limited mode, a hooked host) is judged
+  // and logged again from what the client sends.
+  // The access line (docs/logs.md): a refusal now, a tunnel when it closes. Connections that
+  // are looked inside (the peek hands them to the HTTP loop or the MITM) write one line per
+  // request instead.
+  const note = startAccess(client, null, "socks5");
+  const verdict = await ctx.evaluate(req, { provisional: true });
+  noteVerdict(note, req, verdict);
   if (io.aborted()) return;
   if (verdict.action === "deny") {
-    io.replyAndClose(REP.NOT_ALLOWED);
+    refuse(io, note, REP.NOT_ALLOWED);
     return;
   }
   if (verdict.action === "error") {
-    io.replyAndClose(REP.HOST_UNREACHABLE);
+    refuse(io, note, REP.HOST_UNREACHABLE);
     return;
   }
   const target: CheckedTarget = { host: verdict.host, port: address.port, addresses: verdict.addresses };
-  if (limited) {
+  if (verdict.intercept) {
     startPeeking(io, target);
     return;
   }
   // The method-selection bytes must reach the client before the tunnel's own queue writes.
   await new Promise<void>((resolve) => io.whenFlushed(resolve));
   if (io.aborted()) return;
+  const initial = io.takeBuffered() ?? undefined;
   try {
-    await spliceTunnel(io.socket, target.addresses, target.port, ctx, io.takeBuffered() ?? undefined, {
+    const tunnel = await spliceTunnel(io.socket, target.addresses, target.port, ctx, initial, {
       onConnected: (up) => replyBytes(REP.SUCCEEDED, { address: up.localAddress, port: up.localPort }),
       // A name given by the client must also be the TLS server name (beyond, like HTTP
       // CONNECT). Not for IP literals: clients that resolve locally (curl --socks5) send an
@@ -50,6 +59,11 @@ export async function runConnect(io: SessionIo, address: SocksAddress): Promise<
       sniCheck: address.atyp === ATYP.DOMAIN ? { host: target.host, request: req } : undefined,
       clientPaused: io.readingPaused(),
       clientEnded: io.peerEnded(),
+    });
+    note.socksReply = REP.SUCCEEDED;
+    void tunnel.closed.then(() => {
+      const b = tunnel.bytes();
+      writeAccess(ctx, note, (initial?.byteLength ?? 0) + b.up, b.down);
     });
   } catch (err) {
     if (!(err instanceof DialError)) {
@@ -59,8 +73,15 @@ export async function runConnect(io: SessionIo, address: SocksAddress): Promise<
       return;
     }
     ctx.log.info("socks5 upstream connect failed", { host: target.host, port: target.port, client, code: err.code });
-    if (!io.aborted()) io.replyAndClose(repForDialError(err.code));
+    if (!io.aborted()) refuse(io, note, repForDialError(err.code));
   }
+}
+
+/** Answer REP `rep`, close, and write the access line. */
+function refuse(io: SessionIo, note: AccessNote, rep: number): void {
+  io.replyAndClose(rep);
+  note.socksReply = rep;
+  writeAccess(io.ctx, note, 0, 0);
 }
 
 /** Limited mode: answer REP 0x00, then let the peek handler judge the first bytes. */

@@ -4,6 +4,7 @@
  * owner: the handshake (session.ts) → a tunnel (tunnel.ts), the HTTP proxy handler or the MITM (limited-mode
  * peeking, peek.ts), or a UDP association's control connection (udp.ts).
  */
+import type { ConnectionCap } from "../../net/connection-cap.ts";
 import type { NetworkContext } from "../types.ts";
 import { listenDelegating, type DelegatingListener } from "../listen-delegate.ts";
 import { createSocks5Session } from "./session.ts";
@@ -31,7 +32,7 @@ export type Socks5ListenerHandle = DelegatingListener;
 export function startSocks5Listener(
   ctx: NetworkContext,
   addr: { host: string; port: number },
-  opts: Partial<Socks5Options> = {},
+  opts: Partial<Socks5Options> & { cap?: ConnectionCap } = {},
 ): Socks5ListenerHandle {
   const options: Socks5Options = {
     handshakeTimeoutMs: opts.handshakeTimeoutMs ?? SOCKS5_DEFAULTS.handshakeTimeoutMs,
@@ -45,5 +46,6 @@ export function startSocks5Listener(
     log: ctx.log,
     name: "socks5",
     accept: (socket) => createSocks5Session(ctx, socket, options),
+    cap: opts.cap,
   });
 }

@@ -8,8 +8,9 @@
  * - a TLS ClientHello with MITM enabled → the MITM engine takes the connection;
  * - anything else (including TLS without MITM, or silence until the timeout) → the policy
  *   is asked about a stream it cannot read (`writeChannel` with no method): limited mode
- *   denies it `method_not_allowed` (source `mode_guard`, one decision line), and the
- *   connection closes.
+ *   denies it `method_not_allowed` (source `mode_guard`, one decision line), a host with MITM
+ *   hooks `mitm_required` (source `mitm_hook`, SPEC-network §10: peeking happens for it in
+ *   full mode too), and the connection closes.
  */
 import type { Socket } from "bun";
 import { TCHAR } from "../../http1/grammar.ts";

@@ -364,7 +364,7 @@ describe("Trailer and Upgrade are removed in both directions", () => {
 
 describe("head deadline", () => {
   test("a partial head past the deadline → 408 and close; an idle connection is closed silently", async () => {
-    const proxy = startProxy(allowAll, { headTimeoutMs: 50 });
+    const proxy = startProxy(allowAll, { headTimeoutMs: 50, idleTimeoutMs: 50 });
     try {
       const partial = await rawClient(proxy.port);
       partial.write("GET http://allowed.test/ HTTP/1.1\r\nX-Slow: ");

@@ -122,3 +122,54 @@ describe.skipIf(process.platform === "win32")("x-unix-socket", () => {
     }
   });
 });
+
+describe.skipIf(process.platform === "win32")("x-unix-socket: the socket connected is the socket checked (issue 8 row 3)", () => {
+  test("flipping a symlink between an allowed and an outside socket never reaches the outside one", async () => {
+    // Its own allowed socket: the first describe's server is stopped by now.
+    const insideSock = join(dir, "inside.sock");
+    const inside = Bun.serve({ unix: insideSock, fetch: () => new Response("unix inside") });
+    const outsideSock = join(dir, "outside.sock");
+    let outsideHits = 0;
+    const outside = Bun.serve({
+      unix: outsideSock,
+      fetch() {
+        outsideHits++;
+        return new Response("outside");
+      },
+    });
+    const flip = join(dir, "flip.sock");
+    symlinkSync(insideSock, flip);
+    const proxy = startProxy(unixConfig("full", [insideSock]));
+    // A child process swaps the link atomically (rename over it) between both targets, as fast as it can.
+    const flipper = Bun.spawn(
+      [
+        process.execPath,
+        "-e",
+        `const fs=require("fs");const [a,b,l]=process.argv.slice(1);console.log("ready");for(let i=0;i<5e6;i++){const t=l+".t";try{fs.unlinkSync(t)}catch{};fs.symlinkSync(i%2?a:b,t);fs.renameSync(t,l)}`,
+        insideSock,
+        outsideSock,
+        flip,
+      ],
+      { stdout: "pipe", stderr: "ignore" },
+    );
+    try {
+      await flipper.stdout.getReader().read(); // "ready": the flips are running
+      const statuses = new Map<string, number>();
+      for (let i = 0; i < 400; i++) {
+        const r = await fetch(`http://localhost/r${i}`, { proxy: proxy.url, headers: { "x-unix-socket": flip } });
+        const body = await r.text();
+        const key = `${r.status} ${body.startsWith("unix") ? "allowed" : body === "outside" ? "OUTSIDE" : "other"}`;
+        statuses.set(key, (statuses.get(key) ?? 0) + 1);
+      }
+      expect(statuses.get("200 allowed") ?? 0).toBeGreaterThan(0);
+      expect(outsideHits).toBe(0);
+      expect([...statuses.keys()].filter((k) => k.includes("OUTSIDE"))).toEqual([]);
+    } finally {
+      flipper.kill();
+      await flipper.exited;
+      await proxy.stop();
+      outside.stop(true);
+      inside.stop(true);
+    }
+  });
+});

@@ -131,6 +131,21 @@ describe("loadOrCreateCa", () => {
     await expectCaError(loadOrCreateCa(certPath, link, { create: true }), `refusing MITM CA key ${link}: it is a symlink`);
   });
 
+  test("a FIFO at the key or certificate path is refused at once, never waited on (issue 8 row 10)", async () => {
+    const dir = tempDir();
+    const certPath = join(dir, "ca.pem");
+    const keyPath = join(dir, "ca.key");
+    await loadOrCreateCa(certPath, keyPath, { create: true });
+    const fifo = join(dir, "fifo");
+    expect(Bun.spawnSync(["mkfifo", "-m", "600", fifo]).exitCode).toBe(0);
+    // Before the fix the open() blocked until a writer appeared: this test hung.
+    await expectCaError(loadOrCreateCa(certPath, fifo, { create: false }), `refusing MITM CA key ${fifo}: not a regular file`);
+    await expectCaError(
+      loadOrCreateCa(fifo, keyPath, { create: false }),
+      `cannot read MITM CA certificate ${fifo}: not a regular file`,
+    );
+  });
+
   test("a key that does not match the certificate is refused", async () => {
     const a = tempDir();
     const b = tempDir();

@@ -53,7 +53,7 @@ describe("https upstream verified with NODE_EXTRA_CA_CERTS", () => {
     const res = await fetch(`${untrusted.base}/v1/responses`, { method: "POST", body: "{}" });
     expect(res.status).toBe(500);
     expect(await res.text()).toBe("");
-    expect(await untrusted.stderr.wait(/^forwarding error: /)).not.toBeNull();
+    expect(await untrusted.stderr.wait(/^\S+Z ERROR: forwarding error: /)).not.toBeNull();
     expect(seen.length).toBe(before);
     expect(untrusted.stderr.text).not.toContain(KEY);
   });

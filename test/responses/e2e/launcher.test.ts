@@ -62,3 +62,45 @@ describe.skipIf(!hasNode || process.platform === "win32")("bin/launch.js (SPEC Â
     expect(await p.exited).toBe(42);
   });
 });
+
+describe("bin/launch.js: which binary (the esbuild/biome layout)", async () => {
+  const { platformTarget, candidatePaths, missingBinaryMessage } = await import("../../../bin/launch.js");
+
+  test.each([
+    ["linux", "x64", "glibc", "linux-x64"],
+    ["linux", "arm64", "glibc", "linux-arm64"],
+    ["linux", "x64", "musl", "linux-x64-musl"],
+    ["linux", "arm64", "musl", "linux-arm64-musl"],
+    ["linux", "x64", null, "linux-x64"],
+    ["darwin", "x64", null, "darwin-x64"],
+    ["darwin", "arm64", null, "darwin-arm64"],
+    ["win32", "x64", null, "windows-x64"],
+    ["win32", "arm64", null, null],
+    ["linux", "ia32", "glibc", null],
+    ["freebsd", "x64", null, null],
+  ])("%s %s libc=%s â†’ %s", (platform, arch, libc, want) => {
+    expect(platformTarget(platform, arch, () => libc)).toBe(want);
+  });
+
+  test("the platform package comes first, then a checkout's dist/<target>/ and dist/", () => {
+    const resolve = (pkg: string) => (pkg === "@codex-proxies/linux-arm64-musl" ? "/g/node_modules/@codex-proxies/linux-arm64-musl" : null);
+    expect(candidatePaths("codex-network-proxy", "/g/node_modules/codex-proxies", "linux-arm64-musl", resolve)).toEqual([
+      "/g/node_modules/@codex-proxies/linux-arm64-musl/bin/codex-network-proxy",
+      "/g/node_modules/codex-proxies/dist/linux-arm64-musl/codex-network-proxy",
+      "/g/node_modules/codex-proxies/dist/codex-network-proxy",
+    ]);
+    expect(candidatePaths("codex-network-proxy", "/p", "windows-x64", () => "/w")[0]).toBe("/w/bin/codex-network-proxy.exe");
+  });
+
+  test("the error names the missing platform package", () => {
+    expect(missingBinaryMessage("codex-network-proxy", "linux-x64")).toBe(
+      "codex-network-proxy: the platform package @codex-proxies/linux-x64 is not installed.\n" +
+        "npm installs it as an optional dependency of codex-proxies; it is missing after --omit=optional,\n" +
+        "--no-optional or a lockfile made on another platform. Reinstall with optional dependencies\n" +
+        "(npm i -g codex-proxies), or install @codex-proxies/linux-x64 of the same version next to it.\n",
+    );
+    expect(missingBinaryMessage("codex-network-proxy", null, "freebsd", "x64")).toBe(
+      "codex-network-proxy: no prebuilt executable for freebsd-x64 (supported: Linux x64/arm64 glibc or musl, macOS x64/arm64, Windows x64)\n",
+    );
+  });
+});

@@ -27,6 +27,7 @@ const proxy = Bun.spawn(
     "--identity-provider-id", "idp_123",
     "--service-account-id", "sa_456",
     "--server-info", info,
+    "--log-level", "warn",
   ],
   { stdin: "pipe", stdout: "pipe", stderr: "pipe", env: { PATH: process.env.PATH, NODE_EXTRA_CA_CERTS: join(dir, "ca.pem") } },
 );
