@@ -15,6 +15,9 @@
  *
  * Usage: npm run bench -- [--rounds 3] [--seconds 5] [--connections 64] [--concurrency 16]
  *   [--mib 1024] [--clients 8] [--only id,id] [--json dist/bench.json]
+ *   [--responses-bin PATH] [--network-bin PATH] [--busy N]
+ * `--only` takes scenario ids or their prefixes: start, responses, forward, tunnel, connect,
+ * socks5, mitm (e.g. `--only connect-fresh,socks5`).
  * Needs: `npm run build`; wrk, curl, nginx, openssl; peers from apt (README, Performance).
  */
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -30,7 +33,7 @@ import { MITM_HOST, mitmScenarios } from "./bench/scenarios-mitm.ts";
 import { networkScenarios } from "./bench/scenarios-network.ts";
 import { BENCH_KEY, responsesScenarios, startResponsesPeers, startSseUpstream } from "./bench/scenarios-responses.ts";
 import { startContenders } from "./bench/scenarios-start.ts";
-import { have, memInfo, startStaticNginx, type Child } from "./bench/tools.ts";
+import { have, memInfo, spawnChild, startStaticNginx, type Child } from "./bench/tools.ts";
 
 const { values } = parseArgs({
   options: {
@@ -42,6 +45,11 @@ const { values } = parseArgs({
     clients: { type: "string", default: "8" },
     only: { type: "string" },
     json: { type: "string", default: "dist/bench.json" },
+    // Measure other builds (e.g. an older commit's) against the same peers and load.
+    "responses-bin": { type: "string" },
+    "network-bin": { type: "string" },
+    // Busy-machine runs: this many CPU hogs (`yes > /dev/null`) run through every scenario.
+    busy: { type: "string", default: "0" },
   },
 });
 const clamp = (v: string | undefined, lo: number, hi: number) => Math.min(hi, Math.max(lo, Number(v)));
@@ -51,12 +59,13 @@ const connections = clamp(values.connections, 1, 1024);
 const concurrency = clamp(values.concurrency, 1, 256);
 const mib = clamp(values.mib, 16, 8192);
 const clients = clamp(values.clients, 1, 64);
+const busy = clamp(values.busy, 0, 8);
 const only = values.only ? new Set(values.only.split(",")) : null;
 const wanted = (id: string) => !only || only.has(id) || only.has(id.split("-")[0]!);
 
 const ROOT = join(import.meta.dir, "..");
-const RESPONSES_BIN = join(ROOT, "dist", "codex-responses-api-proxy");
-const NETWORK_BIN = join(ROOT, "dist", "codex-network-proxy");
+const RESPONSES_BIN = resolve(values["responses-bin"] ?? join(ROOT, "dist", "codex-responses-api-proxy"));
+const NETWORK_BIN = resolve(values["network-bin"] ?? join(ROOT, "dist", "codex-network-proxy"));
 for (const b of ["wrk", "curl", "nginx", "openssl"]) if (!have(b)) throw new Error(`${b} not found on PATH (see README, Performance)`);
 for (const b of [RESPONSES_BIN, NETWORK_BIN]) if (!(await Bun.file(b).exists())) throw new Error(`${b} missing: run npm run build`);
 
@@ -89,6 +98,7 @@ try {
   // Origins: plain nginx (1 KiB and `mib` MiB objects), TLS nginx for the MITM, the SSE upstream.
   const origin = await startStaticNginx(join(dir, "origin"), { mib });
   keepChild(origin.child);
+  for (let i = 0; i < busy; i++) keepChild(spawnChild(["yes"]));
   const sse = await startSseUpstream(dir);
   keepChild(sse.child);
   const originKey = join(dir, "origin.key");
@@ -176,7 +186,14 @@ const loadAfter = loadavg();
 const minutes = (performance.now() - t0) / 60_000;
 const cpu = cpus()[0]?.model ?? "unknown CPU";
 const machine = `${cpus().length} × ${cpu}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, ${process.platform} ${Bun.spawnSync(["uname", "-r"]).stdout.toString().trim()}`;
-const command = `npm run bench -- --rounds ${rounds} --seconds ${seconds} --connections ${connections} --concurrency ${concurrency} --mib ${mib} --clients ${clients}${values.only ? ` --only ${values.only}` : ""}`;
+const command = [
+  `npm run bench -- --rounds ${rounds} --seconds ${seconds} --connections ${connections} --concurrency ${concurrency}`,
+  `--mib ${mib} --clients ${clients}`,
+  ...(values.only ? [`--only ${values.only}`] : []),
+  ...(busy ? [`--busy ${busy}`] : []),
+  ...(values["responses-bin"] ? [`--responses-bin ${values["responses-bin"]}`] : []),
+  ...(values["network-bin"] ? [`--network-bin ${values["network-bin"]}`] : []),
+].join(" ");
 const header = [
   `## npm run bench, ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC`,
   "",

@@ -139,8 +139,10 @@ export function mitmScenarios(o: MitmScenarioOptions): { prepare(): Promise<void
   return {
     async prepare() {
       for (const r of routes) {
-        kaRequests.set(r.name, await sized(() => keepAlive(r.route, url, o.clients, 50), o.seconds, o.clients, 20, 5000));
-        if (!r.keepAliveOnly) freshRequests.set(r.name, await sized(() => freshTls(r.route, url, 16, 64), o.seconds, 1, 64, 20000));
+        // Warm-ups long enough that process start and the first handshake do not dominate
+        // (an underestimated rate would shorten the faster contender's runs the most).
+        kaRequests.set(r.name, await sized(() => keepAlive(r.route, url, o.clients, 200), o.seconds, o.clients, 100, 10000));
+        if (!r.keepAliveOnly) freshRequests.set(r.name, await sized(() => freshTls(r.route, url, 16, 200), o.seconds, 1, 100, 20000));
       }
     },
     scenarios: [
