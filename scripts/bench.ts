@@ -158,9 +158,19 @@ try {
     log("MITM warm-up and sizing");
     await mitmSet.prepare();
   }
+  // VmHWM only grows: read right after the scenario that loads a process with
+  // `--connections` connections, it is that load's peak (later scenarios: 1 GiB tunnels, MITM).
+  const peakOf = (pids: number[]) => pids.reduce((a, p) => a + (memInfo(p)?.hwm ?? 0), 0) || null;
+  const loadPeak = new Map<string, number | null>();
+  const afterLoad: Record<string, Array<[string, () => number[]]>> = {
+    "responses-rps": [["ours responses", () => responses.pids()]],
+    "forward-rps": [["ours network", () => net.service.pids()]],
+    "mitm-keepalive": [["ours network (MITM)", () => mitm.service.pids()]],
+  };
   for (const def of defs) {
     log(`scenario ${def.id}`);
     results.push(await runScenario(def, rounds, log));
+    for (const [name, pids] of afterLoad[def.id] ?? []) loadPeak.set(name, peakOf(pids()));
   }
 
   // Memory: idle from the starts, peak from the long-running instances after all the load.
@@ -170,13 +180,13 @@ try {
     const m = (k: "rss" | "anon" | "file" | "private") => stat(xs.map((x) => x[k]))!.median;
     return { rss: m("rss"), anon: m("anon"), file: m("file"), private: m("private") };
   };
-  const peakOf = (pids: number[]) => pids.reduce((a, p) => a + (memInfo(p)?.hwm ?? 0), 0) || null;
   const nginxAuto = responsesPeers[0]!;
+  const row = (name: string, pids: number[]): MemoryRow => ({ name, idle: idleOf(name), loadPeak: loadPeak.get(name) ?? null, peak: peakOf(pids) });
   memoryRows.push(
-    { name: "ours responses", idle: idleOf("ours responses"), peak: peakOf(responses.pids()) },
-    { name: "ours network", idle: idleOf("ours network"), peak: peakOf(net.service.pids()) },
-    { name: "ours network (MITM)", idle: idleOf("ours network (MITM)"), peak: peakOf(mitm.service.pids()) },
-    { name: "nginx (idle: 1 worker; peak: workers auto, summed)", idle: idleOf("nginx"), peak: nginxAuto.ok ? peakOf(nginxAuto.service.pids()) : null },
+    row("ours responses", responses.pids()),
+    row("ours network", net.service.pids()),
+    row("ours network (MITM)", mitm.service.pids()),
+    { ...row("nginx", nginxAuto.ok ? nginxAuto.service.pids() : []), name: "nginx (idle: 1 worker; peak: workers auto, summed)" },
   );
 } finally {
   await stopAll();

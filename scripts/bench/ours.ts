@@ -1,7 +1,8 @@
 /**
  * Our two executables (dist/, from `npm run build`) as contenders of `npm run bench`, and the
  * one-shot starts that time start-to-listening. Each runs with an empty CODEX_HOME in the run's
- * temporary folder and `--log-level error`, as the peers run with their logs off.
+ * temporary folder and without per-request log lines (responses `--log-level warn`, network
+ * `--log-level error`), as the peers run with their access logs off.
  */
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -13,7 +14,8 @@ const PATH = process.env.PATH ?? "/usr/bin:/bin";
 
 /** Start the responses proxy with `key` on stdin, forwarding to `upstreamUrl`; waits until it listens. */
 export async function startResponsesProxy(bin: string, upstreamUrl: string, key: string, port = 0): Promise<Service & { child: Child }> {
-  const child = spawnChild([bin, "--port", String(port), "--upstream-url", upstreamUrl], { stdin: "pipe" });
+  // --log-level warn: no access line per request, as nginx runs with access_log off.
+  const child = spawnChild([bin, "--port", String(port), "--upstream-url", upstreamUrl, "--log-level", "warn"], { stdin: "pipe" });
   const sink = child.proc.stdin as import("bun").FileSink;
   sink.write(key + "\n");
   await sink.end();

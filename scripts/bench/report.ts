@@ -56,19 +56,28 @@ export function renderScenario(r: ScenarioResult): string {
 export interface MemoryRow {
   name: string;
   idle: { rss: number; anon: number; file: number; private: number } | null;
-  /** VmHWM of the long-running instance after all the load, MiB (summed over its processes). */
+  /**
+   * VmHWM right after the scenario that loads the instance with `--connections` connections
+   * (responses: responses-rps; network: forward-rps; MITM: mitm-keepalive), MiB.
+   */
+  loadPeak: number | null;
+  /** VmHWM of the long-running instance after every scenario, MiB (summed over its processes). */
   peak: number | null;
 }
 
 export function renderMemory(rows: MemoryRow[]): string {
   const lines = [
-    "### memory (MiB): idle = 1 s after start, medians of the starts; peak = VmHWM after every load scenario",
+    "### memory (MiB): idle = 1 s after start, medians of the starts; peak = VmHWM",
     "",
-    "| process | idle RSS | idle anonymous | idle file-backed | idle private | peak RSS under load |",
-    "| --- | --- | --- | --- | --- | --- |",
+    "peak under load: after responses-rps (responses proxy, nginx), forward-rps (network), mitm-keepalive (MITM); " +
+      "peak after all: after every scenario (1 GiB tunnels included)",
+    "",
+    "| process | idle RSS | idle anonymous | idle file-backed | idle private | peak under load | peak after all |",
+    "| --- | --- | --- | --- | --- | --- | --- |",
   ];
   for (const r of rows) {
-    lines.push(`| ${r.name} | ${fmt(r.idle?.rss)} | ${fmt(r.idle?.anon)} | ${fmt(r.idle?.file)} | ${fmt(r.idle?.private)} | ${fmt(r.peak)} |`);
+    const idle = [r.idle?.rss, r.idle?.anon, r.idle?.file, r.idle?.private].map(fmt).join(" | ");
+    lines.push(`| ${r.name} | ${idle} | ${fmt(r.loadPeak)} | ${fmt(r.peak)} |`);
   }
   return lines.join("\n");
 }

@@ -48,7 +48,13 @@ async function freshTls(route: string[], url: string, inFlight: number, requests
   const out = await new Response(p.stdout).text();
   await p.exited;
   const secs = (performance.now() - t0) / 1000;
-  const ok = out.trim().split("\n").filter((c) => c === "200").length;
+  const codes = out.trim().split("\n");
+  const ok = codes.filter((c) => c === "200").length;
+  if (ok < requests) {
+    const tally = new Map<string, number>();
+    for (const c of codes) if (c !== "200") tally.set(c, (tally.get(c) ?? 0) + 1);
+    process.stderr.write(`[bench] fresh HTTPS: ${requests - ok} of ${requests} failed, curl codes ${JSON.stringify(Object.fromEntries(tally))}\n`);
+  }
   return { rps: requests / secs, failed: requests - ok };
 }
 

@@ -75,7 +75,7 @@ export function startContenders(o: StartOptions): { contenders: Contender[]; idl
     {
       name: "ours responses",
       spawn: (port) => {
-        const c = spawnChild([o.responsesBin, "--port", String(port), "--upstream-url", `http://127.0.0.1:${o.upPort}/v1/responses`], { stdin: "pipe" });
+        const c = spawnChild([o.responsesBin, "--port", String(port), "--upstream-url", `http://127.0.0.1:${o.upPort}/v1/responses`, "--log-level", "warn"], { stdin: "pipe" });
         const sink = c.proc.stdin as import("bun").FileSink;
         sink.write(o.key + "\n");
         void sink.end();
