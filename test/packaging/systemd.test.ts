@@ -2,10 +2,11 @@
  * The systemd units (SPEC §5, SPEC-network §9, issue 13): every unit in packaging/systemd has
  * expectations here (its own lines: how the key or the config reaches it); each passes
  * `systemd-analyze verify` with `ExecStart` pointing at the freshly built executables (verify
- * checks that the program exists; for the credential unit, whose ExecStart is
- * `/bin/sh -c 'exec <binary> …'`, the test checks the binary path itself), carries the hardening the README promises, and its
- * `systemd-analyze security` exposure score is the one the README states. The example config
- * for the network unit passes `check-config`. `.ci/run` installs systemd, so this runs in CI.
+ * checks that the program exists; for the credential unit, whose ExecStart is `/bin/sh -c 'exec
+ * <binary> …'`, the test checks the binary path itself), carries the hardening the README
+ * promises, and its `systemd-analyze security` exposure score is the one the README states. The
+ * example config for the network unit passes `check-config`. `.ci/run` installs systemd, so this
+ * runs in CI.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
