@@ -515,8 +515,11 @@ export function startHttpServer(opts: {
   const expire = (c: Conn) => {
     switch (c.phase) {
       case "head":
-        if (c.len > 0 || c.headTimed) respondEmpty(c, 408, false);
-        else closeAfterFlush(c);
+        if (c.len > 0 || c.headTimed) {
+          // Like a malformed head: an access line with what arrived (no method, no target).
+          begin(c, null, c.len);
+          respondEmpty(c, 408, false);
+        } else closeAfterFlush(c);
         return;
       case "body":
         respondEmpty(c, 408, false);
