@@ -8,7 +8,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import type { Socket } from "bun";
 import { createHttp1Client } from "../../src/http1/client.ts";
 import { startResponsesProxy, type ResponsesProxyOptions } from "../../src/responses/server.ts";
-import type { ExchangeRecord } from "../../src/responses/http-server.ts";
+import type { ExchangeRecord } from "../../src/responses/http-app.ts";
 import { emptyResponseComplete } from "../helpers/responses.ts";
 import { rawExchange } from "../helpers/raw-client.ts";
 
