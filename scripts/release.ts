@@ -11,9 +11,9 @@
  *     packed by `npm pack` into npm/*.tgz (what the release workflow publishes)
  *   stage/codex-proxies-<version>-<target>/ (what each archive holds)
  *   darwin-signatures.json (each macOS executable's code-signature state, for the release notes)
- * Each archive: both executables, README.md, LICENSE, and on Linux the systemd units in
- * `systemd/`. Every file's mtime is SOURCE_DATE_EPOCH (default: the commit's time), so two runs
- * on one commit give identical bytes. A target that cannot be built fails the command: nothing
+ * Each archive: both executables, README.md, LICENSE, the documents of `docs/`, and on Linux
+ * the systemd units in `systemd/`. Every file's mtime is SOURCE_DATE_EPOCH (default: the
+ * commit's time), so two runs on one commit give identical bytes. A target that cannot be built fails the command: nothing
  * is skipped. The darwin executables' code signatures are checked and their state printed
  * (scripts/release/macho-signature.ts); an invalid one is reported, never passed off as valid.
  */
@@ -23,7 +23,7 @@ import { join, resolve } from "node:path";
 import { compile, ENTRIES, gitCommit, ROOT, TARGETS, type BunTarget } from "./build.ts";
 import { writeTarGz, writeZip } from "./release/archive.ts";
 import { checkMachOSignature } from "./release/macho-signature.ts";
-import { packPackages, writeLauncherPackage, writePlatformPackage, type ReleaseTarget } from "./release/npm-packages.ts";
+import { docFiles, packPackages, writeLauncherPackage, writePlatformPackage, type ReleaseTarget } from "./release/npm-packages.ts";
 import { bunRuntime } from "./release/runtimes.ts";
 
 /** Release name and npm platform fields of a Bun target (`bun-linux-arm64-musl` → `linux-arm64-musl`). */
@@ -112,6 +112,10 @@ function main(): number {
     }
     copyInto(join(ROOT, "README.md"), join(stage, "README.md"), 0o644);
     copyInto(join(ROOT, "LICENSE"), join(stage, "LICENSE"), 0o644);
+    // The README links into docs/: the archive carries it, so the links work offline.
+    mkdirSync(join(stage, "docs"));
+    for (const f of docFiles(ROOT)) copyInto(join(ROOT, "docs", f), join(stage, "docs", f), 0o644);
+    chmodSync(join(stage, "docs"), 0o755);
     if (t.os === "linux") {
       mkdirSync(join(stage, "systemd"));
       const units = join(ROOT, "packaging", "systemd");

@@ -8,7 +8,7 @@
  * - `codex-proxies`, the launcher: `bin/codex-*.js` (plain Node, bin/launch.js) and every
  *   platform package as an exactly pinned optional dependency.
  */
-import { chmodSync, copyFileSync, linkSync, mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, linkSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 /** A release target as archive and npm names use it, with its npm platform fields. */
@@ -85,7 +85,12 @@ export function writePlatformPackage(o: NpmPackageOptions & { target: ReleaseTar
   return dir;
 }
 
-/** Writes `<outdir>/codex-proxies/`, the launcher, pinning every target's package. */
+/** The documents of `<root>/docs` the README links to (file names, sorted). */
+export function docFiles(root: string): string[] {
+  return readdirSync(join(root, "docs")).filter((f) => f.endsWith(".md")).sort();
+}
+
+/** Writes `<outdir>/codex-proxies/`, the launcher (and docs/), pinning every target's package. */
 export function writeLauncherPackage(o: NpmPackageOptions & { targets: readonly ReleaseTarget[] }): string {
   const dir = join(o.outdir, LAUNCHER_PACKAGE);
   mkdirSync(join(dir, "bin"), { recursive: true });
@@ -101,12 +106,14 @@ export function writeLauncherPackage(o: NpmPackageOptions & { targets: readonly 
     ...(o.repository ? { repository: { type: "git", url: o.repository } } : {}),
     type: "module",
     bin: Object.fromEntries(EXECUTABLES.map((n) => [n, `bin/${n}.js`])),
-    files: ["bin/"],
-    engines: { node: ">=18" },
+    files: ["bin/", "docs/"],
+    engines: { node: ">=20" },
     optionalDependencies: Object.fromEntries(o.targets.map((t) => [platformPackage(t), o.version])),
   });
   copyFileSync(join(o.root, "README.md"), join(dir, "README.md"));
   copyFileSync(join(o.root, "LICENSE"), join(dir, "LICENSE"));
+  mkdirSync(join(dir, "docs"));
+  for (const f of docFiles(o.root)) copyFileSync(join(o.root, "docs", f), join(dir, "docs", f));
   return dir;
 }
 

@@ -70,8 +70,9 @@ export function hardenProcess(deps: HardenDeps = {}): string[] {
   const prefix = libc.platform === "darwin" ? "DYLD_" : "LD_";
   const removed = Object.keys(env).filter((name) => name.startsWith(prefix));
   for (const name of removed) {
-    // Bun keeps its own copy of the environment: delete there (what process.env and
-    // Bun.spawn's default env see) and in the C environment (what exec'd children inherit).
+    // Bun keeps its own copy of the environment: delete there (what process.env sees) and in
+    // the C environment. Bun.spawn without an `env` option still passes the copy Bun made at
+    // start (deleted variables included, Bun 1.4.5): every spawn in src/ passes `env`.
     delete env[name];
     libc.unsetenv(name);
   }

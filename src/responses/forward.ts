@@ -19,7 +19,7 @@ import type { CredentialLease, CredentialSource } from "./credentials.ts";
 import type { ClientRequest, DirectResponse, Http1DirectClient, RawFields, ResponseHandler } from "../http1/types.ts";
 import { incomingHeaders } from "./incoming.ts";
 import type { DumpExchange, Dumper } from "./dump.ts";
-import type { IncomingRequest } from "./http-server.ts";
+import type { IncomingRequest } from "./http-app.ts";
 
 const DROP_RESPONSE = new Set(["content-length", "transfer-encoding", "connection", "trailer", "upgrade"]);
 

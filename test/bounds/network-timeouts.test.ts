@@ -32,6 +32,11 @@ describe("plain listener (SPEC-network §4, §12)", () => {
       const res = splitResponse(await c.closed(10_000));
       clearInterval(timer);
       expect([res.status, res.body]).toEqual([408, "request timeout"]);
+      // One access line, like a bad head: the status, no method (the head never completed).
+      const access = proxy.lines.filter((l) => l.startsWith("access "));
+      expect(access.length).toBe(1);
+      expect(access[0]).toContain(" http.response.status_code=408 ");
+      expect(access[0]).not.toContain("http.request.method=");
     } finally {
       await proxy.stop();
     }

@@ -6,8 +6,7 @@
  * `proxy disabled`, §2). Blocked entries and JSON block bodies carry `decision` and `source`.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { SocksClient } from "socks";
 import { startSocks5Listener } from "../../src/network/socks5/listener.ts";
@@ -17,7 +16,7 @@ import { rawClient } from "../helpers/raw-client.ts";
 import { selfSignedCert } from "../helpers/pki.ts";
 import { startConnectFront, startMitmContext, tlsThroughProxy } from "../helpers/mitm.ts";
 import { socksCommand, startUdpEcho } from "../helpers/socks5.ts";
-import { removeTempDirs } from "../helpers/temp.ts";
+import { removeTempDirs, tempDir } from "../helpers/temp.ts";
 
 // startMitmContext writes the MITM CA into testConfig's temporary folder.
 afterAll(removeTempDirs);
@@ -101,7 +100,7 @@ describe("one decision line per request", () => {
   });
 
   describe.skipIf(process.platform === "win32")("x-unix-socket", () => {
-    const dir = mkdtempSync(join(tmpdir(), "cnp-decision-"));
+    const dir = tempDir("cnp-decision-");
     const sock = join(dir, "api.sock");
     const server = Bun.serve({ unix: sock, fetch: () => new Response("over unix") });
     afterAll(() => {

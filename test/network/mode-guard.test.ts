@@ -4,15 +4,17 @@
  * (`isWriteChannel`), UDP in limited mode, MITM availability, and the `x-unix-socket` list —
  * each deny with its source.
  */
-import { describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { describe, expect, test, afterAll } from "bun:test";
+import { rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { RequestHead } from "../../src/http1/server-request-head.ts";
 import { isWriteChannel } from "../../src/network/http/request-facts.ts";
 import { allowsMethod, compilePolicy, evaluatePolicy, type PolicyState } from "../../src/network/policy.ts";
 import type { PolicyRequest } from "../../src/network/types.ts";
 import { testConfig } from "../helpers/network.ts";
+import { removeTempDirs, tempDir } from "../helpers/temp.ts";
+
+afterAll(removeTempDirs);
 
 const resolver = async () => ["93.184.216.34"];
 const LIMITED: PolicyState = { enabled: true, mode: "limited", mitmEnabled: false };
@@ -86,7 +88,7 @@ describe("mode guard verdicts carry their source", () => {
 
 describe.skipIf(process.platform === "win32")("x-unix-socket decisions", () => {
   test("order: disabled → mode guard → list (literal or resolved); the allow names the checked path", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "cnp-unix-policy-"));
+    const dir = tempDir("cnp-unix-policy-");
     try {
       const real = join(dir, "real.sock");
       const link = join(dir, "link.sock");

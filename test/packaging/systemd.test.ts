@@ -1,27 +1,47 @@
 /**
- * The systemd units (SPEC §5, SPEC-network §9, issue 13): each passes `systemd-analyze verify`
- * with `ExecStart` pointing at the freshly built executables (verify checks that the program
- * exists; for the credential unit, whose ExecStart is `/bin/sh -c 'exec <binary> …'`, the test
- * checks the binary path itself), carries the hardening the README promises, and its
- * `systemd-analyze security` exposure score is the one the README states. The example config
- * for the network unit passes `check-config`. `.ci/run` installs systemd, so this runs in CI.
+ * The systemd units (SPEC §5, SPEC-network §9, issue 13): every unit in packaging/systemd has
+ * expectations here (its own lines: how the key or the config reaches it); each passes
+ * `systemd-analyze verify` with `ExecStart` pointing at the freshly built executables (verify
+ * checks that the program exists; for the credential unit, whose ExecStart is `/bin/sh -c 'exec
+ * <binary> …'`, the test checks the binary path itself), carries the hardening the README
+ * promises, and its `systemd-analyze security` exposure score is the one the README states. The
+ * example config for the network unit passes `check-config`. `.ci/run` installs systemd, so this
+ * runs in CI.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { runCli } from "../../src/network/cli.ts";
+import { removeTempDirs, tempDir } from "../helpers/temp.ts";
+
+afterAll(removeTempDirs);
 
 const ROOT = resolve(import.meta.dir, "../..");
 const BUN = process.execPath;
 const ANALYZE = Bun.which("systemd-analyze");
 const README = readFileSync(join(ROOT, "README.md"), "utf8");
 
+/** Every unit in packaging/systemd: the program ExecStart runs, and the lines only that unit has. */
 const UNITS = [
-  { unit: "codex-network-proxy.service", binary: "codex-network-proxy" },
-  { unit: "codex-responses-api-proxy.service", binary: "codex-responses-api-proxy" },
-  { unit: "codex-responses-api-proxy-keyfile.service", binary: "codex-responses-api-proxy" },
+  {
+    unit: "codex-network-proxy.service",
+    binary: "codex-network-proxy",
+    own: [
+      /^ExecStart=\/usr\/local\/bin\/codex-network-proxy run --config \/etc\/codex-network-proxy\/config\.toml$/m,
+      /^ExecReload=\/bin\/kill -HUP \$MAINPID$/m,
+      /^StateDirectory=codex-network-proxy$/m,
+      /^KillSignal=SIGTERM$/m,
+    ],
+  },
+  // The key arrives as a credential, or from the root-only file for systemd < 247.
+  { unit: "codex-responses-api-proxy.service", binary: "codex-responses-api-proxy", own: [/^LoadCredential=openai-api-key:\/etc\/codex\/openai\.key$/m] },
+  { unit: "codex-responses-api-proxy-keyfile.service", binary: "codex-responses-api-proxy", own: [/^StandardInput=file:\/etc\/codex\/openai\.key$/m] },
 ] as const;
+
+test("every unit in packaging/systemd has expectations here", () => {
+  const shipped = readdirSync(join(ROOT, "packaging", "systemd")).filter((f) => f.endsWith(".service"));
+  expect(shipped.sort()).toEqual(UNITS.map((u) => u.unit).sort());
+});
 
 const HARDENING = [
   "NoNewPrivileges=yes",
@@ -36,9 +56,9 @@ const HARDENING = [
 ];
 
 describe.skipIf(!ANALYZE)("systemd units", () => {
-  const dir = mkdtempSync(join(tmpdir(), "cp-systemd-"));
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  let dir = "";
   beforeAll(() => {
+    dir = tempDir("cp-systemd-");
     const r = Bun.spawnSync([BUN, join(ROOT, "scripts", "build.ts"), "--outdir", dir], { stderr: "pipe", stdout: "pipe" });
     if (r.exitCode !== 0) throw new Error(`build failed: ${r.stderr.toString()}`);
   }, 240_000);
@@ -53,7 +73,7 @@ describe.skipIf(!ANALYZE)("systemd units", () => {
     return { text, path };
   };
 
-  test.each(UNITS)("$unit: verify passes with ExecStart at the built executable; hardening present", async ({ unit, binary }) => {
+  test.each(UNITS)("$unit: verify passes with ExecStart at the built executable; hardening and its own lines present", async ({ unit, binary, own }) => {
     const { text, path } = installed(unit, binary);
     // The executable the unit starts exists and runs.
     expect(existsSync(join(dir, binary))).toBe(true);
@@ -63,7 +83,8 @@ describe.skipIf(!ANALYZE)("systemd units", () => {
     const [err, code] = await Promise.all([new Response(p.stderr).text(), p.exited]);
     expect({ code, err }).toEqual({ code: 0, err: "" });
     const lines = text.split("\n");
-    for (const line of HARDENING) expect(lines).toContain(line);
+    expect(HARDENING.filter((line) => !lines.includes(line))).toEqual([]);
+    for (const re of own) expect(text).toMatch(re);
   });
 
   test.each(UNITS)("$unit: the README states its systemd-analyze security exposure", async ({ unit, binary }) => {
@@ -77,12 +98,6 @@ describe.skipIf(!ANALYZE)("systemd units", () => {
     expect(row).toStartWith(`| \`${unit}\` | ${score} |`);
   });
 
-  test("the key arrives as a credential (or from the root-only file for systemd < 247)", () => {
-    const cred = readFileSync(join(ROOT, "packaging/systemd/codex-responses-api-proxy.service"), "utf8");
-    const keyfile = readFileSync(join(ROOT, "packaging/systemd/codex-responses-api-proxy-keyfile.service"), "utf8");
-    expect(cred).toMatch(/^LoadCredential=openai-api-key:\/etc\/codex\/openai\.key$/m);
-    expect(keyfile).toMatch(/^StandardInput=file:\/etc\/codex\/openai\.key$/m);
-  });
 });
 
 test("the example config of the network unit passes check-config", async () => {

@@ -3,11 +3,14 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { binaryFormat, EXPECTED_FORMAT } from "../../scripts/release/binary-format.ts";
 import { checkMachOSignature } from "../../scripts/release/macho-signature.ts";
+import { docFiles } from "../../scripts/release/npm-packages.ts";
 import { baseName, EXECUTABLES, HEAD, RELEASE_DIR, ROOT, sh, TARGET_NAMES, VERSION } from "./helpers.ts";
 
 const dir = RELEASE_DIR ?? "";
 const release = join(dir, "release");
 const stage = join(dir, "stage");
+/** The documents every archive carries (docs/*.md). */
+const DOCS = docFiles(ROOT);
 const archiveName = (t: string) => baseName(t) + (t.startsWith("windows") ? ".zip" : ".tar.gz");
 const exe = (t: string, name: string) => join(stage, baseName(t), name + (t.startsWith("windows") ? ".exe" : ""));
 
@@ -28,20 +31,28 @@ describe.skipIf(!RELEASE_DIR)("npm run release: archives (set CODEX_PROXIES_RELE
     const names = rows.map((c) => c[5]!);
     const b = baseName(t);
     const units = readdirSync(join(ROOT, "packaging", "systemd")).sort();
-    expect(names).toEqual(
-      [`${b}/`, `${b}/LICENSE`, `${b}/README.md`, `${b}/codex-network-proxy`, `${b}/codex-responses-api-proxy`, ...(t.startsWith("linux") ? [`${b}/systemd/`, ...units.map((u) => `${b}/systemd/${u}`)] : [])],
-    );
+    expect(names).toEqual([
+      `${b}/`,
+      `${b}/LICENSE`,
+      `${b}/README.md`,
+      `${b}/codex-network-proxy`,
+      `${b}/codex-responses-api-proxy`,
+      `${b}/docs/`,
+      ...DOCS.map((d) => `${b}/docs/${d}`),
+      ...(t.startsWith("linux") ? [`${b}/systemd/`, ...units.map((u) => `${b}/systemd/${u}`)] : []),
+    ]);
     expect(new Set(rows.map((c) => c[1]))).toEqual(new Set(["0/0"]));
     expect(new Set(rows.map((c) => `${c[3]} ${c[4]}`)).size).toBe(1);
     expect(rows.filter((c) => c[5]!.endsWith("-proxy")).map((c) => c[0])).toEqual(["-rwxr-xr-x", "-rwxr-xr-x"]);
   }, 60_000);
 
-  test("windows-x64.zip: the two .exe files, README.md, LICENSE; no extra fields", () => {
+  test("windows-x64.zip: the two .exe files, README.md, LICENSE, docs/; no extra fields", () => {
     const r = sh(["unzip", "-Z1", join(release, archiveName("windows-x64"))]);
     const b = baseName("windows-x64");
-    expect(r.out.trimEnd().split("\n")).toEqual([`${b}/LICENSE`, `${b}/README.md`, `${b}/codex-network-proxy.exe`, `${b}/codex-responses-api-proxy.exe`]);
+    const files = [`${b}/LICENSE`, `${b}/README.md`, `${b}/codex-network-proxy.exe`, `${b}/codex-responses-api-proxy.exe`, ...DOCS.map((d) => `${b}/docs/${d}`)];
+    expect(r.out.trimEnd().split("\n")).toEqual(files);
     const details = sh(["unzip", "-Z", "-v", join(release, archiveName("windows-x64"))]).out;
-    expect(details.match(/length of extra field: +(\d+) bytes/g)?.map((l) => l.replace(/ +/g, " "))).toEqual(Array(4).fill("length of extra field: 0 bytes"));
+    expect(details.match(/length of extra field: +(\d+) bytes/g)?.map((l) => l.replace(/ +/g, " "))).toEqual(Array(files.length).fill("length of extra field: 0 bytes"));
   }, 60_000);
 
   test.each(TARGET_NAMES)("%s: both executables have the right format, architecture and dynamic loader", (t) => {

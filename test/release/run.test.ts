@@ -3,7 +3,8 @@ import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { startProxyChild } from "../helpers/responses.ts";
 import { removeTempDirs, tempDir } from "../helpers/temp.ts";
-import { baseName, EXECUTABLES, HEAD, RELEASE_DIR, sh, TARGET_NAMES, VERSION } from "./helpers.ts";
+import { docFiles } from "../../scripts/release/npm-packages.ts";
+import { baseName, EXECUTABLES, HEAD, RELEASE_DIR, ROOT, sh, TARGET_NAMES, VERSION } from "./helpers.ts";
 
 afterAll(removeTempDirs);
 
@@ -79,6 +80,9 @@ describe.skipIf(!RELEASE_DIR || process.platform !== "linux" || process.arch !==
     expect(launcher.optionalDependencies).toEqual(Object.fromEntries(platformPkgs.map((p) => [p, VERSION])));
     expect(launcher.bin).toEqual({ "codex-responses-api-proxy": "bin/codex-responses-api-proxy.js", "codex-network-proxy": "bin/codex-network-proxy.js" });
     expect(launcher.scripts).toBeUndefined();
+    // The README's links into docs/ work in the installed package too.
+    const launcherFiles = sh(["tar", "-tzf", tarball("codex-proxies")]).out.trimEnd().split("\n");
+    expect(launcherFiles.filter((f) => f.startsWith("package/docs/")).sort()).toEqual(docFiles(ROOT).map((d) => `package/docs/${d}`));
     for (const t of TARGET_NAMES) {
       const m = manifest(tarball(`@codex-proxies/${t}`));
       const [os, cpu, libc] = t.split("-");

@@ -8,6 +8,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import type { Socket } from "bun";
 import { createHttp1Client } from "../../src/http1/client.ts";
 import { startResponsesProxy, type ResponsesProxyOptions } from "../../src/responses/server.ts";
+import type { ExchangeRecord } from "../../src/responses/http-app.ts";
 import { emptyResponseComplete } from "../helpers/responses.ts";
 import { rawExchange } from "../helpers/raw-client.ts";
 
@@ -117,7 +118,8 @@ describe("browsers are refused (SPEC §1.4, issue 8 row 1)", () => {
 describe("head and idle timeouts, connection cap (SPEC-network §12, issue 8 row 5)", () => {
   const up = recordingUpstream();
   const client = createHttp1Client({ proxyEnv: null });
-  const proxy = startProxy(up.server.port!, client, { bounds: { headTimeoutMs: 150, idleTimeoutMs: 150 } });
+  const records: ExchangeRecord[] = [];
+  const proxy = startProxy(up.server.port!, client, { bounds: { headTimeoutMs: 150, idleTimeoutMs: 150 }, onAccess: (r) => records.push(r) });
   afterAll(async () => {
     await proxy.stop(0);
     client.close();
@@ -130,12 +132,15 @@ describe("head and idle timeouts, connection cap (SPEC-network §12, issue 8 row
     expect(c.text).toBe("");
   });
 
-  test("half a head gets 408 and close", async () => {
+  test("half a head gets 408 and close, and an access line", async () => {
     const c = await rawConn(proxy.port);
-    c.socket.write("POST /v1/responses HTTP/1.1\r\nhost: 127.0.0.1\r\n");
+    const head = "POST /v1/responses HTTP/1.1\r\nhost: 127.0.0.1\r\n";
+    records.length = 0;
+    c.socket.write(head);
     await c.closed;
     expect(c.text).toStartWith("HTTP/1.1 408 ");
     expect(up.bodies.length).toBe(0);
+    expect(records.map((r) => [r.method, r.target, r.status, r.bytesIn, r.outcome])).toEqual([[null, null, 408, head.length, "complete"]]);
   });
 
   test("a head sent a byte at a time, forever, still gets 408", async () => {

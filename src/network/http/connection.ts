@@ -178,7 +178,15 @@ class HttpConnection implements ConnIO {
     if (this.closed || this.busy || this.handedOff || this.ending) return;
     if (this.inbox.size > 0) {
       this.ctx.log.info("request head timed out", { client: this.client });
+      // Like a bad head: an access line with what arrived (no method, no target).
+      this.reqHeadBytes = this.inbox.size;
+      this.inbox.clear();
+      this.access = startAccess(this.client, null, recordedProtocol(this.frontEnd.protocol));
+      this.access.status = ANSWERS.request_timeout.status;
+      this.reqOutStart = this.outCount;
+      this.body = null;
       this.finishWith(answerBytes("request_timeout", { close: true }));
+      this.finishAccess();
     } else {
       this.end();
     }

@@ -2,12 +2,15 @@
  * The MITM certificate authority (SPEC-network §6): load it, or create it once.
  *
  * Files: the key is PKCS#8 PEM, mode 0600, never a symlink, never group/world accessible;
- * the certificate is PEM, mode 0644. Both are written create-new (`wx`), so an existing CA is
- * never overwritten, even by two processes racing on first start.
+ * the certificate is PEM, mode 0644. Each is written complete under a temporary name, then
+ * linked into place (`link(2)` fails rather than overwrite), the key first: an existing CA is
+ * never overwritten, and a reader never sees a half-written file. Two processes racing on
+ * first start both end up with the one CA that won (the loser waits, bounded, for the
+ * winner's certificate to follow its key).
  */
 import { createPrivateKey, generateKeyPair, timingSafeEqual, type KeyObject } from "node:crypto";
 import { constants } from "node:fs";
-import { lstat, mkdir, open } from "node:fs/promises";
+import { link, lstat, mkdir, open, unlink } from "node:fs/promises";
 import { dirname } from "node:path";
 import { promisify } from "node:util";
 import {
@@ -25,6 +28,12 @@ import {
 export const CA_COMMON_NAME = "codex-network-proxy MITM CA";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * A key file without its certificate, modified less than this long ago (ms), may be another
+ * process's creation in progress: wait this long at most for the certificate to follow.
+ */
+const CREATION_GRACE_MS = 2_000;
 
 /** A CA problem a person must fix (paths named, never key material). */
 export class MitmCaError extends Error {
@@ -67,8 +76,19 @@ async function exists(path: string): Promise<boolean> {
  *   exist`), when neither exists and `create` is false, when the key file is a symlink or is
  *   group/world accessible, when a file does not parse, or when key and certificate differ.
  */
-export async function loadOrCreateCa(certPath: string, keyPath: string, opts: { create: boolean }): Promise<Ca> {
-  const [haveCert, haveKey] = await Promise.all([exists(certPath), exists(keyPath)]);
+export async function loadOrCreateCa(
+  certPath: string,
+  keyPath: string,
+  opts: {
+    create: boolean;
+    /** Tests only: see CREATION_GRACE_MS. */
+    creationGraceMs?: number;
+    /** Tests only: called each time a fresh lone key makes the call wait for its certificate. */
+    onWait?: () => void;
+  },
+): Promise<Ca> {
+  const graceMs = opts.creationGraceMs ?? CREATION_GRACE_MS;
+  const [haveCert, haveKey] = await settledPresence(certPath, keyPath, graceMs, opts.onWait);
   if (haveCert !== haveKey) throw new MitmCaError("both ca_cert_path and ca_key_path must exist");
   if (haveCert) return loadCa(certPath, keyPath);
   if (!opts.create) {
@@ -77,10 +97,30 @@ export async function loadOrCreateCa(certPath: string, keyPath: string, opts: { 
   try {
     return await createCa(certPath, keyPath);
   } catch (e) {
-    // Another process created it between our check and our create-new write: use theirs.
-    if ((e as NodeJS.ErrnoException).code === "EEXIST") return loadCa(certPath, keyPath);
+    if ((e as NodeJS.ErrnoException).code === "EEXIST") {
+      // Another process created it between our check and our link: use theirs once complete.
+      const [c, k] = await settledPresence(certPath, keyPath, graceMs, opts.onWait);
+      if (c !== k) throw new MitmCaError("both ca_cert_path and ca_key_path must exist");
+      return loadCa(certPath, keyPath);
+    }
     if (e instanceof MitmCaError) throw e;
     throw new MitmCaError(`cannot create MITM CA at ${certPath}: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * Whether the certificate and the key exist, `[cert, key]`. A key alone that is younger than
+ * `graceMs` is another process's creation in progress (the key is linked first): poll every
+ * 20 ms until its certificate appears or `graceMs` after the key's mtime has passed.
+ */
+async function settledPresence(certPath: string, keyPath: string, graceMs: number, onWait?: () => void): Promise<[boolean, boolean]> {
+  for (;;) {
+    const [haveCert, haveKey] = await Promise.all([exists(certPath), exists(keyPath)]);
+    if (haveCert || !haveKey) return [haveCert, haveKey];
+    const born = await lstat(keyPath).then((st) => st.mtimeMs, () => 0);
+    if (Date.now() - born >= graceMs) return [haveCert, haveKey];
+    onWait?.();
+    await Bun.sleep(20);
   }
 }
 
@@ -152,7 +192,8 @@ async function createCa(certPath: string, keyPath: string): Promise<Ca> {
   const { certPem, keyId } = selfSignedCa(privateKey, 3650);
   const keyPem = privateKey.export({ type: "pkcs8", format: "pem" }) as string;
   // Key first: a crash in between leaves "exactly one file", which the next start reports
-  // instead of silently minting a second CA users would have to trust again.
+  // instead of silently minting a second CA users would have to trust again; a racing process
+  // that sees the key alone waits for the certificate (settledPresence).
   await writeNew(keyPath, keyPem, 0o600);
   await writeNew(certPath, certPem, 0o644);
   return newCa({ certPath, keyPath, certPem, keyId, signingKey: privateKey });
@@ -207,14 +248,25 @@ export function selfSignedCa(privateKey: KeyObject, days: number): { certPem: st
   return { certPem: signCertificate(tbs, privateKey), keyId };
 }
 
-/** Write a new file (`wx`: fail with EEXIST rather than overwrite) with an exact mode (umask-proof). */
+/**
+ * Create `path` with `text` and an exact mode (umask-proof), never overwriting: the file is
+ * written and synced under a temporary name in the same folder, then hard-linked into place
+ * (`link(2)`: EEXIST when `path` exists), so `path` appears complete or not at all.
+ * @throws the `link`/`open` error (`code` EEXIST when another file got there first).
+ */
 async function writeNew(path: string, text: string, mode: number): Promise<void> {
-  const fh = await open(path, "wx", mode);
+  const tmp = `${path}.${process.pid}.${crypto.randomUUID()}.tmp`;
+  const fh = await open(tmp, "wx", mode);
   try {
-    await fh.chmod(mode);
-    await fh.writeFile(text);
-    await fh.sync();
+    try {
+      await fh.chmod(mode);
+      await fh.writeFile(text);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await link(tmp, path);
   } finally {
-    await fh.close();
+    await unlink(tmp).catch(() => {});
   }
 }

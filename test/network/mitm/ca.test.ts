@@ -3,7 +3,7 @@
  * loading, and every refusal.
  */
 import { describe, expect, test, afterAll } from "bun:test";
-import { chmodSync, lstatSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, lstatSync, readdirSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CA_COMMON_NAME, loadOrCreateCa, MitmCaError } from "../../../src/network/mitm/ca.ts";
 import { tempDir } from "../../helpers/mitm.ts";
@@ -87,12 +87,56 @@ describe("loadOrCreateCa", () => {
     const keyPath = join(dir, "ca.key");
     writeFileSync(certPath, "x");
     await expectCaError(loadOrCreateCa(certPath, keyPath, { create: true }), "both ca_cert_path and ca_key_path must exist");
+    // A key alone, left by a creation that crashed an hour ago: reported at once.
     const dir2 = tempDir();
     writeFileSync(join(dir2, "ca.key"), "x", { mode: 0o600 });
+    const hourAgo = new Date(Date.now() - 3_600_000);
+    utimesSync(join(dir2, "ca.key"), hourAgo, hourAgo);
+    const t0 = performance.now();
     await expectCaError(
       loadOrCreateCa(join(dir2, "ca.pem"), join(dir2, "ca.key"), { create: true }),
       "both ca_cert_path and ca_key_path must exist",
     );
+    expect(performance.now() - t0).toBeLessThan(1_000);
+  });
+
+  test("a fresh key alone may be a creation in progress: its certificate is waited for, bounded", async () => {
+    const dir = tempDir();
+    const made = await loadOrCreateCa(join(dir, "made.pem"), join(dir, "made.key"), { create: true });
+    // The key appears first (as createCa links it); the certificate follows once we are waiting.
+    writeFileSync(join(dir, "ca.key"), readFileSync(join(dir, "made.key")), { mode: 0o600 });
+    let waits = 0;
+    const ca = await loadOrCreateCa(join(dir, "ca.pem"), join(dir, "ca.key"), {
+      create: true,
+      creationGraceMs: 10_000,
+      onWait: () => {
+        if (++waits === 2) writeFileSync(join(dir, "ca.pem"), made.certPem);
+      },
+    });
+    expect([ca.created, ca.certPem, waits]).toEqual([false, made.certPem, 2]);
+    // Never followed: the error comes once the grace has passed.
+    writeFileSync(join(dir, "lone.key"), "x", { mode: 0o600 });
+    await expectCaError(
+      loadOrCreateCa(join(dir, "lone.pem"), join(dir, "lone.key"), { create: true, creationGraceMs: 100 }),
+      "both ca_cert_path and ca_key_path must exist",
+    );
+  });
+
+  test("racing first starts (8 in this process, 4 processes) all end with the one CA that won", async () => {
+    const dir = tempDir();
+    const certPath = join(dir, "mitm", "ca.pem");
+    const keyPath = join(dir, "mitm", "ca.key");
+    const script = `const { loadOrCreateCa } = await import(${JSON.stringify(join(import.meta.dir, "../../../src/network/mitm/ca.ts"))});
+const ca = await loadOrCreateCa(process.argv[1], process.argv[2], { create: true });
+process.stdout.write(ca.certPem);`;
+    const children = Array.from({ length: 4 }, () => runChild([process.execPath, "-e", script, certPath, keyPath]));
+    const here = await Promise.all(Array.from({ length: 8 }, () => loadOrCreateCa(certPath, keyPath, { create: true })));
+    const there = await Promise.all(children);
+    expect(there.map((r) => [r.code, r.stderr])).toEqual(Array(4).fill([0, ""]));
+    const pem = readFileSync(certPath, "utf8");
+    expect(new Set([...here.map((c) => c.certPem), ...there.map((r) => r.stdout)])).toEqual(new Set([pem]));
+    expect(here.filter((c) => c.created).length).toBeLessThanOrEqual(1);
+    expect(readdirSync(join(dir, "mitm")).sort()).toEqual(["ca.key", "ca.pem"]);
   });
 
   test("neither file and create: false is an error naming the path", async () => {

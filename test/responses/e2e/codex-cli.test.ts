@@ -12,10 +12,12 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Socket } from "bun";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT, startProxyChild, type ProxyChild } from "../../helpers/responses.ts";
+import { removeTempDirs, tempDir } from "../../helpers/temp.ts";
+
+afterAll(removeTempDirs);
 
 const CODEX = join(ROOT, "node_modules", ".bin", "codex");
 const KEY = "sk-codex-cli_KEY-1";
@@ -76,7 +78,7 @@ function startRefusingSink() {
 }
 
 describe.skipIf(!runnable)("Codex CLI end to end", () => {
-  const home = mkdtempSync(join(tmpdir(), "rp-codex-"));
+  const home = tempDir("rp-codex-");
   const seen: Array<{ method: string; path: string; auth: string | null; host: string | null; model: unknown }> = [];
   let upstream: ReturnType<typeof Bun.serve>;
   let proxy: ProxyChild;

@@ -5,16 +5,18 @@
  * are not available (not root, not Linux, no unshare).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { BUN, ROOT } from "../../helpers/responses.ts";
 import { privateNetworkAvailable, spawnInPrivateNetwork } from "../../helpers/netns.ts";
+import { removeTempDirs, tempDir } from "../../helpers/temp.ts";
+
+afterAll(removeTempDirs);
 
 const available = privateNetworkAvailable();
 
 describe.skipIf(!available)("compiled proxy, --github-oidc, in a private network namespace", () => {
-  const dir = mkdtempSync(join(tmpdir(), "rp-oidc-bin-"));
+  const dir = tempDir("rp-oidc-bin-");
   const bin = join(dir, "codex-responses-api-proxy");
   beforeAll(() => {
     const r = Bun.spawnSync([BUN, join(ROOT, "scripts", "build.ts"), "--only", "responses", "--outdir", dir], { stderr: "pipe" });

@@ -4,14 +4,16 @@
  * scripted children for the parent's reading of broken or stuck ones.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadLibc } from "../../../src/hardening/libc.ts";
 import { childEnvironment, createChildExchanger, type ChildExchangerOptions } from "../../../src/responses/oidc/child-exchanger.ts";
 import { startFakeProxy } from "../../helpers/fake-proxy.ts";
 import { BUN } from "../../helpers/responses.ts";
 import { makeTestPki } from "../../helpers/pki.ts";
+import { removeTempDirs, tempDir } from "../../helpers/temp.ts";
+
+afterAll(removeTempDirs);
 
 const libc = loadLibc();
 const ACCESS = "urn:ietf:params:oauth:token-type:access_token";
@@ -21,7 +23,7 @@ type Handler = (req: Request) => Response | Promise<Response>;
 
 describe.skipIf(process.platform !== "linux" || !libc)("token exchange in a child process", () => {
   const pki = makeTestPki({ leafNames: ["localhost", "127.0.0.1"] });
-  const dir = mkdtempSync(join(tmpdir(), "oidc-child-"));
+  const dir = tempDir("oidc-child-");
   writeFileSync(join(dir, "ca.pem"), pki.caPem);
   let github: Handler = () => Response.json({ value: "jwt.sub.ject" });
   let openai: Handler = () => okToken();
