@@ -42,18 +42,19 @@ async function freshTls(route: string[], url: string, inFlight: number, requests
   const t0 = performance.now();
   const p = Bun.spawn(
     ["curl", "-s", "--parallel", "--parallel-immediate", "--parallel-max", String(inFlight), ...route, "-H", "Connection: close",
-      "-o", "/dev/null", "-w", "%{http_code}\\n", `${url}?i=[1-${requests}]`],
+      "-o", "/dev/null", "-w", "%{http_code} %{exitcode} %{errormsg}\\n", `${url}?i=[1-${requests}]`],
     { stdout: "pipe", stderr: "ignore", env: ENV },
   );
   const out = await new Response(p.stdout).text();
   await p.exited;
   const secs = (performance.now() - t0) / 1000;
-  const codes = out.trim().split("\n");
-  const ok = codes.filter((c) => c === "200").length;
+  const lines = out.trim().split("\n");
+  const ok = lines.filter((l) => l.startsWith("200 ")).length;
   if (ok < requests) {
+    // "<http_code> <curl exit code> <curl's error text>" of each failure, counted.
     const tally = new Map<string, number>();
-    for (const c of codes) if (c !== "200") tally.set(c, (tally.get(c) ?? 0) + 1);
-    process.stderr.write(`[bench] fresh HTTPS: ${requests - ok} of ${requests} failed, curl codes ${JSON.stringify(Object.fromEntries(tally))}\n`);
+    for (const l of lines) if (!l.startsWith("200 ")) tally.set(l, (tally.get(l) ?? 0) + 1);
+    process.stderr.write(`[bench] fresh HTTPS: ${requests - ok} of ${requests} failed: ${JSON.stringify(Object.fromEntries(tally))}\n`);
   }
   return { rps: requests / secs, failed: requests - ok };
 }
