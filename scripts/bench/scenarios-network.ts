@@ -11,7 +11,7 @@
 import { join } from "node:path";
 import type { Service, Started } from "./peers.ts";
 import type { Contender, ScenarioDef, Unavailable } from "./rounds.ts";
-import { cpuMsOf, runWrk } from "./tools.ts";
+import { childPids, cpuMsOf, runWrk } from "./tools.ts";
 
 const FRESH_CLIENT = join(import.meta.dir, "fresh-client.ts");
 
@@ -42,10 +42,15 @@ async function fresh(mode: "connect" | "socks5" | "direct", port: number, origin
   return JSON.parse(out) as { rate: number; p99ms: number; p50ms: number; errors: number; count: number };
 }
 
-/** CPU µs per unit spent by `pids` while `work` runs; `units` comes from the work's result. */
+/**
+ * CPU µs per unit spent by `pids` while `work` runs; `units` comes from the work's result.
+ * Waits (at most 1 s) until the first pid has no children left, so the CPU of a child forked
+ * per connection (socat) is counted once it is reaped (cutime/cstime).
+ */
 async function withCpu<T>(pids: number[], work: () => Promise<T>, units: (r: T) => number): Promise<{ r: T; cpu?: number }> {
   const before = cpuMsOf(pids);
   const r = await work();
+  for (let i = 0; i < 100 && pids.length > 0 && childPids(pids[0]!).length > 0; i++) await Bun.sleep(10);
   const after = cpuMsOf(pids);
   const n = units(r);
   return { r, cpu: before !== null && after !== null && n > 0 ? ((after - before) * 1000) / n : undefined };
