@@ -3,7 +3,7 @@
  * and parsing its summary. Benchmarks compare our proxies with a peer (nginx, squid, a
  * direct connection) in the same run and report ratios; nothing here asserts timings.
  */
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, truncateSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -92,15 +92,17 @@ export interface WrkResult {
 /** Run wrk for `seconds` with `connections` against `url`, optional Lua `script` text. */
 export async function runWrk(url: string, opts: { seconds: number; connections: number; script?: string }): Promise<WrkResult> {
   const args = ["wrk", "-t1", `-c${opts.connections}`, `-d${opts.seconds}s`, "--latency"];
-  if (opts.script) {
-    const f = join(mkdtempSync(join(tmpdir(), "wrk-")), "s.lua");
-    await Bun.write(f, opts.script);
+  const scriptDir = opts.script ? mkdtempSync(join(tmpdir(), "wrk-")) : null;
+  if (scriptDir) {
+    const f = join(scriptDir, "s.lua");
+    await Bun.write(f, opts.script!);
     args.push("-s", f);
   }
   args.push(url);
   const p = Bun.spawn(args, { stdout: "pipe", stderr: "pipe" });
   const out = await new Response(p.stdout).text();
   await p.exited;
+  if (scriptDir) rmSync(scriptDir, { recursive: true, force: true });
   const rps = Number(out.match(/Requests\/sec:\s+([\d.]+)/)?.[1] ?? 0);
   const p99raw = out.match(/\s99%\s+([\d.]+)(us|ms|s)/);
   const unit = p99raw?.[2] === "us" ? 0.001 : p99raw?.[2] === "s" ? 1000 : 1;
@@ -135,6 +137,62 @@ export function cpuMs(pid: number): number | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * CPU milliseconds (user + system) of several processes together, including what their
+ * reaped children used (cutime + cstime: socat forks a child per connection); null if any is
+ * unreadable.
+ */
+export function cpuMsOf(pids: number[]): number | null {
+  let sum = 0;
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      sum += (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) * 10;
+    } catch {
+      return null;
+    }
+  }
+  return sum;
+}
+
+/**
+ * Memory of `pid` in MiB from /proc (Linux): resident set (`rss`) split into anonymous
+ * (`anon`: the private heap and stacks) and file-backed (`file`: mapped executable pages,
+ * clean and shared with the page cache), the peak resident set (`hwm`, VmHWM), and the
+ * private part of the resident set (`private`: Private_Clean + Private_Dirty of
+ * smaps_rollup). null when the process is gone.
+ */
+export function memInfo(pid: number): { rss: number; anon: number; file: number; hwm: number; private: number } | null {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, "utf8");
+    const roll = readFileSync(`/proc/${pid}/smaps_rollup`, "utf8");
+    const kib = (text: string, k: string) => Number(text.match(new RegExp(`${k}:\\s+(\\d+)`))?.[1] ?? 0) / 1024;
+    return {
+      rss: kib(status, "VmRSS"),
+      anon: kib(status, "RssAnon"),
+      file: kib(status, "RssFile"),
+      hwm: kib(status, "VmHWM"),
+      private: kib(roll, "Private_Clean") + kib(roll, "Private_Dirty"),
+    };
+  } catch {
+    return null;
+  }
+}
+
+/** Read and discard a child's stderr from now on, so a chatty child never blocks on a full pipe. */
+export function drainStderr(child: Child): void {
+  const stream = child.proc.stderr as ReadableStream<Uint8Array>;
+  if (stream.locked) return;
+  void (async () => {
+    const reader = stream.getReader();
+    for (;;) {
+      const { done } = await reader.read().catch(() => ({ done: true }));
+      if (done) return;
+    }
+  })();
 }
 
 /** Child process ids of `pid` (Linux `/proc/<pid>/task/<pid>/children`), e.g. nginx's worker. */

@@ -9,11 +9,11 @@
  * succeeded, so the secret header never reaches an unverified peer.
  */
 import type { Socket, SocketHandler } from "bun";
-import tls from "node:tls";
 import { WriteQueue } from "../net/write-queue.ts";
 import type { AbortLike } from "./types.ts";
 import { UpstreamError } from "./upstream-error.ts";
 import { HeadAccumulator, parseResponseHead } from "./client-response-head.ts";
+import { nodeTls } from "./tls-trust.ts";
 
 /** Receiver of a connection's socket events (the active exchange, or the pool while idle). */
 export interface ConnectionSink {
@@ -108,7 +108,7 @@ export class Http1Connection {
     // `ok` alone is not enough: with an authorizationError the chain did not verify.
     if (ok && !err) {
       const peer = socket.getPeerCertificate();
-      const idErr = peer ? tls.checkServerIdentity(this.servername, peer) : new Error("no peer certificate");
+      const idErr = peer ? nodeTls().checkServerIdentity(this.servername, peer) : new Error("no peer certificate");
       if (!idErr) {
         this.ready.resolve();
         return;

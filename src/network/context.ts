@@ -24,6 +24,7 @@ import {
   type Resolver,
 } from "./policy.ts";
 import { createDialer } from "./dialer.ts";
+import { cachingResolver } from "./resolver-cache.ts";
 import { normalizeHost } from "./host.ts";
 import { createRecorder, type BlockRecorder } from "./recorder.ts";
 import { createMetrics, type ProxyMetrics } from "./metrics.ts";
@@ -35,7 +36,7 @@ import { createSecretStore, type HookSecrets, type SecretStore } from "./hooks/s
 export interface NetworkContextOptions {
   /** Validated config (loadConfig / parseConfig). Its patterns are compiled here. */
   config: RuntimeConfig;
-  /** DNS resolver (default: the system resolver with a 2 s timeout). Tests map names to 127.0.0.1. */
+  /** DNS resolver (default: the system resolver with a 2 s timeout, answers reused for 5 s). Tests map names to 127.0.0.1. */
   resolver?: Resolver;
   /** Outbound dialer (default: createDialer()). */
   dialer?: Dialer;
@@ -93,7 +94,9 @@ interface State {
  */
 export function createNetworkContext(opts: NetworkContextOptions): NetworkContextHandle {
   const log = opts.log ?? createLogger();
-  const resolver = opts.resolver ?? createSystemResolver();
+  // The system resolver behind a 5 s answer cache (resolver-cache.ts: answers are still
+  // checked on every request and the dialer dials only checked addresses).
+  const resolver = opts.resolver ?? cachingResolver(createSystemResolver());
   const dialer = opts.dialer ?? createDialer();
   const recorder = opts.recorder ?? createRecorder();
   const metrics = opts.metrics ?? createMetrics();

@@ -66,6 +66,11 @@ export function listenDelegating(opts: DelegatingListenerOptions): DelegatingLis
     s.end();
   };
   const admitted = new WeakSet<Socket<ConnState>>();
+  /** Release the socket's slot and entry once (from `close`, or from an owner: ConnState.gone). */
+  const gone = (s: Socket<ConnState>) => {
+    drained.remove(s);
+    if (admitted.delete(s)) opts.cap?.release();
+  };
   const listener: TCPSocketListener<ConnState> = Bun.listen<ConnState>({
     hostname: opts.addr.host,
     port: opts.addr.port,
@@ -74,7 +79,7 @@ export function listenDelegating(opts: DelegatingListenerOptions): DelegatingLis
     socket: {
       open(s) {
         // The listener's `data` object is shared by default: give each socket its own.
-        s.data = { handler: null, client: `${s.remoteAddress}:${s.remotePort}` };
+        s.data = { handler: null, client: `${s.remoteAddress}:${s.remotePort}`, gone: () => gone(s) };
         if (opts.cap) {
           if (!opts.cap.admit()) {
             s.terminate();
@@ -114,8 +119,7 @@ export function listenDelegating(opts: DelegatingListenerOptions): DelegatingLis
         }
       },
       close(s) {
-        drained.remove(s);
-        if (admitted.delete(s)) opts.cap?.release();
+        gone(s);
         try {
           s.data.handler?.close(s);
         } catch (err) {

@@ -36,6 +36,10 @@ export interface TunnelOptions {
    * `ctx.recordBlock(request, "sni_mismatch")` is called.
    */
   sniCheck?: { host: string; request: PolicyRequest };
+  /** The previous owner paused reading the client: the tunnel resumes it once the upstream is up. */
+  clientPaused?: boolean;
+  /** The previous owner already read the client's FIN: half-close the upstream once started. */
+  clientEnded?: boolean;
 }
 
 /** A running tunnel (for callers that want to stop it, and for tests). */
@@ -65,12 +69,13 @@ const SNI_HOLD_LIMIT = 20 * 1024;
 /**
  * Dial `upstreamAddresses` on `port` through `ctx.dialer`, then splice it with `client`.
  * `initial`: client bytes already read (sent upstream first). Takes over
- * `client.data.handler` at once (client bytes arriving during the dial are held, the client
- * is paused meanwhile).
+ * `client.data.handler` at once: client bytes arriving during the dial are held, and reading
+ * pauses only once they pass 20 KiB (a pause/resume pair costs Bun two epoll changes and two
+ * event-loop turns, on every fresh connection, for clients that send nothing before the reply).
  * @returns the tunnel once the upstream is connected and `onConnected`'s bytes are written.
  * @throws DialError (from the dialer) when no address accepts; the client's previous
- *   handler is then restored and the client is left paused: the caller answers (502, SOCKS
- *   REP) and closes it. Throws `Error("client closed")` if the client left during the dial.
+ *   handler is then restored (bytes held meanwhile are dropped): the caller answers (502,
+ *   SOCKS REP) and closes it. Throws `Error("client closed")` if the client left during the dial.
  */
 export async function spliceTunnel(
   client: Socket<ConnState>,
@@ -83,7 +88,6 @@ export async function spliceTunnel(
   const tunnel = new Tunnel(client, ctx, opts, initial);
   const previous = client.data.handler;
   client.data.handler = tunnel.clientHandler;
-  client.pause();
   let upstream: Socket<UpstreamState>;
   try {
     upstream = await ctx.dialer.connect(upstreamAddresses, port, UPSTREAM_HANDLERS, { tunnel }, { allowHalfOpen: true });
@@ -101,9 +105,7 @@ export async function spliceTunnel(
 
 /** Handlers of every tunnel's upstream socket; the per-tunnel state is `socket.data.tunnel`. */
 const UPSTREAM_HANDLERS: SocketHandler<UpstreamState> = {
-  open(s) {
-    s.setNoDelay(true);
-  },
+  // No `open`: the dialer sets TCP_NODELAY on every socket it hands out.
   data(s, chunk) {
     s.data.tunnel.upstreamData(s, chunk);
   },
@@ -140,8 +142,8 @@ export class Tunnel implements TunnelHandle {
   private sniPending: boolean;
   private toUpstream!: WriteQueue;
   private toClient: WriteQueue;
-  /** Whether reading from each side is paused (the client until the upstream is up). */
-  private readonly pausedNow = { client: true, upstream: false };
+  /** Whether reading from each side is paused. */
+  private readonly pausedNow: { client: boolean; upstream: boolean };
   private endUpstreamAfterFlush = false;
   /** The client sent FIN: half-close the upstream once every client byte reached it. */
   private clientEnded = false;
@@ -167,6 +169,8 @@ export class Tunnel implements TunnelHandle {
     initial?: Uint8Array,
   ) {
     this.sniPending = !!opts.sniCheck;
+    this.pausedNow = { client: opts.clientPaused ?? false, upstream: false };
+    this.clientEnded = opts.clientEnded ?? false;
     if (initial && initial.byteLength > 0) this.hold(initial);
     this.toClient = new WriteQueue(
       client,
@@ -304,8 +308,9 @@ export class Tunnel implements TunnelHandle {
   private hold(chunk: Uint8Array): void {
     this.held.push(chunk);
     this.heldBytes += chunk.byteLength;
-    // Before start the client is paused anyway; this bounds what was already in flight.
-    if (this.heldBytes > SNI_HOLD_LIMIT && !this.sniPending) this.flow("client", false);
+    // Bounds what a client sends before the upstream is up; once started, a pending SNI
+    // check bounds it instead (release() rejects a ClientHello over the limit).
+    if (this.heldBytes > SNI_HOLD_LIMIT && !(this.started && this.sniPending)) this.flow("client", false);
   }
 
   /** After start: run the SNI check if pending, then send held bytes upstream. */

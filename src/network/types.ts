@@ -163,6 +163,13 @@ export interface ConnState {
   handler: ConnHandler | null;
   /** Client `ip:port`. */
   client: string;
+  /**
+   * Tells the listener the connection is gone (its `max_connections` slot and open-socket
+   * entry are released; idempotent). The listener calls it from `close`; an owner whose socket
+   * no longer gets the listener's `close` (after `upgradeTLS` Bun closes only the TLS socket)
+   * calls it itself.
+   */
+  gone?: () => void;
 }
 
 /** A connection owner: the HTTP parser, a tunnel, a SOCKS5 handshake, or the MITM. */

@@ -3,7 +3,6 @@
  * response head, and a pushed body (BodySource) piped to the client with chunked or
  * close-delimited framing, batched into as few send()s as possible without delaying any byte.
  */
-import { STATUS_CODES } from "node:http";
 import { latin1Bytes } from "../http1/latin1.ts";
 import type { BodyConsumer, BodySource, RawFields } from "../http1/types.ts";
 import { CHUNKED_END, chunkSizeLine } from "../http1/chunked-encoder.ts";
@@ -40,10 +39,20 @@ function concat(parts: Uint8Array[], total: number): Uint8Array {
   return buf;
 }
 
-/** `HTTP/1.1 <status> <reason>\r\n` as bytes for every status Node knows (built once, read-only). */
-const STATUS_LINES: ReadonlyMap<number, Uint8Array> = new Map(
-  Object.keys(STATUS_CODES).map((k) => [Number(k), latin1Bytes(`HTTP/1.1 ${k} ${STATUS_CODES[k]}\r\n`)] as const),
-);
+/**
+ * `HTTP/1.1 <status> <reason>\r\n` as bytes for every status Node knows, built on the first
+ * response and read-only after: node:http (where the reason phrases are) costs ~15 ms of
+ * start-to-listening to load (`npm run bench`), so it is required then, not at start.
+ */
+const statusLines = (() => {
+  let table: ReadonlyMap<number, Uint8Array> | null = null;
+  return (): ReadonlyMap<number, Uint8Array> => {
+    if (table) return table;
+    const codes = (require("node:http") as typeof import("node:http")).STATUS_CODES;
+    table = new Map(Object.keys(codes).map((k) => [Number(k), latin1Bytes(`HTTP/1.1 ${k} ${codes[k]}\r\n`)] as const));
+    return table;
+  };
+})();
 const CHUNKED_FIELD = latin1Bytes("transfer-encoding: chunked\r\n");
 const CLOSE_FIELD = latin1Bytes("connection: close\r\n");
 const CONTENT_LENGTH = latin1Bytes("content-length: ");
@@ -81,7 +90,7 @@ export function encodeResponseHead(
   close: boolean,
   spare = 0,
 ): Uint8Array {
-  const statusLine = STATUS_LINES.get(status) ?? latin1Bytes(`HTTP/1.1 ${status} Unknown\r\n`);
+  const statusLine = statusLines().get(status) ?? latin1Bytes(`HTTP/1.1 ${status} Unknown\r\n`);
   let text = "";
   let raw: RawFields | null = null;
   if (Array.isArray(headers)) {

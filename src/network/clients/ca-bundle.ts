@@ -7,8 +7,7 @@
  */
 import { readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import tls from "node:tls";
-import { splitPemCertificates } from "../../http1/tls-trust.ts";
+import { nodeTls, splitPemCertificates } from "../../http1/tls-trust.ts";
 import { writeFileAtomic } from "./atomic-write.ts";
 
 /** Distribution bundles, first readable wins (Debian/Ubuntu/Alpine, Fedora/RHEL, macOS/BSD, SUSE). */
@@ -46,7 +45,7 @@ export function systemRoots(
       // Unreadable or missing: try the next one.
     }
   }
-  return { pems: [...tls.rootCertificates], source: { kind: "bun" } };
+  return { pems: [...nodeTls().rootCertificates], source: { kind: "bun" } };
 }
 
 /**

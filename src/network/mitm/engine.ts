@@ -152,6 +152,9 @@ export function createMitmEngine(ctx: NetworkContext, ca: Ca, opts: MitmEngineOp
           close: (t) => {
             handshakeFailed(null);
             untrack(conn);
+            // The raw socket's listener never sees a `close` after upgradeTLS: release its
+            // max_connections slot here (else 8192 MITM connections lock the proxy out).
+            socket.data.gone?.();
             t.data.session?.close();
           },
           error: (_t, e) => ctx.log.debug("mitm tls error", { host: target.host, error: e.message }),

@@ -17,7 +17,10 @@ import { spliceTunnel } from "../tunnel.ts";
 import { createPeekHandler } from "./peek.ts";
 import { noteVerdict, startAccess, writeAccess, type AccessNote } from "../access.ts";
 
-/** Handle a parsed CONNECT request; the session has paused the client socket. Never throws for policy or dial failures. */
+/**
+ * Handle a parsed CONNECT request; the session keeps reading the client meanwhile (holding what
+ * arrives, pausing past 64 KiB). Never throws for policy or dial failures.
+ */
 export async function runConnect(io: SessionIo, address: SocksAddress): Promise<void> {
   const { ctx, client } = io;
   const req: PolicyRequest = { protocol: "socks5_tcp", host: address.host, port: address.port, method: null, client };
@@ -54,6 +57,8 @@ export async function runConnect(io: SessionIo, address: SocksAddress): Promise<
       // CONNECT). Not for IP literals: clients that resolve locally (curl --socks5) send an
       // IP and a ClientHello naming the host.
       sniCheck: address.atyp === ATYP.DOMAIN ? { host: target.host, request: req } : undefined,
+      clientPaused: io.readingPaused(),
+      clientEnded: io.peerEnded(),
     });
     note.socksReply = REP.SUCCEEDED;
     void tunnel.closed.then(() => {
@@ -88,9 +93,14 @@ function startPeeking(io: SessionIo, target: CheckedTarget): void {
     io.socket.data.handler = handler;
     const held = io.takeBuffered();
     io.socket.resume();
-    if (!held) return;
     try {
-      handler.data(io.socket, held);
+      if (held) handler.data(io.socket, held);
+      // A FIN read by the session goes to whoever owns the socket now (as the listener would).
+      if (io.peerEnded() && !io.aborted()) {
+        const owner = io.socket.data.handler;
+        if (owner?.end) owner.end(io.socket);
+        else io.socket.end();
+      }
     } catch (err) {
       // REP 0x00 is already out: no SOCKS reply fits any more; drop the connection.
       io.ctx.log.error("socks5 peek hand-off failed", { client: io.client, error: err instanceof Error ? err.message : "error" });

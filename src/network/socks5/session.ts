@@ -19,6 +19,8 @@ import { runUdpAssociate } from "./udp.ts";
 
 /** Most client bytes held while the request is being judged and dialed (clients that send early). */
 const MAX_HELD_BYTES = 256 * 1024;
+/** A CONNECT client that sent this much before the reply is paused (not read) until the tunnel runs. */
+const PAUSE_HELD_BYTES = 64 * 1024;
 
 const EMPTY = new Uint8Array(0);
 
@@ -31,6 +33,10 @@ export function createSocks5Session(ctx: NetworkContext, socket: Socket<ConnStat
   let buf: Uint8Array = EMPTY;
   let held: Uint8Array = EMPTY;
   let endAfterFlush = false;
+  /** Reading stopped while the command is worked on (UDP ASSOCIATE, or a CONNECT client sending a lot early). */
+  let paused = false;
+  /** The client's FIN arrived while the command was worked on (CONNECT: passed on to the new owner). */
+  let peerEnded = false;
   const closeHooks: Array<() => void> = [];
   const flushWaiters: Array<() => void> = [];
   const queue = new WriteQueue(socket);
@@ -74,6 +80,8 @@ export function createSocks5Session(ctx: NetworkContext, socket: Socket<ConnStat
       if (queue.size === 0) fn();
       else flushWaiters.push(fn);
     },
+    readingPaused: () => paused,
+    peerEnded: () => peerEnded,
   };
 
   const dispatch = (command: number, address: SocksAddress) => {
@@ -131,8 +139,13 @@ export function createSocks5Session(ctx: NetworkContext, socket: Socket<ConnStat
         }
         held = buf.subarray(r.length);
         buf = EMPTY;
-        // Judging and dialing take a while: stop reading; what still arrives is held (bounded).
-        socket.pause();
+        // Judging and dialing take a while. A CONNECT client keeps being read (what arrives is
+        // held, paused past PAUSE_HELD_BYTES): a pause/resume pair costs Bun two epoll changes
+        // and two event-loop turns on every fresh connection. Other commands stop reading.
+        if (r.command !== CMD.CONNECT) {
+          paused = true;
+          socket.pause();
+        }
         dispatch(r.command, r.address);
         return;
       }
@@ -151,11 +164,21 @@ export function createSocks5Session(ctx: NetworkContext, socket: Socket<ConnStat
           return;
         }
         held = concatBytes([held, chunk]);
+        if (!paused && held.byteLength > PAUSE_HELD_BYTES) {
+          paused = true;
+          socket.pause();
+        }
         return;
       }
       if (phase === "closed") return;
       buf = concatBytes([buf, chunk]);
       step();
+    },
+    end() {
+      // A FIN while the command is worked on is remembered for the next owner; before that
+      // the handshake can never complete: close (what the listener does without an `end`).
+      if (phase === "working") peerEnded = true;
+      else socket.end();
     },
     drain() {
       if (!queue.drain()) return;

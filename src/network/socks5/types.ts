@@ -38,4 +38,8 @@ export interface SessionIo {
   onClose(fn: () => void): void;
   /** Run `fn` once everything queued on the handshake queue reached the socket. */
   whenFlushed(fn: () => void): void;
+  /** Whether the session stopped reading the client (the next owner resumes it). */
+  readingPaused(): boolean;
+  /** Whether the client's FIN was read while the command was worked on (the next owner passes it on). */
+  peerEnded(): boolean;
 }

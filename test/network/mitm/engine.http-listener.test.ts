@@ -11,6 +11,8 @@ import { startMitmContext, tlsThroughProxy, type MitmSetup } from "../../helpers
 import { runChild } from "../../helpers/child.ts";
 import { selfSignedCert } from "../../helpers/pki.ts";
 import { removeTempDirs } from "../../helpers/temp.ts";
+import { within } from "../../helpers/within.ts";
+import { createConnectionCap, type ConnectionCap } from "../../../src/net/connection-cap.ts";
 
 afterAll(removeTempDirs);
 
@@ -38,6 +40,37 @@ afterAll(async () => {
   await listener?.stop();
   engine?.stop();
   origin?.stop(true);
+});
+
+test("every MITM connection gives its max_connections slot back when it closes (upgradeTLS)", async () => {
+  const inner = createConnectionCap({ max: 100, warn: () => {} });
+  const allBack = Promise.withResolvers<void>();
+  let released = 0;
+  const cap: ConnectionCap = {
+    max: inner.max,
+    get open() {
+      return inner.open;
+    },
+    get refused() {
+      return inner.refused;
+    },
+    admit: () => inner.admit(),
+    release() {
+      inner.release();
+      if (++released === 3) allBack.resolve();
+    },
+  };
+  const l = startHttpProxyListener(t.ctx, { host: "127.0.0.1", port: 0 }, { cap });
+  try {
+    for (let i = 0; i < 3; i++) {
+      const r = await curl(["--cacert", ca.certPath, "-x", `http://127.0.0.1:${l.port}`, `https://allowed.test:${up}/read`]);
+      expect(r.status).toBe(200);
+    }
+    await within(allBack.promise, 5000, "the three MITM connections to release their slots");
+    expect({ open: cap.open, released }).toEqual({ open: 0, released: 3 });
+  } finally {
+    await l.stop();
+  }
 });
 
 describe("MITM through the HTTP proxy listener (limited mode)", () => {

@@ -73,3 +73,52 @@ test("a FIN during the handshake still closes the connection", async () => {
   c.socket.shutdown();
   expect((await c.readToClose()).byteLength).toBe(0);
 });
+
+test("request, payload and FIN before the reply: the payload and the FIN still reach the upstream", async () => {
+  const c = await RawClient.connect(proxy.port);
+  c.write(GREETING);
+  expect(Array.from(await c.read(2, "method selection"))).toEqual([0x05, 0x00]);
+  // The session keeps reading while the request is judged and dialed: the FIN arrives then.
+  c.write(concat(ipv4Request(CONNECT, "127.0.0.1", upstream.port), new TextEncoder().encode("early question")));
+  c.socket.shutdown();
+  const all = await c.readToClose();
+  expect(all[1]).toBe(0x00); // REP succeeded (10-byte IPv4 reply)
+  expect(new TextDecoder().decode(all.subarray(10))).toBe("answer to early question");
+});
+
+test("a client sending 1 MiB before the reply is paused, not dropped: every byte reaches the upstream", async () => {
+  // An upstream that counts bytes until the FIN and answers with the count.
+  using counter = Bun.listen<{ n: number }>({
+    hostname: "127.0.0.1",
+    port: 0,
+    allowHalfOpen: true,
+    socket: {
+      open(s) {
+        s.data = { n: 0 };
+      },
+      data(s, chunk) {
+        s.data.n += chunk.byteLength;
+      },
+      end(s) {
+        s.end(`got ${s.data.n}`);
+      },
+    },
+  });
+  const big = new Uint8Array(1024 * 1024).fill(0x61);
+  const c = await RawClient.connect(proxy.port);
+  c.write(GREETING);
+  expect(Array.from(await c.read(2, "method selection"))).toEqual([0x05, 0x00]);
+  await c.writeAll(concat(ipv4Request(CONNECT, "127.0.0.1", counter.port), big));
+  c.socket.shutdown();
+  const all = await c.readToClose();
+  expect(all[1]).toBe(0x00);
+  expect(new TextDecoder().decode(all.subarray(10))).toBe(`got ${big.byteLength}`);
+});
+
+function concat(head: number[], b: Uint8Array): Uint8Array {
+  const a = Uint8Array.from(head);
+  const out = new Uint8Array(a.byteLength + b.byteLength);
+  out.set(a);
+  out.set(b, a.byteLength);
+  return out;
+}
